@@ -1,0 +1,47 @@
+//! The limits each plan grants, from the contract's plan table.
+
+use crate::enums::Plan;
+
+/// What a plan allows. Enforced by the API on writes and by retention on old logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlanLimits {
+    /// Jobs a user may own.
+    pub max_jobs: u32,
+    /// Shortest allowed gap between two consecutive runs of one job.
+    pub min_interval_seconds: u32,
+    /// Largest request timeout.
+    pub max_timeout_ms: u32,
+    /// Largest `maxRetries`.
+    pub max_retries: u32,
+    /// Days execution logs are kept.
+    pub log_retention_days: u32,
+}
+
+impl Plan {
+    /// The limits of this plan.
+    pub const fn limits(self) -> PlanLimits {
+        match self {
+            Plan::Free => PlanLimits {
+                max_jobs: 5,
+                min_interval_seconds: 60,
+                max_timeout_ms: 30_000,
+                max_retries: 3,
+                log_retention_days: 7,
+            },
+            Plan::Premium => PlanLimits {
+                max_jobs: 50,
+                min_interval_seconds: 10,
+                max_timeout_ms: 60_000,
+                max_retries: 5,
+                log_retention_days: 30,
+            },
+            Plan::Pro => PlanLimits {
+                max_jobs: 500,
+                min_interval_seconds: 1,
+                max_timeout_ms: 120_000,
+                max_retries: 10,
+                log_retention_days: 90,
+            },
+        }
+    }
+}

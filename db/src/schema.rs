@@ -1,0 +1,108 @@
+//! Diesel table definitions, written to match `migrations/` (checked by the migration tests).
+
+diesel::table! {
+    users (id) {
+        id -> Uuid,
+        email -> Text,
+        name -> Text,
+        password_hash -> Text,
+        role -> Text,
+        plan -> Text,
+        email_verified_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    email_verification_codes (user_id) {
+        user_id -> Uuid,
+        code_hash -> Text,
+        expires_at -> Timestamptz,
+        attempts -> Int4,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    password_reset_tokens (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        token_hash -> Text,
+        expires_at -> Timestamptz,
+        used_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    refresh_sessions (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        family_id -> Uuid,
+        token_hash -> Text,
+        expires_at -> Timestamptz,
+        rotated_at -> Nullable<Timestamptz>,
+        revoked_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    jobs (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        name -> Text,
+        description -> Nullable<Text>,
+        cron_expression -> Text,
+        timezone -> Text,
+        target_type -> Text,
+        target_url -> Text,
+        http_method -> Text,
+        headers -> Nullable<Jsonb>,
+        body -> Nullable<Text>,
+        timeout_ms -> Int4,
+        max_retries -> Int4,
+        status -> Text,
+        next_run_at -> Nullable<Timestamptz>,
+        last_run_at -> Nullable<Timestamptz>,
+        last_status -> Nullable<Text>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    execution_logs (id) {
+        id -> Uuid,
+        job_id -> Uuid,
+        user_id -> Uuid,
+        status -> Text,
+        trigger -> Text,
+        attempt -> Int4,
+        scheduled_for -> Timestamptz,
+        late -> Bool,
+        started_at -> Timestamptz,
+        finished_at -> Nullable<Timestamptz>,
+        duration_ms -> Nullable<Int4>,
+        http_status -> Nullable<Int4>,
+        response_body -> Nullable<Text>,
+        error -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(email_verification_codes -> users (user_id));
+diesel::joinable!(password_reset_tokens -> users (user_id));
+diesel::joinable!(refresh_sessions -> users (user_id));
+diesel::joinable!(jobs -> users (user_id));
+diesel::joinable!(execution_logs -> jobs (job_id));
+diesel::joinable!(execution_logs -> users (user_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    email_verification_codes,
+    password_reset_tokens,
+    refresh_sessions,
+    jobs,
+    execution_logs,
+);
