@@ -1,1 +1,15 @@
+//! The CronOps API: GraphQL over axum, the `cronops` command line, and start-up of every
+//! process kind. Resolvers stay thin: they authorise, call `db` / `scheduler` / `auth`
+//! functions, and map results and errors to the contract of `../shared/API.md`.
 
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod graphql;
+pub mod health;
+pub mod metrics;
+pub mod seed;
+pub mod server;
+pub mod state;
+pub mod telemetry;

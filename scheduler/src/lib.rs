@@ -1,1 +1,14 @@
+//! The CronOps scheduler: every ACTIVE job's next fire time in a Redis sorted set, claims
+//! of due slots, HTTP execution, run records in PostgreSQL and run events on pub/sub.
+//!
+//! The API uses this crate's key names ([`keys::Keys`]) and, as the engine lands, its
+//! `schedule` / `unschedule` / `trigger_now` functions; it never writes Redis keys itself.
 
+mod error;
+pub mod keys;
+pub mod redis;
+mod runner;
+
+pub use error::Error;
+pub use keys::Keys;
+pub use runner::{Scheduler, SchedulerConfig};

@@ -1,0 +1,161 @@
+//! `cronops` subcommands. Configuration is read here, once, and handed down typed.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{CommonConfig, DatabaseConfig, RedisConfig, SchedulerArgs};
+use crate::{config::ApiConfig, seed, server, telemetry};
+
+/// CronOps: cron jobs that call HTTP endpoints, scheduled, retried, recorded and streamed live.
+///
+/// Every option can also be given by the environment variable shown beside it, or in a
+/// `.env` file in the working directory.
+#[derive(Debug, Parser)]
+#[command(name = "cronops", version, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub common: CommonConfig,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// What to run.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the GraphQL API (HTTP, WebSocket subscriptions, health, metrics).
+    Api(ApiConfig),
+    /// Run a scheduler instance (any number may run at once).
+    Scheduler(SchedulerCommand),
+    /// Run the API and a scheduler in one process.
+    All(ApiConfig),
+    /// Apply pending database migrations, then exit.
+    Migrate(DatabaseConfig),
+    /// Create the demo accounts (idempotent), then exit.
+    Seed(SeedCommand),
+    /// Print the GraphQL schema (SDL) that the API serves.
+    Schema,
+    /// Development: migrate, seed, then run API and scheduler in one process.
+    Dev(ApiConfig),
+}
+
+/// Settings of `cronops scheduler`.
+#[derive(Debug, Clone, Args)]
+pub struct SchedulerCommand {
+    #[command(flatten)]
+    pub database: DatabaseConfig,
+    #[command(flatten)]
+    pub redis: RedisConfig,
+    #[command(flatten)]
+    pub scheduler: SchedulerArgs,
+}
+
+/// Settings of `cronops seed`.
+#[derive(Debug, Clone, Args)]
+pub struct SeedCommand {
+    #[command(flatten)]
+    pub database: DatabaseConfig,
+    #[command(flatten)]
+    pub accounts: seed::SeedAccounts,
+}
+
+/// Parses the command line and environment, runs the command, and maps failure to exit 1.
+pub fn main() -> ExitCode {
+    // A missing .env is normal; variables already in the environment win over it.
+    let _ = dotenvy::dotenv();
+    let cli = Cli::parse();
+    telemetry::init(cli.common.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let env = cli.common.app_env;
+    match cli.command {
+        Command::Schema => {
+            print!("{}", crate::graphql::sdl());
+            Ok(())
+        }
+        Command::Migrate(database) => migrate(&database).await,
+        Command::Seed(seed) => {
+            let pool = db::pool::build(&seed.database.database_url, 2);
+            seed::run(&pool, env, &seed.accounts).await
+        }
+        Command::Api(config) => {
+            config.validate(env)?;
+            let shutdown = shutdown_on_signal();
+            server::serve(env, config, shutdown, false).await
+        }
+        Command::All(config) => {
+            config.validate(env)?;
+            let shutdown = shutdown_on_signal();
+            server::serve(env, config, shutdown, true).await
+        }
+        Command::Dev(config) => {
+            config.validate(env)?;
+            migrate(&config.database).await?;
+            let pool = db::pool::build(&config.database.database_url, 2);
+            seed::run(&pool, env, &seed::SeedAccounts::default()).await?;
+            let shutdown = shutdown_on_signal();
+            server::serve(env, config, shutdown, true).await
+        }
+        Command::Scheduler(config) => {
+            let shutdown = shutdown_on_signal();
+            server::run_scheduler(config, shutdown).await
+        }
+    }
+}
+
+async fn migrate(database: &DatabaseConfig) -> anyhow::Result<()> {
+    let applied = db::migrate::run_pending(&database.database_url)
+        .await
+        .context("DATABASE_URL: migrations could not run")?;
+    if applied.is_empty() {
+        tracing::info!("database schema is up to date");
+    } else {
+        tracing::info!(?applied, "applied migrations");
+    }
+    Ok(())
+}
+
+/// A token cancelled on the first SIGINT or SIGTERM: the process stops taking new work
+/// and finishes what it holds.
+fn shutdown_on_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let cancel = token.clone();
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        let terminate = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let terminate = std::future::pending::<()>();
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = terminate => {},
+        }
+        tracing::info!("shutdown signal received");
+        cancel.cancel();
+    });
+    token
+}

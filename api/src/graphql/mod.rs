@@ -1,0 +1,40 @@
+//! The GraphQL schema of `../shared/API.md`, one module per area, merged here.
+
+mod enums;
+mod health;
+mod plans;
+
+use async_graphql::{EmptyMutation, EmptySubscription, MergedObject, Schema};
+
+use crate::state::AppState;
+
+pub use enums::*;
+
+/// Every query of the contract, by area.
+#[derive(MergedObject, Default)]
+pub struct QueryRoot(health::HealthQuery, plans::PlansQuery);
+
+/// The served schema type.
+pub type CronOpsSchema = Schema<QueryRoot, EmptyMutation, EmptySubscription>;
+
+/// Deepest selection a query may nest; generous for every contract query, bounded for abuse.
+const MAX_DEPTH: usize = 16;
+/// Largest query, counted in fields, that is executed.
+const MAX_COMPLEXITY: usize = 2_000;
+
+/// The schema with its limits, without runtime data (for `sdl`).
+fn builder() -> async_graphql::SchemaBuilder<QueryRoot, EmptyMutation, EmptySubscription> {
+    Schema::build(QueryRoot::default(), EmptyMutation, EmptySubscription)
+        .limit_depth(MAX_DEPTH)
+        .limit_complexity(MAX_COMPLEXITY)
+}
+
+/// The schema the server executes, with the application state attached.
+pub fn build(state: AppState) -> CronOpsSchema {
+    builder().data(state).finish()
+}
+
+/// The SDL of the served schema: what `cronops schema` prints and `schema.graphql` holds.
+pub fn sdl() -> String {
+    builder().finish().sdl()
+}

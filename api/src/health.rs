@@ -1,0 +1,69 @@
+//! Liveness of the two stores, answered for real (a query and a PING), never cached.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::state::AppState;
+
+/// How long each store may take to answer before it counts as down.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The health report of `/health` and of the `health` query.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, async_graphql::SimpleObject)]
+pub struct Health {
+    /// `ok` when both stores answer, `degraded` otherwise.
+    pub status: String,
+    /// The running build's version.
+    pub version: String,
+    /// `up` or `down`.
+    pub database: String,
+    /// `up` or `down`.
+    pub redis: String,
+}
+
+impl Health {
+    /// Whether both stores answered.
+    pub fn is_ok(&self) -> bool {
+        self.status == "ok"
+    }
+}
+
+fn up_or_down(ok: bool) -> String {
+    if ok { "up" } else { "down" }.to_owned()
+}
+
+/// Asks PostgreSQL and Redis at the same time, each with a deadline.
+pub async fn check(state: &AppState) -> Health {
+    let database = async {
+        match tokio::time::timeout(CHECK_TIMEOUT, db::pool::ping(&state.db)).await {
+            Ok(Ok(())) => true,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "health: database check failed");
+                false
+            }
+            Err(_) => {
+                tracing::warn!("health: database check timed out");
+                false
+            }
+        }
+    };
+    let redis = async {
+        match scheduler::redis::ping(&state.redis, CHECK_TIMEOUT).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, "health: redis check failed");
+                false
+            }
+        }
+    };
+    let (database, redis) = tokio::join!(database, redis);
+    metrics::gauge!("cronops_store_up", "store" => "postgres").set(f64::from(u8::from(database)));
+    metrics::gauge!("cronops_store_up", "store" => "redis").set(f64::from(u8::from(redis)));
+    Health {
+        status: if database && redis { "ok" } else { "degraded" }.to_owned(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        database: up_or_down(database),
+        redis: up_or_down(redis),
+    }
+}

@@ -1,0 +1,361 @@
+//! The HTTP server: routes of the contract's transport table, middleware, and start-up of
+//! the process kinds (`api`, `all`, `scheduler`).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context;
+use async_graphql::Data;
+use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
+use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
+use axum::extract::{ConnectInfo, State, WebSocketUpgrade};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router, middleware};
+use scheduler::{Keys, Scheduler, SchedulerConfig};
+use tokio_util::sync::CancellationToken;
+use tower::ServiceBuilder;
+use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::auth::RequestAuth;
+use crate::cli::SchedulerCommand;
+use crate::config::{ApiConfig, AppEnv, ServerConfig};
+use crate::graphql::{self, CronOpsSchema};
+use crate::state::{AppState, Inner};
+use crate::{health, metrics};
+
+/// How long in-flight requests get to finish after a shutdown signal.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// What the routes share: the application state and the schema built over it.
+#[derive(Clone)]
+struct ServerState {
+    app: AppState,
+    schema: CronOpsSchema,
+}
+
+/// Runs the API (and, with `with_scheduler`, a scheduler in the same process) until
+/// `shutdown` is cancelled.
+pub async fn serve(
+    env: AppEnv,
+    config: ApiConfig,
+    shutdown: CancellationToken,
+    with_scheduler: bool,
+) -> anyhow::Result<()> {
+    let metrics = metrics::install();
+    let db = db::pool::build(
+        &config.database.database_url,
+        config.database.database_pool_size,
+    );
+    let redis = scheduler::redis::connect(
+        &config.redis.url(),
+        usize::from(config.redis.redis_pool_size),
+    )
+    .context("REDIS_URL")?;
+    let keys = Keys::new(&config.redis.redis_key_prefix);
+    let addr = SocketAddr::new(config.server.host, config.server.port);
+
+    let scheduler_task = with_scheduler.then(|| {
+        let scheduler = Scheduler::new(
+            db.clone(),
+            redis.clone(),
+            keys.clone(),
+            SchedulerConfig {
+                allow_private_targets: config.scheduler.allow_private_targets,
+            },
+        );
+        tokio::spawn(scheduler.run(shutdown.clone()))
+    });
+
+    let state = AppState::new(Inner {
+        env,
+        config,
+        db,
+        redis,
+        keys,
+        metrics,
+    });
+    let app = router(state);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("PORT: cannot listen on {addr}"))?;
+    tracing::info!(
+        %addr,
+        "API listening; GraphiQL at http://localhost:{}/graphql",
+        addr.port()
+    );
+
+    let graceful = shutdown.clone();
+    let server = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { graceful.cancelled().await });
+    let server = tokio::spawn(async move { server.await });
+
+    shutdown.cancelled().await;
+    match tokio::time::timeout(SHUTDOWN_GRACE, server).await {
+        Ok(result) => result.context("server task")??,
+        Err(_) => tracing::warn!("requests still open after the shutdown grace period"),
+    }
+    if let Some(task) = scheduler_task {
+        task.await.context("scheduler task")??;
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Runs a scheduler instance alone until `shutdown` is cancelled.
+pub async fn run_scheduler(
+    config: SchedulerCommand,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    metrics::install();
+    let db = db::pool::build(
+        &config.database.database_url,
+        config.database.database_pool_size,
+    );
+    let redis = scheduler::redis::connect(
+        &config.redis.url(),
+        usize::from(config.redis.redis_pool_size),
+    )
+    .context("REDIS_URL")?;
+    let scheduler = Scheduler::new(
+        db,
+        redis,
+        Keys::new(&config.redis.redis_key_prefix),
+        SchedulerConfig {
+            allow_private_targets: config.scheduler.allow_private_targets,
+        },
+    );
+    scheduler.run(shutdown).await?;
+    Ok(())
+}
+
+/// Every route and middleware of the API.
+pub fn router(state: AppState) -> Router {
+    let server_config = state.config.server.clone();
+    let production = state.env == AppEnv::Production;
+    let schema = graphql::build(state.clone());
+    let router = Router::new()
+        .route("/graphql", get(graphql_get).post(graphql_post))
+        .route("/graphql/ws", get(graphql_ws))
+        .route("/health", get(health_report))
+        .route("/api/health", get(health_report))
+        .route("/metrics", get(metrics_text))
+        .route_layer(middleware::from_fn(metrics::track_http))
+        .with_state(ServerState { app: state, schema })
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+                .layer(TraceLayer::new_for_http().make_span_with(
+                    |request: &axum::http::Request<_>| {
+                        let request_id = request
+                            .headers()
+                            .get("x-request-id")
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("-");
+                        tracing::info_span!(
+                            "request",
+                            method = %request.method(),
+                            path = %request.uri().path(),
+                            request_id,
+                        )
+                    },
+                ))
+                .layer(PropagateRequestIdLayer::x_request_id())
+                .layer(cors(&server_config)),
+        )
+        .layer(RequestBodyLimitLayer::new(server_config.request_body_limit));
+    with_security_headers(router, production)
+}
+
+/// CORS from `CORS_ORIGIN`: `*`, or a comma-separated list of origins.
+fn cors(config: &ServerConfig) -> CorsLayer {
+    let layer = CorsLayer::new()
+        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .max_age(Duration::from_secs(600));
+    let origins = config.cors_origin.trim();
+    if origins == "*" {
+        return layer.allow_origin(Any);
+    }
+    let list: Vec<HeaderValue> = origins
+        .split(',')
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+        .filter_map(|o| match HeaderValue::from_str(o) {
+            Ok(value) => Some(value),
+            Err(_) => {
+                tracing::warn!(origin = o, "CORS_ORIGIN: ignoring an origin that is not a header value");
+                None
+            }
+        })
+        .collect();
+    layer
+        .allow_origin(AllowOrigin::list(list))
+        .allow_credentials(true)
+}
+
+/// The Helmet set of response headers; HSTS only in production (where TLS is in front).
+fn with_security_headers(router: Router, production: bool) -> Router {
+    let hsts = production.then(|| HeaderValue::from_static("max-age=15552000; includeSubDomains"));
+    let set = |name: &'static str, value: &'static str| {
+        SetResponseHeaderLayer::if_not_present(
+            HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        )
+    };
+    router
+        .layer(set("x-content-type-options", "nosniff"))
+        .layer(set("x-frame-options", "DENY"))
+        .layer(set("referrer-policy", "no-referrer"))
+        .layer(set("x-dns-prefetch-control", "off"))
+        .layer(set("x-download-options", "noopen"))
+        .layer(set("x-permitted-cross-domain-policies", "none"))
+        .layer(set("cross-origin-opener-policy", "same-origin"))
+        .layer(set("cross-origin-resource-policy", "same-origin"))
+        .layer(set("origin-agent-cluster", "?1"))
+        .layer(set("x-xss-protection", "0"))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::STRICT_TRANSPORT_SECURITY,
+            move |_: &Response| hsts.clone(),
+        ))
+}
+
+/// What a request brings for authentication: its bearer token and client address.
+fn request_auth(headers: &HeaderMap, peer: SocketAddr) -> RequestAuth {
+    RequestAuth {
+        bearer: headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(RequestAuth::parse_bearer),
+        client_ip: Some(peer.ip()),
+    }
+}
+
+async fn graphql_post(
+    State(state): State<ServerState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    request: GraphQLRequest,
+) -> GraphQLResponse {
+    let request = request.into_inner().data(request_auth(&headers, peer));
+    state.schema.execute(request).await.into()
+}
+
+/// `GET /graphql`: GraphiQL for a browser, else a query from the URL (never a mutation,
+/// which must not ride on a method that proxies and browsers treat as safe).
+async fn graphql_get(
+    State(state): State<ServerState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+    request: Result<GraphQLRequest, async_graphql_axum::rejection::GraphQLRejection>,
+) -> Response {
+    let wants_html = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"));
+    let has_query = uri.query().is_some_and(|q| !q.is_empty());
+    if wants_html && !has_query {
+        return Html(
+            GraphiQLSource::build()
+                .endpoint("/graphql")
+                .subscription_endpoint("/graphql/ws")
+                .title("CronOps GraphiQL")
+                .finish(),
+        )
+        .into_response();
+    }
+    let request = match request {
+        Ok(request) => request.into_inner(),
+        Err(rejection) => return rejection.into_response(),
+    };
+    if is_mutation(&request) {
+        return (
+            StatusCode::METHOD_NOT_ALLOWED,
+            [(header::ALLOW, "POST")],
+            Json(serde_json::json!({
+                "errors": [{
+                    "message": "mutations must be sent with POST",
+                    "extensions": {"code": "BAD_USER_INPUT"}
+                }]
+            })),
+        )
+            .into_response();
+    }
+    let request = request.data(request_auth(&headers, peer));
+    GraphQLResponse::from(state.schema.execute(request).await).into_response()
+}
+
+/// Whether the operation the request would run is a mutation.
+fn is_mutation(request: &async_graphql::Request) -> bool {
+    use async_graphql::parser::types::{DocumentOperations, OperationType};
+    let Ok(document) = async_graphql::parser::parse_query(&request.query) else {
+        return false; // execution reports the syntax error
+    };
+    let is_mut = |ty: OperationType| ty == OperationType::Mutation;
+    match &document.operations {
+        DocumentOperations::Single(op) => is_mut(op.node.ty),
+        DocumentOperations::Multiple(ops) => match &request.operation_name {
+            Some(name) => ops
+                .get(name.as_str())
+                .is_some_and(|op| is_mut(op.node.ty)),
+            None => ops.values().any(|op| is_mut(op.node.ty)),
+        },
+    }
+}
+
+/// WebSocket subscriptions, both graphql-transport-ws and the legacy graphql-ws protocol.
+/// The token comes in `connection_init`'s payload.
+async fn graphql_ws(
+    State(state): State<ServerState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    protocol: GraphQLProtocol,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let schema = state.schema.clone();
+    upgrade
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |socket| {
+            GraphQLWebSocket::new(socket, schema, protocol)
+                .on_connection_init(move |payload| async move {
+                    let mut data = Data::default();
+                    data.insert(RequestAuth {
+                        bearer: RequestAuth::from_init_payload(&payload),
+                        client_ip: Some(peer.ip()),
+                    });
+                    Ok(data)
+                })
+                .serve()
+        })
+}
+
+/// `GET /health` and `/api/health`: 200 when both stores answer, 503 otherwise.
+async fn health_report(State(state): State<ServerState>) -> Response {
+    let report = health::check(&state.app).await;
+    let status = if report.is_ok() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(report)).into_response()
+}
+
+/// `GET /metrics`: Prometheus text format.
+async fn metrics_text(State(state): State<ServerState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.app.metrics.render(),
+    )
+        .into_response()
+}
