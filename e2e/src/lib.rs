@@ -1,1 +1,106 @@
+//! Black-box test harness: runs the built `cronops` binary against real PostgreSQL and
+//! Redis, with a real SMTP receiver and a real HTTP target, and talks to it like a client.
+//!
+//! Each test builds a [`TestEnv`]: its own database (copied from the migrated template),
+//! its own Redis key prefix, its own mail receiver and HTTP target, and free ports.
 
+pub mod client;
+pub mod mail;
+pub mod process;
+pub mod redis_server;
+pub mod target;
+pub mod wait;
+
+use std::path::PathBuf;
+
+pub use client::Api;
+pub use mail::MailReceiver;
+pub use process::Cronops;
+pub use redis_server::RedisServer;
+pub use target::HttpTarget;
+pub use wait::poll_until;
+
+/// Where `make test` runs the shared test Redis, unless `TEST_REDIS_URL` says.
+pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:16379";
+
+/// The shared test Redis (each test isolates itself with a key prefix).
+pub fn shared_redis_url() -> String {
+    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| DEFAULT_REDIS_URL.to_owned())
+}
+
+/// A port on loopback that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind an ephemeral port")
+        .port()
+}
+
+/// Everything one test's CronOps processes need, isolated from every other test.
+#[derive(Debug)]
+pub struct TestEnv {
+    pub database: db::test_db::TestDatabase,
+    pub redis_url: String,
+    /// This test's `REDIS_KEY_PREFIX`.
+    pub key_prefix: String,
+    pub mail: MailReceiver,
+    pub target: HttpTarget,
+    /// Working directory of the processes (no `.env` in it), and their mail folder.
+    pub workdir: tempfile::TempDir,
+}
+
+impl TestEnv {
+    /// A new environment on the shared test Redis.
+    pub async fn new() -> TestEnv {
+        Self::with_redis(shared_redis_url()).await
+    }
+
+    /// A new environment on the given Redis (e.g. a private [`RedisServer`]).
+    pub async fn with_redis(redis_url: String) -> TestEnv {
+        TestEnv {
+            database: db::test_db::TestDatabase::new().await,
+            redis_url,
+            key_prefix: format!("test-{}", uuid::Uuid::new_v4().simple()),
+            mail: MailReceiver::start(),
+            target: HttpTarget::start().await,
+            workdir: tempfile::tempdir().expect("temporary directory"),
+        }
+    }
+
+    /// The environment variables a `cronops` process of this test runs with.
+    pub fn vars(&self) -> Vec<(String, String)> {
+        [
+            ("APP_ENV", "test".to_owned()),
+            ("DATABASE_URL", self.database.url().to_owned()),
+            ("DATABASE_POOL_SIZE", "8".to_owned()),
+            ("REDIS_URL", self.redis_url.clone()),
+            ("REDIS_KEY_PREFIX", self.key_prefix.clone()),
+            ("EMAIL_HOST", "127.0.0.1".to_owned()),
+            ("EMAIL_PORT", self.mail.port().to_string()),
+            ("EMAIL_FROM", "CronOps <noreply@cronops.test>".to_owned()),
+            ("JWT_ACCESS_SECRET", "test-access-secret-0123456789abcdef".to_owned()),
+            ("JWT_REFRESH_SECRET", "test-refresh-secret-0123456789abcdef".to_owned()),
+            ("ALLOW_PRIVATE_TARGETS", "true".to_owned()),
+            ("MAIL_DIR", self.mail_dir().display().to_string()),
+            ("RUST_LOG", "info".to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+    }
+
+    /// Where processes of this test write mail when no SMTP host is set.
+    pub fn mail_dir(&self) -> PathBuf {
+        self.workdir.path().join("mail")
+    }
+
+    /// Starts `cronops api` on a free port and waits until it answers.
+    pub async fn start_api(&self) -> Cronops {
+        Cronops::start_server("api", self.vars(), self.workdir.path()).await
+    }
+
+    /// Starts `cronops all` (API and scheduler) on a free port and waits until it answers.
+    pub async fn start_all(&self) -> Cronops {
+        Cronops::start_server("all", self.vars(), self.workdir.path()).await
+    }
+}

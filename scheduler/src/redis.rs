@@ -31,11 +31,11 @@ pub fn connect(url: &str, size: usize) -> Result<RedisPool, Error> {
     Ok(pool)
 }
 
-/// Checks that Redis answers `PING` within `timeout`, failing at once while disconnected.
+/// Checks that Redis answers `PING` within `timeout`. A command sent while (re)connecting
+/// waits for the connection, so a process that has just started is not reported down.
 pub async fn ping(pool: &RedisPool, timeout: Duration) -> Result<(), Error> {
     let options = Options {
         timeout: Some(timeout),
-        fail_fast: true,
         max_attempts: Some(1),
         ..Default::default()
     };

@@ -12,6 +12,7 @@ pub use enums::*;
 
 /// Every query of the contract, by area.
 #[derive(MergedObject, Default)]
+#[graphql(name = "Query")]
 pub struct QueryRoot(health::HealthQuery, plans::PlansQuery);
 
 /// The served schema type.

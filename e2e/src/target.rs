@@ -1,0 +1,154 @@
+//! A real HTTP server standing in for a job's target: it records every request it gets
+//! (with arrival time) and answers as the test tells it to.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+
+use crate::poll_until;
+
+/// One request the target received.
+#[derive(Debug, Clone)]
+pub struct ReceivedRequest {
+    pub method: Method,
+    pub path: String,
+    pub query: Option<String>,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    pub received_at: DateTime<Utc>,
+}
+
+/// How the target answers requests to one path.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub body: String,
+    pub delay: Duration,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Default for Reply {
+    fn default() -> Reply {
+        Reply {
+            status: 200,
+            body: "ok".to_owned(),
+            delay: Duration::ZERO,
+            headers: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    received: Mutex<Vec<ReceivedRequest>>,
+    replies: Mutex<HashMap<String, Reply>>,
+}
+
+/// The target server, on a free loopback port for the test's life.
+#[derive(Debug, Clone)]
+pub struct HttpTarget {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+}
+
+async fn record(
+    State(shared): State<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = uri.path().to_owned();
+    shared.received.lock().expect("lock").push(ReceivedRequest {
+        method,
+        path: path.clone(),
+        query: uri.query().map(str::to_owned),
+        headers,
+        body,
+        received_at: Utc::now(),
+    });
+    let reply = shared
+        .replies
+        .lock()
+        .expect("lock")
+        .get(&path)
+        .cloned()
+        .unwrap_or_default();
+    if !reply.delay.is_zero() {
+        tokio::time::sleep(reply.delay).await;
+    }
+    let mut response = (
+        StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        reply.body,
+    )
+        .into_response();
+    for (name, value) in reply.headers {
+        if let (Ok(name), Ok(value)) = (
+            axum::http::HeaderName::try_from(name),
+            axum::http::HeaderValue::try_from(value),
+        ) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response
+}
+
+impl HttpTarget {
+    /// Starts the server.
+    pub async fn start() -> HttpTarget {
+        let shared = Arc::new(Shared::default());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the target port");
+        let addr = listener.local_addr().expect("target address");
+        let app = Router::new().fallback(record).with_state(shared.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        HttpTarget { addr, shared }
+    }
+
+    /// The URL of `path` on this target.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Makes requests to `path` get `reply`.
+    pub fn reply(&self, path: &str, reply: Reply) {
+        self.shared
+            .replies
+            .lock()
+            .expect("lock")
+            .insert(path.to_owned(), reply);
+    }
+
+    /// Every request received so far.
+    pub fn received(&self) -> Vec<ReceivedRequest> {
+        self.shared.received.lock().expect("lock").clone()
+    }
+
+    /// Requests received on `path`.
+    pub fn received_on(&self, path: &str) -> Vec<ReceivedRequest> {
+        self.received()
+            .into_iter()
+            .filter(|r| r.path == path)
+            .collect()
+    }
+
+    /// Waits until `path` has received at least `count` requests and returns them all.
+    pub async fn wait_for(&self, path: &str, count: usize, timeout: Duration) -> Vec<ReceivedRequest> {
+        poll_until(&format!("{count} request(s) on {path}"), timeout, || {
+            let got = self.received_on(path);
+            async move { (got.len() >= count).then_some(got) }
+        })
+        .await
+    }
+}

@@ -1,0 +1,154 @@
+//! The server skeleton as a client meets it: health of both stores, GraphiQL, the GraphQL
+//! transport, metrics, security headers and graceful shutdown.
+
+use std::time::Duration;
+
+use e2e::{RedisServer, TestEnv, poll_until};
+use serde_json::json;
+
+#[tokio::test]
+async fn health_reports_both_stores_and_turns_503_without_redis() {
+    let mut redis = RedisServer::start();
+    let env = TestEnv::with_redis(redis.url()).await;
+    let server = env.start_api().await;
+    let api = server.api();
+
+    for path in ["/health", "/api/health"] {
+        let response = api.get(path, &[]).await;
+        assert_eq!(response.status(), 200, "{path}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["status"], "ok");
+        assert_eq!(body["database"], "up");
+        assert_eq!(body["redis"], "up");
+        assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
+    }
+
+    redis.stop();
+    let down = poll_until("health to report redis down", Duration::from_secs(15), || async {
+        api.health_status()
+            .await
+            .filter(|(status, _)| *status == 503)
+    })
+    .await;
+    assert_eq!(down.1["redis"], "down");
+    assert_eq!(down.1["database"], "up");
+    assert_eq!(down.1["status"], "degraded");
+
+    // The same answer through GraphQL, which keeps working without Redis.
+    let body = api
+        .graphql("{ health { status database redis } }", json!({}), None)
+        .await;
+    assert_eq!(
+        body["data"]["health"],
+        json!({"status": "degraded", "database": "up", "redis": "down"})
+    );
+
+    redis.restart();
+    poll_until("health to recover with redis", Duration::from_secs(15), || async {
+        api.health_status()
+            .await
+            .filter(|(status, _)| *status == 200)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn health_turns_503_when_the_database_is_unreachable() {
+    let env = TestEnv::new().await;
+    let mut vars = env.vars();
+    for (key, value) in &mut vars {
+        if key == "DATABASE_URL" {
+            // Nothing listens on port 1: the process starts and says the database is down.
+            *value = "postgres://postgres@127.0.0.1:1/none".into();
+        }
+    }
+    let server = e2e::Cronops::start_server("api", vars, env.workdir.path()).await;
+    let (status, body) = server.api().health_status().await.unwrap();
+    assert_eq!(status, 503);
+    assert_eq!(body["database"], "down");
+    assert_eq!(body["redis"], "up");
+}
+
+#[tokio::test]
+async fn graphiql_graphql_metrics_and_headers() {
+    let env = TestEnv::new().await;
+    let server = env.start_api().await;
+    let api = server.api();
+
+    let page = api.get("/graphql", &[("accept", "text/html")]).await;
+    assert_eq!(page.status(), 200);
+    assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    let html = page.text().await.unwrap();
+    assert!(html.to_lowercase().contains("graphiql"), "not a GraphiQL page");
+    assert!(html.contains("/graphql/ws"), "GraphiQL must know the subscription endpoint");
+
+    let body = api
+        .graphql("{ plans { plan maxJobs minIntervalSeconds maxTimeoutMs maxRetries logRetentionDays } }", json!({}), None)
+        .await;
+    assert_eq!(
+        body["data"]["plans"],
+        json!([
+            {"plan": "FREE", "maxJobs": 5, "minIntervalSeconds": 60, "maxTimeoutMs": 30000, "maxRetries": 3, "logRetentionDays": 7},
+            {"plan": "PREMIUM", "maxJobs": 50, "minIntervalSeconds": 10, "maxTimeoutMs": 60000, "maxRetries": 5, "logRetentionDays": 30},
+            {"plan": "PRO", "maxJobs": 500, "minIntervalSeconds": 1, "maxTimeoutMs": 120000, "maxRetries": 10, "logRetentionDays": 90},
+        ])
+    );
+
+    // Queries over GET work; mutations over GET are refused.
+    let get = api.get("/graphql?query=%7Bplans%7Bplan%7D%7D", &[]).await;
+    assert_eq!(get.status(), 200);
+    let get: serde_json::Value = get.json().await.unwrap();
+    assert_eq!(get["data"]["plans"][0]["plan"], "FREE");
+    let mutation = api.get("/graphql?query=mutation%7Blogout(refreshToken%3A%22x%22)%7D", &[]).await;
+    assert_eq!(mutation.status(), 405);
+
+    // Every response carries a request id and the security headers.
+    let response = api.get("/health", &[]).await;
+    let headers = response.headers();
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(headers["x-frame-options"], "DENY");
+    assert_eq!(headers["referrer-policy"], "no-referrer");
+    assert!(headers.get("strict-transport-security").is_none(), "HSTS is for production only");
+    assert_eq!(headers["x-request-id"].len(), 36);
+    let echoed = api.get("/health", &[("x-request-id", "trace-me-123")]).await;
+    assert_eq!(echoed.headers()["x-request-id"], "trace-me-123");
+
+    // Syntax errors are GraphQL errors, not crashes.
+    let bad = api.graphql("{ plans { ", json!({}), None).await;
+    assert!(bad["errors"][0]["message"].as_str().unwrap().len() > 5);
+
+    let metrics = api.get("/metrics", &[]).await;
+    assert_eq!(metrics.status(), 200);
+    let text = metrics.text().await.unwrap();
+    assert!(
+        text.contains("cronops_http_requests_total{method=\"POST\",route=\"/graphql\",status=\"200\"}"),
+        "{text}"
+    );
+    assert!(text.contains("cronops_http_request_duration_seconds_bucket"), "{text}");
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_refused() {
+    let env = TestEnv::new().await;
+    let server = env.start_api().await;
+    let huge = "x".repeat(2 << 20);
+    let response = reqwest::Client::new()
+        .post(format!("{}/graphql", server.api().base))
+        .header("content-type", "application/json")
+        .body(format!("{{\"query\":\"{{ plans {{ plan }} }}\",\"variables\":{{\"pad\":\"{huge}\"}}}}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+}
+
+#[tokio::test]
+async fn sigterm_shuts_down_gracefully() {
+    let env = TestEnv::new().await;
+    let mut server = env.start_all().await;
+    let status = server.terminate(Duration::from_secs(20)).await;
+    assert!(status.success(), "exit status {status}:\n{}", server.output());
+    let output = server.output();
+    assert!(output.contains("shutdown signal received"), "{output}");
+    assert!(output.contains("scheduler stopped"), "{output}");
+}
