@@ -47,8 +47,10 @@ status: ## Say whether the private services run
 build: tools ## Build the cronops binary (debug)
 	cargo build --bin cronops
 
-test: services tools clean-test-dbs ## Set up services and run every test with cargo nextest
+test: services tools clean-test-dbs ## Set up services, check format and lints, run every test (nextest)
 	cargo build --bin cronops
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
 	$(TEST_ENV) cargo nextest run --workspace --no-fail-fast
 
 migrate: services build ## Apply migrations to the development database

@@ -67,7 +67,10 @@ pub fn main() -> ExitCode {
     let _ = dotenvy::dotenv();
     let cli = Cli::parse();
     telemetry::init(cli.common.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -85,7 +88,17 @@ pub fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let env = cli.common.app_env;
-    match cli.command {
+    let mut command = cli.command;
+    match &mut command {
+        Command::Api(config) | Command::All(config) | Command::Dev(config) => {
+            config.normalize();
+            config.validate(env)?;
+        }
+        Command::Scheduler(config) => config.redis.normalize(),
+        Command::Seed(seed) => seed.accounts.normalize(),
+        Command::Migrate(_) | Command::Schema => {}
+    }
+    match command {
         Command::Schema => {
             print!("{}", crate::graphql::sdl());
             Ok(())
@@ -96,17 +109,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             seed::run(&pool, env, &seed.accounts).await
         }
         Command::Api(config) => {
-            config.validate(env)?;
             let shutdown = shutdown_on_signal();
             server::serve(env, config, shutdown, false).await
         }
         Command::All(config) => {
-            config.validate(env)?;
             let shutdown = shutdown_on_signal();
             server::serve(env, config, shutdown, true).await
         }
         Command::Dev(config) => {
-            config.validate(env)?;
             migrate(&config.database).await?;
             let pool = db::pool::build(&config.database.database_url, 2);
             seed::run(&pool, env, &seed::SeedAccounts::default()).await?;

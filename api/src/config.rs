@@ -32,10 +32,24 @@ pub enum LogFormat {
 #[derive(Debug, Clone, Args)]
 pub struct CommonConfig {
     /// Deployment kind: development, test or production.
-    #[arg(long, env = "APP_ENV", value_name = "APP_ENV", value_enum, default_value = "development", global = true)]
+    #[arg(
+        long,
+        env = "APP_ENV",
+        value_name = "APP_ENV",
+        value_enum,
+        default_value = "development",
+        global = true
+    )]
     pub app_env: AppEnv,
     /// Log line format: text or json. The level comes from RUST_LOG (default info).
-    #[arg(long, env = "LOG_FORMAT", value_name = "LOG_FORMAT", value_enum, default_value = "text", global = true)]
+    #[arg(
+        long,
+        env = "LOG_FORMAT",
+        value_name = "LOG_FORMAT",
+        value_enum,
+        default_value = "text",
+        global = true
+    )]
     pub log_format: LogFormat,
 }
 
@@ -43,7 +57,12 @@ pub struct CommonConfig {
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseConfig {
     /// PostgreSQL URL, e.g. postgres://user:pass@host:5432/cronops.
-    #[arg(long, env = "DATABASE_URL", value_name = "DATABASE_URL", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        value_name = "DATABASE_URL",
+        hide_env_values = true
+    )]
     pub database_url: String,
     /// Connections in this process's pool.
     #[arg(long, env = "DATABASE_POOL_SIZE", value_name = "DATABASE_POOL_SIZE", default_value_t = 16,
@@ -55,19 +74,44 @@ pub struct DatabaseConfig {
 #[derive(Debug, Clone, Args)]
 pub struct RedisConfig {
     /// Redis URL (redis://, rediss://, redis-cluster://, redis-sentinel://). Wins over REDIS_HOST.
-    #[arg(long, env = "REDIS_URL", value_name = "REDIS_URL", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "REDIS_URL",
+        value_name = "REDIS_URL",
+        hide_env_values = true
+    )]
     pub redis_url: Option<String>,
     /// Redis host, used when REDIS_URL is not set.
-    #[arg(long, env = "REDIS_HOST", value_name = "REDIS_HOST", default_value = "127.0.0.1")]
+    #[arg(
+        long,
+        env = "REDIS_HOST",
+        value_name = "REDIS_HOST",
+        default_value = "127.0.0.1"
+    )]
     pub redis_host: String,
     /// Redis port, used when REDIS_URL is not set.
-    #[arg(long, env = "REDIS_PORT", value_name = "REDIS_PORT", default_value_t = 6379)]
+    #[arg(
+        long,
+        env = "REDIS_PORT",
+        value_name = "REDIS_PORT",
+        default_value_t = 6379
+    )]
     pub redis_port: u16,
     /// Redis password, used when REDIS_URL is not set.
-    #[arg(long, env = "REDIS_PASSWORD", value_name = "REDIS_PASSWORD", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "REDIS_PASSWORD",
+        value_name = "REDIS_PASSWORD",
+        hide_env_values = true
+    )]
     pub redis_password: Option<String>,
     /// Prefix (and Redis Cluster hash tag) of every key and channel; one per deployment.
-    #[arg(long, env = "REDIS_KEY_PREFIX", value_name = "REDIS_KEY_PREFIX", default_value = "cronops")]
+    #[arg(
+        long,
+        env = "REDIS_KEY_PREFIX",
+        value_name = "REDIS_KEY_PREFIX",
+        default_value = "cronops"
+    )]
     pub redis_key_prefix: String,
     /// Connections in this process's Redis pool.
     #[arg(long, env = "REDIS_POOL_SIZE", value_name = "REDIS_POOL_SIZE", default_value_t = 4,
@@ -115,7 +159,12 @@ pub struct ServerConfig {
     #[arg(long, env = "PORT", value_name = "PORT", default_value_t = 3001)]
     pub port: u16,
     /// Allowed browser origins: a comma-separated list, or * for any.
-    #[arg(long, env = "CORS_ORIGIN", value_name = "CORS_ORIGIN", default_value = "http://localhost:3000")]
+    #[arg(
+        long,
+        env = "CORS_ORIGIN",
+        value_name = "CORS_ORIGIN",
+        default_value = "http://localhost:3000"
+    )]
     pub cors_origin: String,
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "REQUEST_BODY_LIMIT", value_name = "REQUEST_BODY_LIMIT", default_value_t = 1 << 20)]
@@ -134,10 +183,20 @@ pub struct ServerConfig {
 #[derive(Debug, Clone, Args)]
 pub struct AuthConfig {
     /// HMAC secret of access tokens; at least 32 bytes, required in production.
-    #[arg(long, env = "JWT_ACCESS_SECRET", value_name = "JWT_ACCESS_SECRET", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "JWT_ACCESS_SECRET",
+        value_name = "JWT_ACCESS_SECRET",
+        hide_env_values = true
+    )]
     pub jwt_access_secret: Option<String>,
     /// Secret for refresh-token hashing; at least 32 bytes, required in production.
-    #[arg(long, env = "JWT_REFRESH_SECRET", value_name = "JWT_REFRESH_SECRET", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "JWT_REFRESH_SECRET",
+        value_name = "JWT_REFRESH_SECRET",
+        hide_env_values = true
+    )]
     pub jwt_refresh_secret: Option<String>,
     /// Lifetime of an access token (15m, 1h, ...).
     #[arg(long, env = "JWT_ACCESS_EXPIRES_IN", value_name = "JWT_ACCESS_EXPIRES_IN", default_value = "15m",
@@ -148,7 +207,12 @@ pub struct AuthConfig {
           value_parser = parse_duration)]
     pub jwt_refresh_expires_in: Duration,
     /// Base URL of the web app, used in emailed links.
-    #[arg(long, env = "FRONTEND_URL", value_name = "FRONTEND_URL", default_value = "http://localhost:3000")]
+    #[arg(
+        long,
+        env = "FRONTEND_URL",
+        value_name = "FRONTEND_URL",
+        default_value = "http://localhost:3000"
+    )]
     pub frontend_url: String,
 }
 
@@ -159,19 +223,39 @@ pub struct EmailConfig {
     #[arg(long, env = "EMAIL_HOST", value_name = "EMAIL_HOST")]
     pub email_host: Option<String>,
     /// SMTP port.
-    #[arg(long, env = "EMAIL_PORT", value_name = "EMAIL_PORT", default_value_t = 587)]
+    #[arg(
+        long,
+        env = "EMAIL_PORT",
+        value_name = "EMAIL_PORT",
+        default_value_t = 587
+    )]
     pub email_port: u16,
     /// SMTP user name.
     #[arg(long, env = "EMAIL_USER", value_name = "EMAIL_USER")]
     pub email_user: Option<String>,
     /// SMTP password.
-    #[arg(long, env = "EMAIL_PASS", value_name = "EMAIL_PASS", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "EMAIL_PASS",
+        value_name = "EMAIL_PASS",
+        hide_env_values = true
+    )]
     pub email_pass: Option<String>,
     /// Sender address of every message.
-    #[arg(long, env = "EMAIL_FROM", value_name = "EMAIL_FROM", default_value = "CronOps <noreply@cronops.dev>")]
+    #[arg(
+        long,
+        env = "EMAIL_FROM",
+        value_name = "EMAIL_FROM",
+        default_value = "CronOps <noreply@cronops.dev>"
+    )]
     pub email_from: String,
     /// Folder that receives messages when no EMAIL_HOST is set.
-    #[arg(long, env = "MAIL_DIR", value_name = "MAIL_DIR", default_value = ".cronops/mail")]
+    #[arg(
+        long,
+        env = "MAIL_DIR",
+        value_name = "MAIL_DIR",
+        default_value = ".cronops/mail"
+    )]
     pub mail_dir: PathBuf,
 }
 
@@ -201,6 +285,22 @@ pub struct ApiConfig {
     pub scheduler: SchedulerArgs,
 }
 
+/// An empty variable (`EMAIL_HOST=`, as compose files and copied `.env` files produce)
+/// means "not set", as it does for the original CronOps.
+pub(crate) fn blank_to_none(value: &mut Option<String>) {
+    if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
+        *value = None;
+    }
+}
+
+impl RedisConfig {
+    /// Treats empty optional variables as unset.
+    pub fn normalize(&mut self) {
+        blank_to_none(&mut self.redis_url);
+        blank_to_none(&mut self.redis_password);
+    }
+}
+
 /// Secrets shorter than this are refused in production.
 pub const MIN_SECRET_BYTES: usize = 32;
 
@@ -215,6 +315,16 @@ pub struct ConfigError {
 }
 
 impl ApiConfig {
+    /// Treats empty optional variables as unset.
+    pub fn normalize(&mut self) {
+        self.redis.normalize();
+        blank_to_none(&mut self.auth.jwt_access_secret);
+        blank_to_none(&mut self.auth.jwt_refresh_secret);
+        blank_to_none(&mut self.email.email_host);
+        blank_to_none(&mut self.email.email_user);
+        blank_to_none(&mut self.email.email_pass);
+    }
+
     /// Checks what clap cannot: production secrets.
     pub fn validate(&self, env: AppEnv) -> Result<(), ConfigError> {
         if env == AppEnv::Production {

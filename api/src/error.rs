@@ -135,9 +135,15 @@ mod tests {
     fn field_and_retry_after_land_in_extensions() {
         let error: async_graphql::Error = ApiError::bad_input("email", "is not an email").into();
         let ext = serde_json::to_value(error.extensions.unwrap()).unwrap();
-        assert_eq!(ext, serde_json::json!({"code": "BAD_USER_INPUT", "field": "email"}));
+        assert_eq!(
+            ext,
+            serde_json::json!({"code": "BAD_USER_INPUT", "field": "email"})
+        );
         let error: async_graphql::Error = ApiError::RateLimited { retry_after: 42 }.into();
         let ext = serde_json::to_value(error.extensions.unwrap()).unwrap();
-        assert_eq!(ext, serde_json::json!({"code": "RATE_LIMITED", "retryAfter": 42}));
+        assert_eq!(
+            ext,
+            serde_json::json!({"code": "RATE_LIMITED", "retryAfter": 42})
+        );
     }
 }

@@ -21,10 +21,7 @@ pub fn install() -> PrometheusHandle {
     HANDLE
         .get_or_init(|| {
             let handle = PrometheusBuilder::new()
-                .set_buckets_for_metric(
-                    Matcher::Suffix("duration_seconds".into()),
-                    LATENCY_BUCKETS,
-                )
+                .set_buckets_for_metric(Matcher::Suffix("duration_seconds".into()), LATENCY_BUCKETS)
                 .expect("latency buckets are not empty")
                 .install_recorder()
                 .expect("no other metrics recorder is installed");

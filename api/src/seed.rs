@@ -11,7 +11,7 @@ use db::models::user::{NewUser, User, normalize_email};
 use db::{Plan, Role};
 
 use crate::auth::password;
-use crate::config::AppEnv;
+use crate::config::{AppEnv, blank_to_none};
 
 /// The demo administrator (development and test only).
 pub const DEMO_ADMIN: (&str, &str) = ("admin@cronops.dev", "Admin123!");
@@ -25,8 +25,21 @@ pub struct SeedAccounts {
     #[arg(long, env = "ADMIN_EMAIL", value_name = "ADMIN_EMAIL")]
     pub admin_email: Option<String>,
     /// Password of the administrator `seed` creates in production.
-    #[arg(long, env = "ADMIN_PASSWORD", value_name = "ADMIN_PASSWORD", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "ADMIN_PASSWORD",
+        value_name = "ADMIN_PASSWORD",
+        hide_env_values = true
+    )]
     pub admin_password: Option<String>,
+}
+
+impl SeedAccounts {
+    /// Treats empty variables as unset.
+    pub fn normalize(&mut self) {
+        blank_to_none(&mut self.admin_email);
+        blank_to_none(&mut self.admin_password);
+    }
 }
 
 struct Account<'a> {

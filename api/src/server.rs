@@ -192,7 +192,10 @@ fn cors(config: &ServerConfig) -> CorsLayer {
         .filter_map(|o| match HeaderValue::from_str(o) {
             Ok(value) => Some(value),
             Err(_) => {
-                tracing::warn!(origin = o, "CORS_ORIGIN: ignoring an origin that is not a header value");
+                tracing::warn!(
+                    origin = o,
+                    "CORS_ORIGIN: ignoring an origin that is not a header value"
+                );
                 None
             }
         })
@@ -304,9 +307,7 @@ fn is_mutation(request: &async_graphql::Request) -> bool {
     match &document.operations {
         DocumentOperations::Single(op) => is_mut(op.node.ty),
         DocumentOperations::Multiple(ops) => match &request.operation_name {
-            Some(name) => ops
-                .get(name.as_str())
-                .is_some_and(|op| is_mut(op.node.ty)),
+            Some(name) => ops.get(name.as_str()).is_some_and(|op| is_mut(op.node.ty)),
             None => ops.values().any(|op| is_mut(op.node.ty)),
         },
     }

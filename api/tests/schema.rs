@@ -66,14 +66,23 @@ fn shape(sdl: &str) -> Shape {
                             }
                         })
                         .collect();
-                    members.insert(field.name.node.to_string(), (field.ty.node.to_string(), args));
+                    members.insert(
+                        field.name.node.to_string(),
+                        (field.ty.node.to_string(), args),
+                    );
                 }
             }
             TypeKind::InputObject(input) => {
                 for field in input.fields {
                     let f = field.node;
-                    let default = f.default_value.map(|d| d.node.to_string()).unwrap_or_default();
-                    members.insert(f.name.node.to_string(), (f.ty.node.to_string(), vec![default]));
+                    let default = f
+                        .default_value
+                        .map(|d| d.node.to_string())
+                        .unwrap_or_default();
+                    members.insert(
+                        f.name.node.to_string(),
+                        (f.ty.node.to_string(), vec![default]),
+                    );
                 }
             }
             TypeKind::Enum(e) => {
@@ -121,7 +130,9 @@ fn served_schema_keeps_the_contract() {
                 landed.insert(qualified);
             }
             if contract_ty != served_ty {
-                problems.push(format!("{ty}.{name}: contract type {contract_ty}, served {served_ty}"));
+                problems.push(format!(
+                    "{ty}.{name}: contract type {contract_ty}, served {served_ty}"
+                ));
             }
             for arg in contract_args {
                 if !served_args.contains(arg) {
@@ -130,10 +141,13 @@ fn served_schema_keeps_the_contract() {
             }
         }
     }
-    assert!(problems.is_empty(), "the served schema breaks the contract:\n{}", problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "the served schema breaks the contract:\n{}",
+        problems.join("\n")
+    );
     assert!(
         landed.is_empty(),
         "served now, remove from NOT_YET_SERVED: {landed:?}"
     );
 }
-

@@ -133,7 +133,10 @@ mod tests {
         }
         assert_eq!(
             "admin".parse::<Role>(),
-            Err(UnknownVariant { kind: "Role", value: "admin".into() })
+            Err(UnknownVariant {
+                kind: "Role",
+                value: "admin".into()
+            })
         );
     }
 }

@@ -57,7 +57,10 @@ pub async fn pending(url: &str) -> Result<Vec<String>, Error> {
         let pending = conn
             .pending_migrations(MIGRATIONS)
             .map_err(|e| Error::Migration(e.to_string()))?;
-        Ok(pending.iter().map(|m| m.name().version().to_string()).collect())
+        Ok(pending
+            .iter()
+            .map(|m| m.name().version().to_string())
+            .collect())
     })
     .await
 }

@@ -40,12 +40,14 @@ fn url_for(admin_url: &str, database: &str) -> String {
 }
 
 async fn admin_connection(admin_url: &str) -> AsyncPgConnection {
-    AsyncPgConnection::establish(admin_url).await.unwrap_or_else(|e| {
-        panic!(
-            "cannot reach the test PostgreSQL at {admin_url} ({e}); start it with `make test` \
+    AsyncPgConnection::establish(admin_url)
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot reach the test PostgreSQL at {admin_url} ({e}); start it with `make test` \
              (or `scripts/services.sh up`), or set TEST_DATABASE_URL"
-        )
-    })
+            )
+        })
 }
 
 /// A name that changes whenever any migration file changes, so a stale template is
@@ -96,10 +98,12 @@ async fn ensure_template(admin_url: &str) -> String {
         .expect("take the template lock");
     if !database_exists(&mut conn, &name).await {
         let building = format!("{name}_building");
-        diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{building}\" WITH (FORCE)"))
-            .execute(&mut conn)
-            .await
-            .expect("drop a half-built template");
+        diesel::sql_query(format!(
+            "DROP DATABASE IF EXISTS \"{building}\" WITH (FORCE)"
+        ))
+        .execute(&mut conn)
+        .await
+        .expect("drop a half-built template");
         diesel::sql_query(format!("CREATE DATABASE \"{building}\""))
             .execute(&mut conn)
             .await
@@ -108,10 +112,12 @@ async fn ensure_template(admin_url: &str) -> String {
             .await
             .expect("migrate the template database");
         // Renamed only once complete, so a crash never leaves a half-migrated template.
-        diesel::sql_query(format!("ALTER DATABASE \"{building}\" RENAME TO \"{name}\""))
-            .execute(&mut conn)
-            .await
-            .expect("publish the template database");
+        diesel::sql_query(format!(
+            "ALTER DATABASE \"{building}\" RENAME TO \"{name}\""
+        ))
+        .execute(&mut conn)
+        .await
+        .expect("publish the template database");
     }
     diesel::sql_query("SELECT pg_advisory_unlock(7011960001)")
         .execute(&mut conn)

@@ -24,13 +24,19 @@ async fn table_exists(conn: &mut db::AsyncPgConnection, table: &str) -> bool {
 async fn migrations_go_up_down_and_up_again() {
     let database = TestDatabase::empty().await;
     let all = db::migrate::pending(database.url()).await.unwrap();
-    assert!(all.len() >= 3, "expected the three base migrations, got {all:?}");
+    assert!(
+        all.len() >= 3,
+        "expected the three base migrations, got {all:?}"
+    );
 
     let applied = db::migrate::run_pending(database.url()).await.unwrap();
     assert_eq!(applied, all);
     let mut conn = database.connect().await;
     for table in TABLES {
-        assert!(table_exists(&mut conn, table).await, "{table} missing after up");
+        assert!(
+            table_exists(&mut conn, table).await,
+            "{table} missing after up"
+        );
     }
 
     let reverted = db::migrate::revert_all(database.url()).await.unwrap();
@@ -38,7 +44,10 @@ async fn migrations_go_up_down_and_up_again() {
     newest_first.reverse();
     assert_eq!(reverted, newest_first);
     for table in TABLES {
-        assert!(!table_exists(&mut conn, table).await, "{table} left after down");
+        assert!(
+            !table_exists(&mut conn, table).await,
+            "{table} left after down"
+        );
     }
     assert!(
         !query_bool(
@@ -50,7 +59,12 @@ async fn migrations_go_up_down_and_up_again() {
     );
 
     assert_eq!(db::migrate::run_pending(database.url()).await.unwrap(), all);
-    assert!(db::migrate::pending(database.url()).await.unwrap().is_empty());
+    assert!(
+        db::migrate::pending(database.url())
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 /// `schema.rs` is written by hand: reading a row of every table through it proves that
@@ -103,7 +117,13 @@ async fn schema_rs_matches_the_migrated_database() {
     assert_eq!(logs.len(), 1);
     let codes = email_verification_codes::table
         .select(email_verification_codes::all_columns)
-        .load::<(uuid::Uuid, String, chrono::DateTime<chrono::Utc>, i32, chrono::DateTime<chrono::Utc>)>(&mut conn)
+        .load::<(
+            uuid::Uuid,
+            String,
+            chrono::DateTime<chrono::Utc>,
+            i32,
+            chrono::DateTime<chrono::Utc>,
+        )>(&mut conn)
         .await
         .unwrap();
     assert_eq!(codes.len(), 1);

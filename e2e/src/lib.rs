@@ -78,8 +78,14 @@ impl TestEnv {
             ("EMAIL_HOST", "127.0.0.1".to_owned()),
             ("EMAIL_PORT", self.mail.port().to_string()),
             ("EMAIL_FROM", "CronOps <noreply@cronops.test>".to_owned()),
-            ("JWT_ACCESS_SECRET", "test-access-secret-0123456789abcdef".to_owned()),
-            ("JWT_REFRESH_SECRET", "test-refresh-secret-0123456789abcdef".to_owned()),
+            (
+                "JWT_ACCESS_SECRET",
+                "test-access-secret-0123456789abcdef".to_owned(),
+            ),
+            (
+                "JWT_REFRESH_SECRET",
+                "test-refresh-secret-0123456789abcdef".to_owned(),
+            ),
             ("ALLOW_PRIVATE_TARGETS", "true".to_owned()),
             ("MAIL_DIR", self.mail_dir().display().to_string()),
             ("RUST_LOG", "info".to_owned()),

@@ -96,7 +96,9 @@ pub struct MailReceiver {
 
 impl std::fmt::Debug for MailReceiver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MailReceiver").field("port", &self.port).finish()
+        f.debug_struct("MailReceiver")
+            .field("port", &self.port)
+            .finish()
     }
 }
 
@@ -142,7 +144,11 @@ impl MailReceiver {
     pub async fn wait_for(&self, address: &str, count: usize, timeout: Duration) -> ReceivedMail {
         poll_until(&format!("mail #{count} to {address}"), timeout, || {
             let mails = self.to(address);
-            async move { (mails.len() >= count).then(|| mails.last().cloned()).flatten() }
+            async move {
+                (mails.len() >= count)
+                    .then(|| mails.last().cloned())
+                    .flatten()
+            }
         })
         .await
     }

@@ -8,9 +8,9 @@ use crate::{Api, free_port, poll_until};
 
 /// The binary under test: `CRONOPS_BIN`, or the workspace's debug build.
 pub fn binary() -> PathBuf {
-    let path = std::env::var_os("CRONOPS_BIN").map(PathBuf::from).unwrap_or_else(|| {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/cronops")
-    });
+    let path = std::env::var_os("CRONOPS_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/cronops"));
     assert!(
         path.exists(),
         "{} not found: build it first (`cargo build --bin cronops`, which `make test` does)",
@@ -55,7 +55,11 @@ impl Cronops {
 
     /// Starts a server subcommand (`api`, `all`, `dev`) on a free port and waits until
     /// `/health` answers at all (200 or 503).
-    pub async fn start_server(subcommand: &str, mut vars: Vec<(String, String)>, workdir: &Path) -> Cronops {
+    pub async fn start_server(
+        subcommand: &str,
+        mut vars: Vec<(String, String)>,
+        workdir: &Path,
+    ) -> Cronops {
         let port = free_port();
         vars.retain(|(k, _)| k != "PORT" && k != "HOST");
         vars.push(("PORT".into(), port.to_string()));
@@ -65,20 +69,24 @@ impl Cronops {
         let probe = api.clone();
         let child = &mut process.child;
         let log = process.log.clone();
-        poll_until(&format!("cronops {subcommand} to answer on port {port}"), Duration::from_secs(30), || {
-            let exited = child.try_wait().expect("poll the child");
-            let probe = probe.clone();
-            let log = log.clone();
-            async move {
-                if let Some(status) = exited {
-                    panic!(
-                        "cronops exited with {status} before answering:\n{}",
-                        std::fs::read_to_string(log).unwrap_or_default()
-                    );
+        poll_until(
+            &format!("cronops {subcommand} to answer on port {port}"),
+            Duration::from_secs(30),
+            || {
+                let exited = child.try_wait().expect("poll the child");
+                let probe = probe.clone();
+                let log = log.clone();
+                async move {
+                    if let Some(status) = exited {
+                        panic!(
+                            "cronops exited with {status} before answering:\n{}",
+                            std::fs::read_to_string(log).unwrap_or_default()
+                        );
+                    }
+                    probe.health_status().await.map(|_| ())
                 }
-                probe.health_status().await.map(|_| ())
-            }
-        })
+            },
+        )
         .await;
         process.api = Some(api);
         process
@@ -135,7 +143,11 @@ impl Drop for Cronops {
         let _ = self.child.kill();
         let _ = self.child.wait();
         if std::thread::panicking() {
-            eprintln!("--- cronops output ({}) ---\n{}", self.log.display(), self.output());
+            eprintln!(
+                "--- cronops output ({}) ---\n{}",
+                self.log.display(),
+                self.output()
+            );
         }
     }
 }

@@ -26,6 +26,11 @@ impl RedisServer {
         server
     }
 
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     /// `redis://127.0.0.1:<port>`.
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
@@ -60,7 +65,11 @@ impl RedisServer {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         while !self.answers_ping() {
-            assert!(Instant::now() < deadline, "redis-server did not start on {}", self.port);
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not start on {}",
+                self.port
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }

@@ -144,7 +144,12 @@ impl HttpTarget {
     }
 
     /// Waits until `path` has received at least `count` requests and returns them all.
-    pub async fn wait_for(&self, path: &str, count: usize, timeout: Duration) -> Vec<ReceivedRequest> {
+    pub async fn wait_for(
+        &self,
+        path: &str,
+        count: usize,
+        timeout: Duration,
+    ) -> Vec<ReceivedRequest> {
         poll_until(&format!("{count} request(s) on {path}"), timeout, || {
             let got = self.received_on(path);
             async move { (got.len() >= count).then_some(got) }

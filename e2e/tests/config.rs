@@ -71,7 +71,10 @@ async fn production_refuses_missing_or_short_jwt_secrets() {
     ] {
         let (code, output) = run_api(&vars).await;
         assert_eq!(code, Some(1), "{vars:?} started:\n{output}");
-        assert!(output.contains(named), "{vars:?}: {named} not named:\n{output}");
+        assert!(
+            output.contains(named),
+            "{vars:?}: {named} not named:\n{output}"
+        );
     }
 }
 
@@ -106,6 +109,9 @@ async fn help_lists_every_variable() {
         "ALLOW_PRIVATE_TARGETS",
         "LOG_FORMAT",
     ] {
-        assert!(output.contains(&format!("[env: {variable}")), "{variable} missing from --help");
+        assert!(
+            output.contains(&format!("[env: {variable}")),
+            "{variable} missing from --help"
+        );
     }
 }

@@ -24,11 +24,15 @@ async fn health_reports_both_stores_and_turns_503_without_redis() {
     }
 
     redis.stop();
-    let down = poll_until("health to report redis down", Duration::from_secs(15), || async {
-        api.health_status()
-            .await
-            .filter(|(status, _)| *status == 503)
-    })
+    let down = poll_until(
+        "health to report redis down",
+        Duration::from_secs(15),
+        || async {
+            api.health_status()
+                .await
+                .filter(|(status, _)| *status == 503)
+        },
+    )
     .await;
     assert_eq!(down.1["redis"], "down");
     assert_eq!(down.1["database"], "up");
@@ -44,11 +48,15 @@ async fn health_reports_both_stores_and_turns_503_without_redis() {
     );
 
     redis.restart();
-    poll_until("health to recover with redis", Duration::from_secs(15), || async {
-        api.health_status()
-            .await
-            .filter(|(status, _)| *status == 200)
-    })
+    poll_until(
+        "health to recover with redis",
+        Duration::from_secs(15),
+        || async {
+            api.health_status()
+                .await
+                .filter(|(status, _)| *status == 200)
+        },
+    )
     .await;
 }
 
@@ -77,10 +85,21 @@ async fn graphiql_graphql_metrics_and_headers() {
 
     let page = api.get("/graphql", &[("accept", "text/html")]).await;
     assert_eq!(page.status(), 200);
-    assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
     let html = page.text().await.unwrap();
-    assert!(html.to_lowercase().contains("graphiql"), "not a GraphiQL page");
-    assert!(html.contains("/graphql/ws"), "GraphiQL must know the subscription endpoint");
+    assert!(
+        html.to_lowercase().contains("graphiql"),
+        "not a GraphiQL page"
+    );
+    assert!(
+        html.contains("/graphql/ws"),
+        "GraphiQL must know the subscription endpoint"
+    );
 
     let body = api
         .graphql("{ plans { plan maxJobs minIntervalSeconds maxTimeoutMs maxRetries logRetentionDays } }", json!({}), None)
@@ -99,7 +118,12 @@ async fn graphiql_graphql_metrics_and_headers() {
     assert_eq!(get.status(), 200);
     let get: serde_json::Value = get.json().await.unwrap();
     assert_eq!(get["data"]["plans"][0]["plan"], "FREE");
-    let mutation = api.get("/graphql?query=mutation%7Blogout(refreshToken%3A%22x%22)%7D", &[]).await;
+    let mutation = api
+        .get(
+            "/graphql?query=mutation%7Blogout(refreshToken%3A%22x%22)%7D",
+            &[],
+        )
+        .await;
     assert_eq!(mutation.status(), 405);
 
     // Every response carries a request id and the security headers.
@@ -108,9 +132,14 @@ async fn graphiql_graphql_metrics_and_headers() {
     assert_eq!(headers["x-content-type-options"], "nosniff");
     assert_eq!(headers["x-frame-options"], "DENY");
     assert_eq!(headers["referrer-policy"], "no-referrer");
-    assert!(headers.get("strict-transport-security").is_none(), "HSTS is for production only");
+    assert!(
+        headers.get("strict-transport-security").is_none(),
+        "HSTS is for production only"
+    );
     assert_eq!(headers["x-request-id"].len(), 36);
-    let echoed = api.get("/health", &[("x-request-id", "trace-me-123")]).await;
+    let echoed = api
+        .get("/health", &[("x-request-id", "trace-me-123")])
+        .await;
     assert_eq!(echoed.headers()["x-request-id"], "trace-me-123");
 
     // Syntax errors are GraphQL errors, not crashes.
@@ -121,10 +150,15 @@ async fn graphiql_graphql_metrics_and_headers() {
     assert_eq!(metrics.status(), 200);
     let text = metrics.text().await.unwrap();
     assert!(
-        text.contains("cronops_http_requests_total{method=\"POST\",route=\"/graphql\",status=\"200\"}"),
+        text.contains(
+            "cronops_http_requests_total{method=\"POST\",route=\"/graphql\",status=\"200\"}"
+        ),
         "{text}"
     );
-    assert!(text.contains("cronops_http_request_duration_seconds_bucket"), "{text}");
+    assert!(
+        text.contains("cronops_http_request_duration_seconds_bucket"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
@@ -135,7 +169,9 @@ async fn oversized_bodies_are_refused() {
     let response = reqwest::Client::new()
         .post(format!("{}/graphql", server.api().base))
         .header("content-type", "application/json")
-        .body(format!("{{\"query\":\"{{ plans {{ plan }} }}\",\"variables\":{{\"pad\":\"{huge}\"}}}}"))
+        .body(format!(
+            "{{\"query\":\"{{ plans {{ plan }} }}\",\"variables\":{{\"pad\":\"{huge}\"}}}}"
+        ))
         .send()
         .await
         .unwrap();
@@ -147,8 +183,34 @@ async fn sigterm_shuts_down_gracefully() {
     let env = TestEnv::new().await;
     let mut server = env.start_all().await;
     let status = server.terminate(Duration::from_secs(20)).await;
-    assert!(status.success(), "exit status {status}:\n{}", server.output());
+    assert!(
+        status.success(),
+        "exit status {status}:\n{}",
+        server.output()
+    );
     let output = server.output();
     assert!(output.contains("shutdown signal received"), "{output}");
     assert!(output.contains("scheduler stopped"), "{output}");
+}
+
+#[tokio::test]
+async fn empty_variables_count_as_unset() {
+    // As a copied .env or a compose file with `${VAR:-}` produces them.
+    let redis = RedisServer::start();
+    let env = TestEnv::new().await;
+    let mut vars = env.vars();
+    vars.retain(|(k, _)| k != "REDIS_URL" && k != "EMAIL_HOST");
+    for (key, value) in [
+        ("REDIS_URL", String::new()),
+        ("REDIS_HOST", "127.0.0.1".to_owned()),
+        ("REDIS_PORT", redis.port().to_string()),
+        ("REDIS_PASSWORD", String::new()),
+        ("EMAIL_HOST", String::new()),
+    ] {
+        vars.push((key.to_owned(), value));
+    }
+    let server = e2e::Cronops::start_server("api", vars, env.workdir.path()).await;
+    let (status, body) = server.api().health_status().await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["redis"], "up");
 }

@@ -43,7 +43,10 @@ mod tests {
     #[test]
     fn bearer_tokens_are_read_from_headers_and_init_payloads() {
         assert_eq!(RequestAuth::parse_bearer("Bearer abc"), Some("abc".into()));
-        assert_eq!(RequestAuth::parse_bearer("bearer  abc "), Some("abc".into()));
+        assert_eq!(
+            RequestAuth::parse_bearer("bearer  abc "),
+            Some("abc".into())
+        );
         assert_eq!(RequestAuth::parse_bearer("Basic abc"), None);
         assert_eq!(RequestAuth::parse_bearer("Bearer "), None);
         for payload in [
@@ -52,7 +55,11 @@ mod tests {
             json!({"authToken": "t1"}),
             json!({"authToken": "Bearer t1"}),
         ] {
-            assert_eq!(RequestAuth::from_init_payload(&payload), Some("t1".into()), "{payload}");
+            assert_eq!(
+                RequestAuth::from_init_payload(&payload),
+                Some("t1".into()),
+                "{payload}"
+            );
         }
         assert_eq!(RequestAuth::from_init_payload(&json!({})), None);
         assert_eq!(RequestAuth::from_init_payload(&json!(null)), None);
