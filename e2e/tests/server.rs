@@ -214,3 +214,94 @@ async fn empty_variables_count_as_unset() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["redis"], "up");
 }
+
+#[tokio::test]
+async fn websocket_speaks_both_subscription_protocols() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    let env = TestEnv::new().await;
+    let server = env.start_api().await;
+    let url = server.api().base.replace("http://", "ws://") + "/graphql/ws";
+    for (protocol, ack) in [
+        ("graphql-transport-ws", "connection_ack"),
+        ("graphql-ws", "connection_ack"),
+    ] {
+        let mut request = url.as_str().into_client_request().unwrap();
+        request
+            .headers_mut()
+            .insert("sec-websocket-protocol", protocol.parse().unwrap());
+        let (mut socket, response) = tokio_tungstenite::connect_async(request).await.unwrap();
+        assert_eq!(response.headers()["sec-websocket-protocol"], protocol);
+        socket
+            .send(Message::text(
+                json!({"type": "connection_init", "payload": {}}).to_string(),
+            ))
+            .await
+            .unwrap();
+        let reply = tokio::time::timeout(Duration::from_secs(5), socket.next())
+            .await
+            .expect("an answer to connection_init")
+            .unwrap()
+            .unwrap();
+        let reply: serde_json::Value = serde_json::from_str(reply.to_text().unwrap()).unwrap();
+        assert_eq!(reply["type"], ack, "{protocol}");
+    }
+}
+
+#[tokio::test]
+async fn cors_allows_configured_origins_only() {
+    let env = TestEnv::new().await;
+    let mut vars = env.vars();
+    vars.push((
+        "CORS_ORIGIN".into(),
+        "https://app.example.com, https://admin.example.com".into(),
+    ));
+    let server = e2e::Cronops::start_server("api", vars, env.workdir.path()).await;
+    let http = reqwest::Client::new();
+    let preflight = |origin: &'static str| {
+        http.request(
+            reqwest::Method::OPTIONS,
+            format!("{}/graphql", server.api().base),
+        )
+        .header("origin", origin)
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "authorization, content-type",
+        )
+        .send()
+    };
+    let allowed = preflight("https://admin.example.com").await.unwrap();
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://admin.example.com"
+    );
+    let methods = allowed.headers()["access-control-allow-methods"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(methods.contains("POST"), "{methods}");
+    let refused = preflight("https://evil.example.com").await.unwrap();
+    assert!(
+        refused
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn production_adds_hsts() {
+    let env = TestEnv::new().await;
+    let mut vars = env.vars();
+    vars.retain(|(k, _)| k != "APP_ENV");
+    vars.push(("APP_ENV".into(), "production".into()));
+    let server = e2e::Cronops::start_server("api", vars, env.workdir.path()).await;
+    let response = server.api().get("/health", &[]).await;
+    assert_eq!(
+        response.headers()["strict-transport-security"],
+        "max-age=15552000; includeSubDomains"
+    );
+}
