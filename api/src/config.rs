@@ -169,6 +169,10 @@ pub struct ServerConfig {
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "REQUEST_BODY_LIMIT", value_name = "REQUEST_BODY_LIMIT", default_value_t = 1 << 20)]
     pub request_body_limit: usize,
+    /// Take the client address from X-Forwarded-For (set when behind a trusted proxy).
+    #[arg(long, env = "TRUST_PROXY", value_name = "TRUST_PROXY", default_value = "false",
+          value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    pub trust_proxy: bool,
     /// Rate-limit window of the global per-IP limit, in milliseconds.
     #[arg(long, env = "RATE_LIMIT_WINDOW_MS", value_name = "RATE_LIMIT_WINDOW_MS", default_value_t = 900_000,
           value_parser = clap::value_parser!(u64).range(1..))]

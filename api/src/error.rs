@@ -5,8 +5,9 @@ use async_graphql::{ErrorExtensions, Value};
 /// An error a resolver returns. Internal causes are logged and never reach the client.
 ///
 /// It has no `Display` on purpose: async-graphql turns any `Display` type into an error
-/// without extensions, so this type converts only through [`ErrorExtensions`], and `?` in
-/// a resolver always yields the contract's `extensions.code`.
+/// without extensions, so this type converts only through [`ErrorExtensions`]. Resolvers
+/// return `async_graphql::Result<T>`, and `?` on an `ApiError` always yields the
+/// contract's `extensions.code`.
 #[derive(Debug)]
 pub enum ApiError {
     /// No valid access token.
@@ -29,6 +30,9 @@ pub enum ApiError {
     PlanLimitReached(String),
     /// Too many requests; try again after `retry_after` seconds.
     RateLimited { retry_after: u64 },
+    /// A dependency failed in a way the client can act on (an email that could not be
+    /// sent): INTERNAL_SERVER_ERROR with a message that says what to do, and no internals.
+    Unavailable(String),
     /// Anything else. The cause is logged with context; the client sees a fixed message.
     Internal(anyhow::Error),
 }
@@ -50,6 +54,7 @@ impl ApiError {
             | ApiError::Conflict(message)
             | ApiError::PlanLimitReached(message)
             | ApiError::Forbidden { message, .. }
+            | ApiError::Unavailable(message)
             | ApiError::BadUserInput { message, .. } => message.clone(),
             ApiError::RateLimited { retry_after } => {
                 format!("too many requests, try again in {retry_after} s")
@@ -68,13 +73,19 @@ impl ApiError {
             ApiError::Conflict(_) => "CONFLICT",
             ApiError::PlanLimitReached(_) => "PLAN_LIMIT_REACHED",
             ApiError::RateLimited { .. } => "RATE_LIMITED",
-            ApiError::Internal(_) => "INTERNAL_SERVER_ERROR",
+            ApiError::Unavailable(_) | ApiError::Internal(_) => "INTERNAL_SERVER_ERROR",
         }
     }
 }
 
 impl From<db::Error> for ApiError {
     fn from(e: db::Error) -> ApiError {
+        ApiError::Internal(e.into())
+    }
+}
+
+impl From<db::QueryError> for ApiError {
+    fn from(e: db::QueryError) -> ApiError {
         ApiError::Internal(e.into())
     }
 }
@@ -115,7 +126,7 @@ impl From<ApiError> for async_graphql::Error {
     }
 }
 
-/// What resolvers return.
+/// What the functions behind the resolvers return.
 pub type ApiResult<T> = Result<T, ApiError>;
 
 #[cfg(test)]

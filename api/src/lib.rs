@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod email;
 pub mod error;
 pub mod graphql;
 pub mod health;

@@ -1,7 +1,7 @@
 //! The HTTP server: routes of the contract's transport table, middleware, and start-up of
 //! the process kinds (`api`, `all`, `scheduler`).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -22,9 +22,12 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::auth::RequestAuth;
+use crate::auth::tokens::TokenKeys;
+use crate::auth::{self, RequestAuth};
 use crate::cli::SchedulerCommand;
 use crate::config::{ApiConfig, AppEnv, ServerConfig};
+use crate::email::Mailer;
+use crate::error::ApiError;
 use crate::graphql::{self, CronOpsSchema};
 use crate::state::{AppState, Inner};
 use crate::{health, metrics};
@@ -72,6 +75,8 @@ pub async fn serve(
         tokio::spawn(scheduler.run(shutdown.clone()))
     });
 
+    let tokens = TokenKeys::new(&config.auth, env);
+    let mailer = Mailer::new(&config.email)?;
     let state = AppState::new(Inner {
         env,
         config,
@@ -79,6 +84,8 @@ pub async fn serve(
         redis,
         keys,
         metrics,
+        tokens,
+        mailer,
     });
     let app = router(state);
     let listener = tokio::net::TcpListener::bind(addr)
@@ -142,14 +149,21 @@ pub fn router(state: AppState) -> Router {
     let server_config = state.config.server.clone();
     let production = state.env == AppEnv::Production;
     let schema = graphql::build(state.clone());
-    let router = Router::new()
+    let server_state = ServerState { app: state, schema };
+    let graphql_routes = Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/graphql/ws", get(graphql_ws))
+        .route_layer(middleware::from_fn_with_state(
+            server_state.clone(),
+            global_rate_limit,
+        ));
+    let router = Router::new()
+        .merge(graphql_routes)
         .route("/health", get(health_report))
         .route("/api/health", get(health_report))
         .route("/metrics", get(metrics_text))
         .route_layer(middleware::from_fn(metrics::track_http))
-        .with_state(ServerState { app: state, schema })
+        .with_state(server_state)
         .layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
@@ -231,14 +245,65 @@ fn with_security_headers(router: Router, production: bool) -> Router {
         ))
 }
 
-/// What a request brings for authentication: its bearer token and client address.
-fn request_auth(headers: &HeaderMap, peer: SocketAddr) -> RequestAuth {
-    RequestAuth {
-        bearer: headers
-            .get(header::AUTHORIZATION)
+/// The client's address: the peer, or with TRUST_PROXY the first X-Forwarded-For entry.
+fn client_ip(state: &AppState, headers: &HeaderMap, peer: SocketAddr) -> IpAddr {
+    if state.config.server.trust_proxy
+        && let Some(forwarded) = headers
+            .get("x-forwarded-for")
             .and_then(|v| v.to_str().ok())
-            .and_then(RequestAuth::parse_bearer),
-        client_ip: Some(peer.ip()),
+            .and_then(|v| v.split(',').next())
+            .and_then(|first| first.trim().parse::<IpAddr>().ok())
+    {
+        return forwarded;
+    }
+    peer.ip()
+}
+
+/// What a request brings for authentication: its checked bearer token and address.
+fn request_auth(state: &AppState, headers: &HeaderMap, peer: SocketAddr) -> RequestAuth {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(RequestAuth::parse_bearer);
+    RequestAuth {
+        credentials: auth::check_token(&state.tokens, token.as_deref()),
+        client_ip: Some(client_ip(state, headers, peer)),
+    }
+}
+
+/// The global per-IP limit (RATE_LIMIT_WINDOW_MS, RATE_LIMIT_MAX_REQUESTS) on the GraphQL
+/// endpoints, shared by every API instance through Redis. Over it: HTTP 429 with a
+/// GraphQL error RATE_LIMITED and `Retry-After`, and the request is not executed.
+async fn global_rate_limit(
+    State(state): State<ServerState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: axum::extract::Request,
+    next: middleware::Next,
+) -> Response {
+    let server = &state.app.config.server;
+    let limit = scheduler::rate_limit::Limit {
+        name: "global",
+        max: server.rate_limit_max_requests,
+        window: Duration::from_millis(server.rate_limit_window_ms),
+    };
+    let ip = client_ip(&state.app, request.headers(), peer).to_string();
+    match auth::limits::check(&state.app, limit, &ip).await {
+        Ok(()) => next.run(request).await,
+        Err(error) => {
+            let retry_after = match &error {
+                ApiError::RateLimited { retry_after } => *retry_after,
+                _ => 1,
+            };
+            let body = async_graphql::Response::from_errors(vec![
+                async_graphql::Error::from(error).into_server_error(Default::default()),
+            ]);
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                [(header::RETRY_AFTER, retry_after.to_string())],
+                Json(body),
+            )
+                .into_response()
+        }
     }
 }
 
@@ -248,7 +313,9 @@ async fn graphql_post(
     headers: HeaderMap,
     request: GraphQLRequest,
 ) -> GraphQLResponse {
-    let request = request.into_inner().data(request_auth(&headers, peer));
+    let request = request
+        .into_inner()
+        .data(request_auth(&state.app, &headers, peer));
     state.schema.execute(request).await.into()
 }
 
@@ -293,7 +360,7 @@ async fn graphql_get(
         )
             .into_response();
     }
-    let request = request.data(request_auth(&headers, peer));
+    let request = request.data(request_auth(&state.app, &headers, peer));
     GraphQLResponse::from(state.schema.execute(request).await).into_response()
 }
 
@@ -318,19 +385,23 @@ fn is_mutation(request: &async_graphql::Request) -> bool {
 async fn graphql_ws(
     State(state): State<ServerState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     protocol: GraphQLProtocol,
     upgrade: WebSocketUpgrade,
 ) -> Response {
     let schema = state.schema.clone();
+    let app = state.app.clone();
+    let ip = client_ip(&state.app, &headers, peer);
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |socket| {
             GraphQLWebSocket::new(socket, schema, protocol)
                 .on_connection_init(move |payload| async move {
                     let mut data = Data::default();
+                    let token = RequestAuth::token_from_init_payload(&payload);
                     data.insert(RequestAuth {
-                        bearer: RequestAuth::from_init_payload(&payload),
-                        client_ip: Some(peer.ip()),
+                        credentials: auth::check_token(&app.tokens, token.as_deref()),
+                        client_ip: Some(ip),
                     });
                     Ok(data)
                 })

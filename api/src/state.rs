@@ -6,7 +6,10 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use scheduler::Keys;
 use scheduler::redis::RedisPool;
 
+use crate::auth::tokens::TokenKeys;
 use crate::config::{ApiConfig, AppEnv};
+use crate::email::Mailer;
+use crate::error::ApiResult;
 
 /// Shared, cheap-to-clone application state.
 #[derive(Debug, Clone)]
@@ -21,12 +24,21 @@ pub struct Inner {
     pub redis: RedisPool,
     pub keys: Keys,
     pub metrics: PrometheusHandle,
+    pub tokens: TokenKeys,
+    pub mailer: Mailer,
 }
 
 impl AppState {
     /// Wraps the parts.
     pub fn new(inner: Inner) -> AppState {
         AppState(Arc::new(inner))
+    }
+}
+
+impl Inner {
+    /// A database connection from the pool (INTERNAL_SERVER_ERROR when none comes in time).
+    pub async fn conn(&self) -> ApiResult<db::Conn<'_>> {
+        Ok(self.db.get().await.map_err(db::Error::from)?)
     }
 }
 

@@ -11,7 +11,6 @@ use async_graphql::parser::types::{TypeKind, TypeSystemDefinition};
 /// operation removes it from here; the test fails if a listed field appears, so the list
 /// can only shrink.
 const NOT_YET_SERVED: &[&str] = &[
-    "Query.me",
     "Query.nextRuns",
     "Query.job",
     "Query.jobs",
@@ -24,7 +23,15 @@ const NOT_YET_SERVED: &[&str] = &[
     "Query.adminUsers",
     "Query.adminJobs",
     "Query.adminLogs",
-    "Mutation.*",
+    "Mutation.createJob",
+    "Mutation.updateJob",
+    "Mutation.deleteJob",
+    "Mutation.pauseJob",
+    "Mutation.resumeJob",
+    "Mutation.runJob",
+    "Mutation.updatePlan",
+    "Mutation.updateUserRole",
+    "Mutation.deleteUser",
     "Subscription.*",
 ];
 

@@ -14,6 +14,7 @@ pub mod schema;
 #[cfg(feature = "test-utils")]
 pub mod test_db;
 
+pub use diesel::result::Error as QueryError;
 pub use diesel_async::AsyncPgConnection;
 pub use enums::{ExecutionStatus, ExecutionTrigger, HttpMethod, JobStatus, Plan, Role, TargetType};
 pub use error::Error;

@@ -6,6 +6,7 @@
 
 mod error;
 pub mod keys;
+pub mod rate_limit;
 pub mod redis;
 mod runner;
 

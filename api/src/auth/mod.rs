@@ -1,15 +1,39 @@
-//! Accounts and sessions: password hashing, and what a request presents to authenticate.
+//! Accounts and sessions: sign-up with an emailed code, password logins, rotating refresh
+//! tokens, password reset and profile changes. Resolvers in `graphql::auth` call these
+//! functions; everything here is plain async code over the application state.
 
+pub mod account;
+pub mod limits;
 pub mod password;
+pub mod session;
+pub mod tokens;
+pub mod validate;
 
 use std::net::IpAddr;
 
-/// What one request (or one WebSocket connection) presented: the raw bearer token, not
-/// yet verified, and the client's address for rate limits.
+use async_graphql::Context;
+
+use crate::error::{ApiError, ApiResult};
+use tokens::{Claims, TokenError};
+
+/// What one request (or one WebSocket connection) presented: its bearer token, checked
+/// once when the request arrives, and the client's address for rate limits.
 #[derive(Debug, Clone, Default)]
 pub struct RequestAuth {
-    pub bearer: Option<String>,
+    pub credentials: Credentials,
     pub client_ip: Option<IpAddr>,
+}
+
+/// The outcome of checking the bearer token.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum Credentials {
+    /// No token was sent.
+    #[default]
+    Anonymous,
+    /// A valid access token.
+    Valid(Claims),
+    /// A token was sent and refused.
+    Invalid(TokenError),
 }
 
 impl RequestAuth {
@@ -22,7 +46,7 @@ impl RequestAuth {
 
     /// The token of a WebSocket `connection_init` payload, under `Authorization`,
     /// `authorization` (both `Bearer <token>`) or `authToken` (bare or with `Bearer`).
-    pub fn from_init_payload(payload: &serde_json::Value) -> Option<String> {
+    pub fn token_from_init_payload(payload: &serde_json::Value) -> Option<String> {
         ["Authorization", "authorization", "authToken"]
             .iter()
             .filter_map(|key| payload.get(key)?.as_str())
@@ -32,6 +56,48 @@ impl RequestAuth {
                     (!bare.is_empty() && !bare.contains(' ')).then(|| bare.to_owned())
                 })
             })
+    }
+
+    /// A short key for rate limits by address.
+    pub fn ip_key(&self) -> String {
+        self.client_ip
+            .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
+    }
+}
+
+/// Checks a bearer token (if any) against the access-token key.
+pub fn check_token(keys: &tokens::TokenKeys, token: Option<&str>) -> Credentials {
+    match token {
+        None => Credentials::Anonymous,
+        Some(token) => match keys.verify_access(token) {
+            Ok(claims) => Credentials::Valid(claims),
+            Err(e) => Credentials::Invalid(e),
+        },
+    }
+}
+
+/// The request's auth context (anonymous when the transport added none).
+pub fn request_auth<'a>(ctx: &'a Context<'_>) -> &'a RequestAuth {
+    static ANONYMOUS: RequestAuth = RequestAuth {
+        credentials: Credentials::Anonymous,
+        client_ip: None,
+    };
+    ctx.data_opt::<RequestAuth>().unwrap_or(&ANONYMOUS)
+}
+
+/// The caller's verified claims, or UNAUTHENTICATED saying what to do about it.
+pub fn viewer<'a>(ctx: &'a Context<'_>) -> ApiResult<&'a Claims> {
+    match &request_auth(ctx).credentials {
+        Credentials::Valid(claims) => Ok(claims),
+        Credentials::Anonymous => Err(ApiError::Unauthenticated(
+            "authentication required: send `Authorization: Bearer <accessToken>`".into(),
+        )),
+        Credentials::Invalid(TokenError::Expired) => Err(ApiError::Unauthenticated(
+            "the access token has expired: get a new one with refreshToken".into(),
+        )),
+        Credentials::Invalid(TokenError::Invalid) => Err(ApiError::Unauthenticated(
+            "the access token is invalid".into(),
+        )),
     }
 }
 
@@ -56,12 +122,12 @@ mod tests {
             json!({"authToken": "Bearer t1"}),
         ] {
             assert_eq!(
-                RequestAuth::from_init_payload(&payload),
+                RequestAuth::token_from_init_payload(&payload),
                 Some("t1".into()),
                 "{payload}"
             );
         }
-        assert_eq!(RequestAuth::from_init_payload(&json!({})), None);
-        assert_eq!(RequestAuth::from_init_payload(&json!(null)), None);
+        assert_eq!(RequestAuth::token_from_init_payload(&json!({})), None);
+        assert_eq!(RequestAuth::token_from_init_payload(&json!(null)), None);
     }
 }

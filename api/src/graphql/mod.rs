@@ -1,10 +1,12 @@
 //! The GraphQL schema of `../shared/API.md`, one module per area, merged here.
 
+mod auth;
 mod enums;
 mod health;
 mod plans;
+mod user;
 
-use async_graphql::{EmptyMutation, EmptySubscription, MergedObject, Schema};
+use async_graphql::{EmptySubscription, MergedObject, Schema};
 
 use crate::state::AppState;
 
@@ -13,10 +15,15 @@ pub use enums::*;
 /// Every query of the contract, by area.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct QueryRoot(health::HealthQuery, plans::PlansQuery);
+pub struct QueryRoot(health::HealthQuery, plans::PlansQuery, auth::AuthQuery);
+
+/// Every mutation of the contract, by area.
+#[derive(MergedObject, Default)]
+#[graphql(name = "Mutation")]
+pub struct MutationRoot(auth::AuthMutation);
 
 /// The served schema type.
-pub type CronOpsSchema = Schema<QueryRoot, EmptyMutation, EmptySubscription>;
+pub type CronOpsSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
 /// Deepest selection a query may nest; generous for every contract query, bounded for abuse.
 const MAX_DEPTH: usize = 16;
@@ -24,10 +31,14 @@ const MAX_DEPTH: usize = 16;
 const MAX_COMPLEXITY: usize = 2_000;
 
 /// The schema with its limits, without runtime data (for `sdl`).
-fn builder() -> async_graphql::SchemaBuilder<QueryRoot, EmptyMutation, EmptySubscription> {
-    Schema::build(QueryRoot::default(), EmptyMutation, EmptySubscription)
-        .limit_depth(MAX_DEPTH)
-        .limit_complexity(MAX_COMPLEXITY)
+fn builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
+    Schema::build(
+        QueryRoot::default(),
+        MutationRoot::default(),
+        EmptySubscription,
+    )
+    .limit_depth(MAX_DEPTH)
+    .limit_complexity(MAX_COMPLEXITY)
 }
 
 /// The schema the server executes, with the application state attached.

@@ -2,8 +2,14 @@
 
 pub mod execution_log;
 pub mod job;
+pub mod password_reset;
+pub mod refresh_session;
 pub mod user;
+pub mod verification_code;
 
 pub use execution_log::ExecutionLog;
 pub use job::Job;
+pub use password_reset::PasswordResetToken;
+pub use refresh_session::{NewRefreshSession, RefreshSession, Rotation};
 pub use user::{NewUser, User};
+pub use verification_code::VerificationCode;

@@ -85,4 +85,92 @@ impl User {
             .get_result(conn)
             .await
     }
+
+    /// Inserts a new account. A taken email fails with a unique violation of
+    /// `users_email_key`, which callers turn into CONFLICT.
+    pub async fn create(conn: &mut AsyncPgConnection, new: &NewUser<'_>) -> QueryResult<User> {
+        diesel::insert_into(users::table)
+            .values(new)
+            .returning(User::as_returning())
+            .get_result(conn)
+            .await
+    }
+
+    /// Marks the email verified (keeps an earlier verification time).
+    pub async fn mark_verified(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<User> {
+        diesel::update(users::table.find(id))
+            .set(users::email_verified_at.eq(diesel::dsl::sql::<
+                diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>,
+            >("coalesce(email_verified_at, now())")))
+            .returning(User::as_returning())
+            .get_result(conn)
+            .await
+    }
+
+    /// Replaces the password hash.
+    pub async fn set_password_hash(
+        conn: &mut AsyncPgConnection,
+        id: Uuid,
+        password_hash: &str,
+    ) -> QueryResult<User> {
+        diesel::update(users::table.find(id))
+            .set(users::password_hash.eq(password_hash))
+            .returning(User::as_returning())
+            .get_result(conn)
+            .await
+    }
+
+    /// Changes the display name.
+    pub async fn set_name(conn: &mut AsyncPgConnection, id: Uuid, name: &str) -> QueryResult<User> {
+        diesel::update(users::table.find(id))
+            .set(users::name.eq(name))
+            .returning(User::as_returning())
+            .get_result(conn)
+            .await
+    }
+
+    /// The user with this id, if any.
+    pub async fn find_optional(
+        conn: &mut AsyncPgConnection,
+        id: Uuid,
+    ) -> QueryResult<Option<User>> {
+        users::table
+            .find(id)
+            .select(User::as_select())
+            .first(conn)
+            .await
+            .optional()
+    }
+
+    /// How many jobs the user owns.
+    pub async fn job_count(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<i64> {
+        crate::schema::jobs::table
+            .filter(crate::schema::jobs::user_id.eq(id))
+            .count()
+            .get_result(conn)
+            .await
+    }
+
+    /// Whether the email is verified.
+    pub fn is_verified(&self) -> bool {
+        self.email_verified_at.is_some()
+    }
+
+    /// Sets a new password hash and revokes every session of the user but the family
+    /// `keep` (the caller's own), in one transaction.
+    pub async fn change_password(
+        conn: &mut AsyncPgConnection,
+        id: Uuid,
+        new_password_hash: &str,
+        keep: Option<Uuid>,
+    ) -> QueryResult<User> {
+        use diesel_async::AsyncConnection;
+        let new_password_hash = new_password_hash.to_owned();
+        conn.transaction::<_, diesel::result::Error, _>(async move |conn| {
+            let user = Self::set_password_hash(conn, id, &new_password_hash).await?;
+            crate::models::RefreshSession::revoke_all_for_user(conn, id, keep).await?;
+            Ok(user)
+        })
+        .await
+    }
 }

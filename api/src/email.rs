@@ -1,0 +1,176 @@
+//! Outgoing email through lettre: SMTP when EMAIL_HOST is set (STARTTLS when the server
+//! offers it), otherwise the log plus `.eml` files in MAIL_DIR so development works offline.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use lettre::message::{Mailbox, MultiPart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+use crate::config::EmailConfig;
+
+/// One message in both forms every client can show.
+#[derive(Debug, Clone)]
+pub struct Email {
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+#[derive(Clone)]
+enum Transport {
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Folder(PathBuf),
+}
+
+/// Sends [`Email`]s from EMAIL_FROM.
+#[derive(Clone)]
+pub struct Mailer {
+    from: Mailbox,
+    transport: Transport,
+}
+
+impl std::fmt::Debug for Mailer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match &self.transport {
+            Transport::Smtp(_) => "smtp".to_owned(),
+            Transport::Folder(dir) => format!("folder {}", dir.display()),
+        };
+        f.debug_struct("Mailer")
+            .field("from", &self.from.to_string())
+            .field("transport", &kind)
+            .finish()
+    }
+}
+
+impl Mailer {
+    /// Builds the transport from the configuration; errors name the variable at fault.
+    pub fn new(config: &EmailConfig) -> anyhow::Result<Mailer> {
+        let from: Mailbox = config
+            .email_from
+            .parse()
+            .with_context(|| format!("EMAIL_FROM: `{}` is not an address", config.email_from))?;
+        let transport = match &config.email_host {
+            None => Transport::Folder(config.mail_dir.clone()),
+            Some(host) => {
+                let tls = TlsParameters::new(host.clone()).context("EMAIL_HOST: TLS parameters")?;
+                let mut builder =
+                    AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host.as_str())
+                        .port(config.email_port)
+                        .tls(Tls::Opportunistic(tls))
+                        .timeout(Some(Duration::from_secs(10)));
+                if let (Some(user), Some(pass)) = (&config.email_user, &config.email_pass) {
+                    builder = builder.credentials(Credentials::new(user.clone(), pass.clone()));
+                }
+                Transport::Smtp(builder.build())
+            }
+        };
+        Ok(Mailer { from, transport })
+    }
+
+    /// Sends one message. Failures come back as errors for the caller to report.
+    pub async fn send(&self, email: &Email) -> anyhow::Result<()> {
+        let to: Mailbox = email
+            .to
+            .parse()
+            .with_context(|| format!("recipient `{}`", email.to))?;
+        let message = Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(&email.subject)
+            .multipart(MultiPart::alternative_plain_html(
+                email.text.clone(),
+                email.html.clone(),
+            ))
+            .context("building the message")?;
+        match &self.transport {
+            Transport::Smtp(smtp) => {
+                smtp.send(message).await.context("SMTP delivery failed")?;
+                tracing::info!(to = %email.to, subject = %email.subject, "email sent");
+            }
+            Transport::Folder(dir) => {
+                tokio::fs::create_dir_all(dir)
+                    .await
+                    .with_context(|| format!("MAIL_DIR: cannot create {}", dir.display()))?;
+                let name = format!(
+                    "{}-{}.eml",
+                    chrono::Utc::now().format("%Y%m%dT%H%M%S%.3f"),
+                    email.to.replace(['/', '\\'], "_")
+                );
+                let path = dir.join(name);
+                tokio::fs::write(&path, message.formatted())
+                    .await
+                    .with_context(|| format!("MAIL_DIR: cannot write {}", path.display()))?;
+                tracing::info!(
+                    to = %email.to,
+                    subject = %email.subject,
+                    file = %path.display(),
+                    "email not sent (no EMAIL_HOST); written to MAIL_DIR:\n{}",
+                    email.text
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The messages CronOps sends.
+pub mod templates {
+    use super::Email;
+
+    fn html_page(body: &str) -> String {
+        format!(
+            "<!doctype html><html><body style=\"font-family:sans-serif;line-height:1.5\">{body}\
+             <p style=\"color:#888\">CronOps</p></body></html>"
+        )
+    }
+
+    /// The sign-up code.
+    pub fn verification_code(to: &str, name: &str, code: &str, minutes: i64) -> Email {
+        Email {
+            to: to.to_owned(),
+            subject: format!("Your CronOps verification code: {code}"),
+            text: format!(
+                "Hi {name},\n\nYour CronOps verification code is {code}.\n\
+                 It expires in {minutes} minutes. If you did not sign up, ignore this email.\n"
+            ),
+            html: html_page(&format!(
+                "<p>Hi {},</p><p>Your CronOps verification code is</p>\
+                 <p style=\"font-size:28px;letter-spacing:4px\"><b>{code}</b></p>\
+                 <p>It expires in {minutes} minutes. If you did not sign up, ignore this email.</p>",
+                escape(name)
+            )),
+        }
+    }
+
+    /// The password reset link.
+    pub fn password_reset(to: &str, name: &str, link: &str, minutes: i64) -> Email {
+        Email {
+            to: to.to_owned(),
+            subject: "Reset your CronOps password".to_owned(),
+            text: format!(
+                "Hi {name},\n\nSomeone asked to reset the password of your CronOps account.\n\
+                 Open this link to choose a new one (valid {minutes} minutes, once):\n\n{link}\n\n\
+                 If it was not you, ignore this email; your password stays as it is.\n"
+            ),
+            html: html_page(&format!(
+                "<p>Hi {},</p><p>Someone asked to reset the password of your CronOps account.</p>\
+                 <p><a href=\"{link}\">Choose a new password</a> (valid {minutes} minutes, once).</p>\
+                 <p>If it was not you, ignore this email; your password stays as it is.</p>",
+                escape(name)
+            )),
+        }
+    }
+
+    /// Minimal HTML escaping for user-provided text.
+    fn escape(raw: &str) -> String {
+        raw.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+    }
+}
