@@ -30,7 +30,6 @@ const NOT_YET_SERVED: &[&str] = &[
     "Mutation.resumeJob",
     "Mutation.runJob",
     "Mutation.updatePlan",
-    "Mutation.updateUserRole",
     "Mutation.deleteUser",
     "Subscription.*",
 ];

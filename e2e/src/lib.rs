@@ -4,6 +4,7 @@
 //! Each test builds a [`TestEnv`]: its own database (copied from the migrated template),
 //! its own Redis key prefix, its own mail receiver and HTTP target, and free ports.
 
+pub mod accounts;
 pub mod client;
 pub mod mail;
 pub mod process;
@@ -89,6 +90,8 @@ impl TestEnv {
             ("ALLOW_PRIVATE_TARGETS", "true".to_owned()),
             ("MAIL_DIR", self.mail_dir().display().to_string()),
             ("RUST_LOG", "info".to_owned()),
+            // Tests make many requests from one address; the limit has its own test.
+            ("RATE_LIMIT_MAX_REQUESTS", "1000000".to_owned()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
@@ -98,6 +101,15 @@ impl TestEnv {
     /// Where processes of this test write mail when no SMTP host is set.
     pub fn mail_dir(&self) -> PathBuf {
         self.workdir.path().join("mail")
+    }
+
+    /// Runs `cronops seed` (demo accounts: admin@cronops.dev / Admin123!, demo@cronops.dev /
+    /// Password123!) and waits for it to finish.
+    pub async fn seed(&self) {
+        let (status, output) = Cronops::spawn(&["seed"], &self.vars(), self.workdir.path())
+            .wait_output(std::time::Duration::from_secs(30))
+            .await;
+        assert!(status.success(), "cronops seed failed:\n{output}");
     }
 
     /// Starts `cronops api` on a free port and waits until it answers.

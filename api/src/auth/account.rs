@@ -294,6 +294,19 @@ pub async fn update_profile(
     Ok(user)
 }
 
+/// The caller's account if it is an ADMIN now. The role is read from the database on
+/// every call, never from the token, so a demoted admin loses access at once.
+pub async fn require_admin(state: &AppState, viewer: &Claims) -> ApiResult<User> {
+    let user = current_user(state, viewer).await?;
+    if user.role != Role::Admin {
+        return Err(ApiError::Forbidden {
+            message: "this operation is for administrators".into(),
+            reason: None,
+        });
+    }
+    Ok(user)
+}
+
 /// The caller's account as it is now; a deleted account makes the token useless.
 pub async fn current_user(state: &AppState, viewer: &Claims) -> ApiResult<User> {
     let mut conn = state.conn().await?;

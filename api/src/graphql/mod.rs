@@ -1,5 +1,6 @@
 //! The GraphQL schema of `../shared/API.md`, one module per area, merged here.
 
+mod admin;
 mod auth;
 mod enums;
 mod health;
@@ -20,7 +21,7 @@ pub struct QueryRoot(health::HealthQuery, plans::PlansQuery, auth::AuthQuery);
 /// Every mutation of the contract, by area.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(auth::AuthMutation);
+pub struct MutationRoot(auth::AuthMutation, admin::AdminMutation);
 
 /// The served schema type.
 pub type CronOpsSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use crate::models::{RefreshSession, User};
@@ -78,7 +78,6 @@ impl PasswordResetToken {
         token_hash: &str,
         new_password_hash: &str,
     ) -> QueryResult<Option<User>> {
-        use diesel_async::AsyncConnection;
         let (token_hash, new_password_hash) = (token_hash.to_owned(), new_password_hash.to_owned());
         conn.transaction::<_, diesel::result::Error, _>(async move |conn| {
             let Some(user_id) = Self::consume(conn, &token_hash).await? else {

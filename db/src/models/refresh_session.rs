@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use crate::schema::refresh_sessions;
@@ -66,7 +66,6 @@ impl RefreshSession {
         new_token_hash: &str,
         new_expires_at: DateTime<Utc>,
     ) -> QueryResult<Rotation> {
-        use diesel_async::AsyncConnection;
         let (token_hash, new_token_hash) = (token_hash.to_owned(), new_token_hash.to_owned());
         conn.transaction::<_, diesel::result::Error, _>(async move |conn| {
             let now = Utc::now();

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::upsert::excluded;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use crate::enums::{Plan, Role};
@@ -164,7 +164,6 @@ impl User {
         new_password_hash: &str,
         keep: Option<Uuid>,
     ) -> QueryResult<User> {
-        use diesel_async::AsyncConnection;
         let new_password_hash = new_password_hash.to_owned();
         conn.transaction::<_, diesel::result::Error, _>(async move |conn| {
             let user = Self::set_password_hash(conn, id, &new_password_hash).await?;
@@ -173,4 +172,37 @@ impl User {
         })
         .await
     }
+
+    /// Changes the user's role, refusing to leave the system without an administrator.
+    /// Every admin row is locked first, so two concurrent demotions of the last two admins
+    /// cannot both pass. `Ok(None)` when the user does not exist.
+    pub async fn set_role(
+        conn: &mut AsyncPgConnection,
+        id: Uuid,
+        role: Role,
+    ) -> QueryResult<Result<Option<User>, LastAdmin>> {
+        conn.transaction::<_, diesel::result::Error, _>(async move |conn| {
+            let admins: Vec<Uuid> = users::table
+                .filter(users::role.eq(Role::Admin))
+                .select(users::id)
+                .for_update()
+                .load(conn)
+                .await?;
+            if role != Role::Admin && admins == [id] {
+                return Ok(Err(LastAdmin));
+            }
+            let user = diesel::update(users::table.find(id))
+                .set(users::role.eq(role))
+                .returning(User::as_returning())
+                .get_result(conn)
+                .await
+                .optional()?;
+            Ok(Ok(user))
+        })
+        .await
+    }
 }
+
+/// The change would leave no administrator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LastAdmin;

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::upsert::excluded;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use crate::models::User;
@@ -108,7 +108,6 @@ impl VerificationCode {
         presented_hash: &str,
         max_attempts: i32,
     ) -> QueryResult<CodeAttempt> {
-        use diesel_async::AsyncConnection;
         let presented_hash = presented_hash.to_owned();
         conn.transaction::<_, diesel::result::Error, _>(async move |conn| {
             let Some(code) = Self::find_for_update(conn, user_id).await? else {
