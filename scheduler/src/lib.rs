@@ -4,6 +4,7 @@
 //! The API uses this crate's key names ([`keys::Keys`]) and, as the engine lands, its
 //! `schedule` / `unschedule` / `trigger_now` functions; it never writes Redis keys itself.
 
+pub mod cron;
 mod error;
 pub mod keys;
 pub mod rate_limit;
