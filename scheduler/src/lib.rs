@@ -6,10 +6,12 @@
 
 pub mod cron;
 mod error;
+pub mod execute;
 pub mod keys;
 pub mod rate_limit;
 pub mod redis;
 mod runner;
+pub mod ssrf;
 
 pub use error::Error;
 pub use keys::Keys;

@@ -1,0 +1,214 @@
+//! Firing one run: the HTTP request of a job with one shared reqwest client.
+
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use db::{ExecutionStatus, HttpMethod};
+use futures_util::StreamExt;
+use reqwest::redirect::{Attempt, Policy};
+use reqwest::{Method, Url};
+use uuid::Uuid;
+
+use crate::ssrf::{self, GuardedResolver};
+
+/// Response bodies are kept up to this many bytes; the rest is not read.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Redirects followed before the run fails.
+pub const MAX_REDIRECTS: usize = 5;
+
+/// Everything needed to fire one attempt of one slot.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub job_id: Uuid,
+    /// The run row's id: stable per slot and attempt, so targets can deduplicate.
+    pub execution_id: Uuid,
+    pub scheduled_for: DateTime<Utc>,
+    pub attempt: i32,
+    pub method: HttpMethod,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<String>,
+    pub timeout: Duration,
+}
+
+/// How the attempt ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// SUCCESS for 2xx, TIMEOUT when the deadline passed, FAILED otherwise.
+    pub status: ExecutionStatus,
+    pub http_status: Option<i32>,
+    /// At most [`MAX_BODY_BYTES`] of the body, lossily decoded as UTF-8.
+    pub response_body: Option<String>,
+    pub error: Option<String>,
+    pub duration_ms: i32,
+    pub finished_at: DateTime<Utc>,
+}
+
+/// The HTTP client every run of a scheduler process shares.
+#[derive(Debug, Clone)]
+pub struct Executor {
+    client: reqwest::Client,
+    allow_private: bool,
+}
+
+fn user_agent() -> String {
+    format!("CronOps/{}", env!("CARGO_PKG_VERSION"))
+}
+
+impl Executor {
+    /// A client that refuses internal targets (unless `allow_private`), follows at most
+    /// [`MAX_REDIRECTS`] redirects and checks each of them against the guard too.
+    pub fn new(allow_private: bool) -> Executor {
+        Self::with_pinned_hosts(allow_private, &[])
+    }
+
+    /// Like [`Executor::new`], with some host names pinned to addresses. Pinned names skip
+    /// DNS and the guard (as a public host would pass it): tests use this to stand a
+    /// loopback server in for a public host.
+    pub fn with_pinned_hosts(
+        allow_private: bool,
+        pinned: &[(&str, std::net::SocketAddr)],
+    ) -> Executor {
+        let policy = Policy::custom(move |attempt: Attempt| {
+            if attempt.previous().len() > MAX_REDIRECTS {
+                return attempt.error(format!("more than {MAX_REDIRECTS} redirects"));
+            }
+            match ssrf::check_url(attempt.url(), allow_private) {
+                Ok(()) => attempt.follow(),
+                Err(e) => {
+                    let error = format!("redirect to {} refused: {e}", attempt.url());
+                    attempt.error(error)
+                }
+            }
+        });
+        let mut builder = reqwest::Client::builder();
+        for (host, addr) in pinned {
+            builder = builder.resolve(host, *addr);
+        }
+        let client = builder
+            .user_agent(user_agent())
+            .redirect(policy)
+            .dns_resolver(std::sync::Arc::new(GuardedResolver { allow_private }))
+            .connect_timeout(Duration::from_secs(10))
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build()
+            .expect("the HTTP client builds");
+        Executor {
+            client,
+            allow_private,
+        }
+    }
+
+    /// Fires the request and reports how it went; never panics, never hangs past the
+    /// job's timeout.
+    pub async fn execute(&self, request: &Request) -> Outcome {
+        let started = Instant::now();
+        let result = tokio::time::timeout(request.timeout, self.send(request)).await;
+        let duration_ms = i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX);
+        let finished_at = Utc::now();
+        match result {
+            Err(_) => Outcome {
+                status: ExecutionStatus::Timeout,
+                http_status: None,
+                response_body: None,
+                error: Some(format!(
+                    "timed out after {} ms",
+                    request.timeout.as_millis()
+                )),
+                duration_ms,
+                finished_at,
+            },
+            Ok(Err(error)) => Outcome {
+                status: ExecutionStatus::Failed,
+                http_status: None,
+                response_body: None,
+                error: Some(error),
+                duration_ms,
+                finished_at,
+            },
+            Ok(Ok((status, body))) => {
+                let success = (200..300).contains(&status);
+                Outcome {
+                    status: if success {
+                        ExecutionStatus::Success
+                    } else {
+                        ExecutionStatus::Failed
+                    },
+                    http_status: Some(i32::from(status)),
+                    error: (!success).then(|| {
+                        let reason = reqwest::StatusCode::from_u16(status)
+                            .ok()
+                            .and_then(|s| s.canonical_reason())
+                            .unwrap_or("");
+                        format!("HTTP {status} {reason}").trim_end().to_owned()
+                    }),
+                    response_body: Some(body),
+                    duration_ms,
+                    finished_at,
+                }
+            }
+        }
+    }
+
+    async fn send(&self, request: &Request) -> Result<(u16, String), String> {
+        let url = Url::parse(&request.url).map_err(|e| format!("invalid URL: {e}"))?;
+        ssrf::check_url(&url, self.allow_private).map_err(|e| e.to_string())?;
+        let method = Method::from_bytes(request.method.as_str().as_bytes()).expect("valid method");
+        let mut builder = self.client.request(method, url);
+        for (name, value) in &request.headers {
+            builder = builder.header(name, value);
+        }
+        builder = builder
+            .header("X-CronOps-Job-Id", request.job_id.to_string())
+            .header("X-CronOps-Execution-Id", request.execution_id.to_string())
+            .header(
+                "X-CronOps-Scheduled-For",
+                request.scheduled_for.to_rfc3339(),
+            )
+            .header("X-CronOps-Attempt", request.attempt.to_string());
+        if let Some(body) = &request.body {
+            builder = builder.body(body.clone());
+        }
+        let response = builder.send().await.map_err(describe)?;
+        let status = response.status().as_u16();
+        let mut stream = response.bytes_stream();
+        let mut body = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(describe)?;
+            let room = MAX_BODY_BYTES - body.len();
+            body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            if body.len() >= MAX_BODY_BYTES {
+                break; // the rest is neither read nor kept
+            }
+        }
+        Ok((status, String::from_utf8_lossy(&body).into_owned()))
+    }
+}
+
+/// A readable sentence for a transport error: what failed and the innermost cause.
+fn describe(error: reqwest::Error) -> String {
+    let mut causes = Vec::new();
+    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !causes.contains(&text) {
+            causes.push(text);
+        }
+        source = cause.source();
+    }
+    let kind = if error.is_redirect() {
+        "redirect failed"
+    } else if error.is_connect() {
+        "connection failed"
+    } else if error.is_timeout() {
+        "timed out"
+    } else if error.is_body() || error.is_decode() {
+        "reading the response failed"
+    } else {
+        "request failed"
+    };
+    match causes.last() {
+        Some(cause) => format!("{kind}: {cause}"),
+        None => format!("{kind}: {error}"),
+    }
+}
