@@ -270,6 +270,36 @@ pub struct SchedulerArgs {
     #[arg(long, env = "ALLOW_PRIVATE_TARGETS", value_name = "ALLOW_PRIVATE_TARGETS", default_value = "false",
           value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
     pub allow_private_targets: bool,
+    /// Requests a scheduler instance keeps in flight at most; claiming waits beyond.
+    #[arg(long, env = "SCHEDULER_MAX_IN_FLIGHT", value_name = "SCHEDULER_MAX_IN_FLIGHT", default_value_t = 1000,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub scheduler_max_in_flight: u32,
+    /// Most due items one claim takes.
+    #[arg(long, env = "SCHEDULER_BATCH_SIZE", value_name = "SCHEDULER_BATCH_SIZE", default_value_t = 500,
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub scheduler_batch_size: u32,
+    /// How long a claim holds before another instance may take it back (milliseconds).
+    #[arg(long, env = "SCHEDULER_LEASE_MS", value_name = "SCHEDULER_LEASE_MS", default_value_t = 15_000,
+          value_parser = clap::value_parser!(u64).range(1_000..))]
+    pub scheduler_lease_ms: u64,
+    /// How often the reconciler compares the due set with PostgreSQL (milliseconds).
+    #[arg(long, env = "SCHEDULER_RECONCILE_INTERVAL_MS", value_name = "SCHEDULER_RECONCILE_INTERVAL_MS",
+          default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(100..))]
+    pub scheduler_reconcile_interval_ms: u64,
+}
+
+impl SchedulerArgs {
+    /// The scheduler library's settings.
+    pub fn engine_config(&self) -> scheduler::SchedulerConfig {
+        scheduler::SchedulerConfig {
+            allow_private_targets: self.allow_private_targets,
+            max_in_flight: self.scheduler_max_in_flight as usize,
+            batch_size: self.scheduler_batch_size as usize,
+            lease: Duration::from_millis(self.scheduler_lease_ms),
+            reconcile_interval: Duration::from_millis(self.scheduler_reconcile_interval_ms),
+            ..scheduler::SchedulerConfig::default()
+        }
+    }
 }
 
 /// Everything the API server needs.

@@ -15,6 +15,11 @@ const LATENCY_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
+/// Buckets (seconds) for how late runs fire after their slot.
+const LATENESS_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0, 60.0,
+];
+
 /// Installs the global recorder once and returns the handle that renders `/metrics`.
 /// API and scheduler in one process (`cronops all`) share it.
 pub fn install() -> PrometheusHandle {
@@ -23,6 +28,11 @@ pub fn install() -> PrometheusHandle {
             let handle = PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Suffix("duration_seconds".into()), LATENCY_BUCKETS)
                 .expect("latency buckets are not empty")
+                .set_buckets_for_metric(
+                    Matcher::Suffix("lateness_seconds".into()),
+                    LATENESS_BUCKETS,
+                )
+                .expect("lateness buckets are not empty")
                 .install_recorder()
                 .expect("no other metrics recorder is installed");
             let upkeep = handle.clone();

@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header}
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router, middleware};
-use scheduler::{Keys, Scheduler, SchedulerConfig};
+use scheduler::{Keys, Scheduler};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceBuilder;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
@@ -68,9 +68,7 @@ pub async fn serve(
             db.clone(),
             redis.clone(),
             keys.clone(),
-            SchedulerConfig {
-                allow_private_targets: config.scheduler.allow_private_targets,
-            },
+            config.scheduler.engine_config(),
         );
         tokio::spawn(scheduler.run(shutdown.clone()))
     });
@@ -136,9 +134,7 @@ pub async fn run_scheduler(
         db,
         redis,
         Keys::new(&config.redis.redis_key_prefix),
-        SchedulerConfig {
-            allow_private_targets: config.scheduler.allow_private_targets,
-        },
+        config.scheduler.engine_config(),
     );
     scheduler.run(shutdown).await?;
     Ok(())

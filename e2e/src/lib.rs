@@ -6,6 +6,7 @@
 
 pub mod accounts;
 pub mod client;
+pub mod fixtures;
 pub mod mail;
 pub mod process;
 pub mod redis_server;
@@ -92,6 +93,9 @@ impl TestEnv {
             ("RUST_LOG", "info".to_owned()),
             // Tests make many requests from one address; the limit has its own test.
             ("RATE_LIMIT_MAX_REQUESTS", "1000000".to_owned()),
+            // Short leases so that taking over from a killed scheduler is quick.
+            ("SCHEDULER_LEASE_MS", "3000".to_owned()),
+            ("SCHEDULER_RECONCILE_INTERVAL_MS", "500".to_owned()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
@@ -115,6 +119,11 @@ impl TestEnv {
     /// Starts `cronops api` on a free port and waits until it answers.
     pub async fn start_api(&self) -> Cronops {
         Cronops::start_server("api", self.vars(), self.workdir.path()).await
+    }
+
+    /// Starts a `cronops scheduler` process.
+    pub fn start_scheduler(&self) -> Cronops {
+        Cronops::spawn(&["scheduler"], &self.vars(), self.workdir.path())
     }
 
     /// Starts `cronops all` (API and scheduler) on a free port and waits until it answers.

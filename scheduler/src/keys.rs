@@ -30,9 +30,20 @@ impl Keys {
         format!("{}:leases", self.tag)
     }
 
-    /// Sorted set of queued retries scored by the time they may run (epoch ms).
-    pub fn retries(&self) -> String {
-        format!("{}:retries", self.tag)
+    /// Sorted set of queued retry and manual tasks scored by the time they may run (ms).
+    pub fn queue(&self) -> String {
+        format!("{}:queue", self.tag)
+    }
+
+    /// Set once the reconciler has rebuilt the due set from PostgreSQL; its absence
+    /// means Redis lost its data (flushed or restarted) and a full rebuild is due.
+    pub fn rebuilt_marker(&self) -> String {
+        format!("{}:rebuilt", self.tag)
+    }
+
+    /// Lock that lets one reconciler run at a time across instances.
+    pub fn reconcile_lock(&self) -> String {
+        format!("{}:reconcile-lock", self.tag)
     }
 
     /// Rate-limit counter for one limit and one subject (an IP, an email).

@@ -5,14 +5,19 @@
 //! `schedule` / `unschedule` / `trigger_now` functions; it never writes Redis keys itself.
 
 pub mod cron;
+pub mod engine;
 mod error;
+pub mod events;
 pub mod execute;
 pub mod keys;
+pub mod queue;
 pub mod rate_limit;
+pub mod reconcile;
 pub mod redis;
-mod runner;
+pub mod retry;
 pub mod ssrf;
+pub mod task;
 
+pub use engine::{Scheduler, SchedulerConfig};
 pub use error::Error;
 pub use keys::Keys;
-pub use runner::{Scheduler, SchedulerConfig};

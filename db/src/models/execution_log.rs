@@ -2,6 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use diesel::sql_types::{Array, Int4, Nullable, Text, Timestamptz, Uuid as SqlUuid};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use crate::enums::{ExecutionStatus, ExecutionTrigger};
@@ -45,4 +47,197 @@ pub struct NewExecutionLog {
     pub scheduled_for: DateTime<Utc>,
     pub late: bool,
     pub started_at: DateTime<Utc>,
+}
+
+/// How one attempt ended, to be written to its RUNNING row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Completion {
+    pub id: Uuid,
+    pub status: ExecutionStatus,
+    pub finished_at: DateTime<Utc>,
+    pub duration_ms: i32,
+    pub http_status: Option<i32>,
+    pub response_body: Option<String>,
+    pub error: Option<String>,
+}
+
+impl ExecutionLog {
+    /// The row with this id.
+    pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<ExecutionLog>> {
+        execution_logs::table
+            .find(id)
+            .select(ExecutionLog::as_select())
+            .first(conn)
+            .await
+            .optional()
+    }
+
+    /// The rows with these ids (any order).
+    pub async fn find_many(
+        conn: &mut AsyncPgConnection,
+        ids: &[Uuid],
+    ) -> QueryResult<Vec<ExecutionLog>> {
+        execution_logs::table
+            .filter(execution_logs::id.eq_any(ids))
+            .select(ExecutionLog::as_select())
+            .load(conn)
+            .await
+    }
+
+    /// Inserts the runs about to start; a slot already recorded (by any instance) is
+    /// skipped. Returns the rows actually inserted: those, and only those, may be fired.
+    pub async fn insert_new(
+        conn: &mut AsyncPgConnection,
+        rows: &[NewExecutionLog],
+    ) -> QueryResult<Vec<ExecutionLog>> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        diesel::insert_into(execution_logs::table)
+            .values(rows)
+            .on_conflict_do_nothing()
+            .returning(ExecutionLog::as_returning())
+            .get_results(conn)
+            .await
+    }
+
+    /// Moves manual runs from PENDING to RUNNING. Returns the rows this call moved: a run
+    /// already taken by another instance is not returned.
+    pub async fn start_pending(
+        conn: &mut AsyncPgConnection,
+        ids: &[Uuid],
+        started_at: DateTime<Utc>,
+    ) -> QueryResult<Vec<ExecutionLog>> {
+        diesel::update(execution_logs::table)
+            .filter(execution_logs::id.eq_any(ids))
+            .filter(execution_logs::status.eq(ExecutionStatus::Pending))
+            .set((
+                execution_logs::status.eq(ExecutionStatus::Running),
+                execution_logs::started_at.eq(started_at),
+            ))
+            .returning(ExecutionLog::as_returning())
+            .get_results(conn)
+            .await
+    }
+
+    /// Writes the outcome of each run that is still RUNNING (a row closed by another
+    /// instance meanwhile is left alone) and returns the rows as they now stand.
+    /// One statement for the whole batch.
+    pub async fn complete_many(
+        conn: &mut AsyncPgConnection,
+        completions: &[Completion],
+    ) -> QueryResult<Vec<ExecutionLog>> {
+        if completions.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<Uuid> = completions.iter().map(|c| c.id).collect();
+        let statuses: Vec<String> = completions
+            .iter()
+            .map(|c| c.status.as_str().to_owned())
+            .collect();
+        let finished: Vec<DateTime<Utc>> = completions.iter().map(|c| c.finished_at).collect();
+        let durations: Vec<i32> = completions.iter().map(|c| c.duration_ms).collect();
+        let http: Vec<Option<i32>> = completions.iter().map(|c| c.http_status).collect();
+        let bodies: Vec<Option<String>> = completions
+            .iter()
+            .map(|c| c.response_body.clone())
+            .collect();
+        let errors: Vec<Option<String>> = completions.iter().map(|c| c.error.clone()).collect();
+        diesel::sql_query(
+            "UPDATE execution_logs AS l SET status = v.status, finished_at = v.finished_at, \
+                    duration_ms = v.duration_ms, http_status = v.http_status, \
+                    response_body = v.response_body, error = v.error \
+             FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::int4[], $5::int4[], $6::text[], $7::text[]) \
+                  AS v(id, status, finished_at, duration_ms, http_status, response_body, error) \
+             WHERE l.id = v.id AND l.status IN ('RUNNING', 'PENDING') \
+             RETURNING l.*",
+        )
+        .bind::<Array<SqlUuid>, _>(ids)
+        .bind::<Array<Text>, _>(statuses)
+        .bind::<Array<Timestamptz>, _>(finished)
+        .bind::<Array<Int4>, _>(durations)
+        .bind::<Array<Nullable<Int4>>, _>(http)
+        .bind::<Array<Nullable<Text>>, _>(bodies)
+        .bind::<Array<Nullable<Text>>, _>(errors)
+        .load::<ExecutionLogRow>(conn)
+        .await
+        .map(|rows| rows.into_iter().map(ExecutionLog::from).collect())
+    }
+
+    /// The deterministic id of one attempt of one slot: the same whichever instance
+    /// computes it, so the target sees one `X-CronOps-Execution-Id` per attempt.
+    pub fn slot_id(
+        job_id: Uuid,
+        scheduled_for: DateTime<Utc>,
+        trigger: ExecutionTrigger,
+        attempt: i32,
+    ) -> Uuid {
+        let name = format!(
+            "{job_id}/{}/{}/{attempt}",
+            scheduled_for.timestamp_millis(),
+            trigger.as_str()
+        );
+        Uuid::new_v5(&SLOT_NAMESPACE, name.as_bytes())
+    }
+}
+
+/// Namespace of [`ExecutionLog::slot_id`].
+const SLOT_NAMESPACE: Uuid = Uuid::from_u128(0x6b1c_3a0e_5f1d_4c8e_9a57_c7d0_5e2f_0a11);
+
+/// `RETURNING l.*` of a raw query, read by name.
+#[derive(QueryableByName)]
+#[diesel(table_name = execution_logs, check_for_backend(diesel::pg::Pg))]
+struct ExecutionLogRow {
+    id: Uuid,
+    job_id: Uuid,
+    user_id: Uuid,
+    status: ExecutionStatus,
+    trigger: ExecutionTrigger,
+    attempt: i32,
+    scheduled_for: DateTime<Utc>,
+    late: bool,
+    started_at: DateTime<Utc>,
+    finished_at: Option<DateTime<Utc>>,
+    duration_ms: Option<i32>,
+    http_status: Option<i32>,
+    response_body: Option<String>,
+    error: Option<String>,
+}
+
+impl From<ExecutionLogRow> for ExecutionLog {
+    fn from(r: ExecutionLogRow) -> ExecutionLog {
+        ExecutionLog {
+            id: r.id,
+            job_id: r.job_id,
+            user_id: r.user_id,
+            status: r.status,
+            trigger: r.trigger,
+            attempt: r.attempt,
+            scheduled_for: r.scheduled_for,
+            late: r.late,
+            started_at: r.started_at,
+            finished_at: r.finished_at,
+            duration_ms: r.duration_ms,
+            http_status: r.http_status,
+            response_body: r.response_body,
+            error: r.error,
+        }
+    }
+}
+
+/// The first SCHEDULE run of a job at or after `slot`.
+pub async fn first_schedule_run_from(
+    conn: &mut AsyncPgConnection,
+    job_id: Uuid,
+    slot: DateTime<Utc>,
+) -> QueryResult<Option<ExecutionLog>> {
+    execution_logs::table
+        .filter(execution_logs::job_id.eq(job_id))
+        .filter(execution_logs::trigger.eq(ExecutionTrigger::Schedule))
+        .filter(execution_logs::scheduled_for.ge(slot))
+        .order(execution_logs::scheduled_for.asc())
+        .select(ExecutionLog::as_select())
+        .first(conn)
+        .await
+        .optional()
 }

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use diesel::sql_types::{Array, Nullable, Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
@@ -81,5 +82,97 @@ impl Job {
             .first(conn)
             .await
             .optional()
+    }
+
+    /// The jobs with these ids (any order; missing ids are simply absent).
+    pub async fn find_many(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> QueryResult<Vec<Job>> {
+        jobs::table
+            .filter(jobs::id.eq_any(ids))
+            .select(Job::as_select())
+            .load(conn)
+            .await
+    }
+
+    /// Sets `next_run_at` of many jobs in one statement (what the scheduler will use).
+    pub async fn set_next_runs(
+        conn: &mut AsyncPgConnection,
+        next: &[(Uuid, Option<DateTime<Utc>>)],
+    ) -> QueryResult<usize> {
+        if next.is_empty() {
+            return Ok(0);
+        }
+        let ids: Vec<Uuid> = next.iter().map(|(id, _)| *id).collect();
+        let times: Vec<Option<DateTime<Utc>>> = next.iter().map(|(_, t)| *t).collect();
+        diesel::sql_query(
+            "UPDATE jobs AS j SET next_run_at = v.next_run_at \
+             FROM unnest($1::uuid[], $2::timestamptz[]) AS v(id, next_run_at) \
+             WHERE j.id = v.id AND j.status = 'ACTIVE' AND j.next_run_at IS DISTINCT FROM v.next_run_at",
+        )
+        .bind::<Array<SqlUuid>, _>(ids)
+        .bind::<Array<Nullable<Timestamptz>>, _>(times)
+        .execute(conn)
+        .await
+    }
+
+    /// Records the latest run of many jobs in one statement; an older run finishing late
+    /// never overwrites a newer one.
+    pub async fn record_last_runs(
+        conn: &mut AsyncPgConnection,
+        runs: &[(Uuid, DateTime<Utc>, ExecutionStatus)],
+    ) -> QueryResult<usize> {
+        if runs.is_empty() {
+            return Ok(0);
+        }
+        let ids: Vec<Uuid> = runs.iter().map(|(id, _, _)| *id).collect();
+        let at: Vec<DateTime<Utc>> = runs.iter().map(|(_, t, _)| *t).collect();
+        let statuses: Vec<String> = runs.iter().map(|(_, _, s)| s.as_str().to_owned()).collect();
+        diesel::sql_query(
+            "UPDATE jobs AS j SET last_run_at = v.at, last_status = v.status \
+             FROM (SELECT DISTINCT ON (id) id, at, status \
+                   FROM unnest($1::uuid[], $2::timestamptz[], $3::text[]) AS u(id, at, status) \
+                   ORDER BY id, at DESC) AS v \
+             WHERE j.id = v.id AND (j.last_run_at IS NULL OR j.last_run_at <= v.at)",
+        )
+        .bind::<Array<SqlUuid>, _>(ids)
+        .bind::<Array<Timestamptz>, _>(at)
+        .bind::<Array<Text>, _>(statuses)
+        .execute(conn)
+        .await
+    }
+
+    /// One page of ACTIVE jobs ordered by id, after `after` (keyset), for the reconciler.
+    pub async fn active_page(
+        conn: &mut AsyncPgConnection,
+        after: Option<Uuid>,
+        limit: i64,
+    ) -> QueryResult<Vec<(Uuid, Option<DateTime<Utc>>, String, String)>> {
+        let mut query = jobs::table
+            .filter(jobs::status.eq(JobStatus::Active))
+            .select((
+                jobs::id,
+                jobs::next_run_at,
+                jobs::cron_expression,
+                jobs::timezone,
+            ))
+            .order(jobs::id)
+            .limit(limit)
+            .into_boxed();
+        if let Some(after) = after {
+            query = query.filter(jobs::id.gt(after));
+        }
+        query.load(conn).await
+    }
+
+    /// Which of these ids are ACTIVE jobs.
+    pub async fn active_among(
+        conn: &mut AsyncPgConnection,
+        ids: &[Uuid],
+    ) -> QueryResult<Vec<Uuid>> {
+        jobs::table
+            .filter(jobs::id.eq_any(ids))
+            .filter(jobs::status.eq(JobStatus::Active))
+            .select(jobs::id)
+            .load(conn)
+            .await
     }
 }

@@ -1,0 +1,135 @@
+//! Rows written straight to a test's database, for tests about what happens after the
+//! API (the scheduler, the reconciler): users and jobs without the HTTP round trips.
+
+use chrono::{DateTime, Utc};
+use db::models::job::NewJob;
+use db::models::{ExecutionLog, Job, NewUser, User};
+use db::schema::execution_logs;
+use db::{HttpMethod, JobStatus, Plan, Role, TargetType};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use uuid::Uuid;
+
+/// A verified PRO user (the loosest limits).
+pub async fn user(database: &db::test_db::TestDatabase) -> Uuid {
+    let mut conn = database.connect().await;
+    let email = format!("{}@fixtures.test", Uuid::new_v4().simple());
+    User::create(
+        &mut conn,
+        &NewUser {
+            email: &email,
+            name: "Fixture",
+            password_hash: "not-a-login",
+            role: Role::User,
+            plan: Plan::Pro,
+            email_verified_at: Some(Utc::now()),
+        },
+    )
+    .await
+    .expect("insert a user")
+    .id
+}
+
+/// What a fixture job looks like; `Default` is an ACTIVE GET every second.
+#[derive(Debug, Clone)]
+pub struct JobSpec {
+    pub cron: String,
+    pub timezone: String,
+    pub url: String,
+    pub method: HttpMethod,
+    pub timeout_ms: i32,
+    pub max_retries: i32,
+    pub status: JobStatus,
+    pub next_run_at: Option<DateTime<Utc>>,
+    pub headers: Option<serde_json::Value>,
+    pub body: Option<String>,
+}
+
+impl JobSpec {
+    /// An every-second job calling `url`.
+    pub fn every_second(url: String) -> JobSpec {
+        JobSpec {
+            cron: "* * * * * *".into(),
+            timezone: "UTC".into(),
+            url,
+            method: HttpMethod::Get,
+            timeout_ms: 5_000,
+            max_retries: 0,
+            status: JobStatus::Active,
+            next_run_at: None,
+            headers: None,
+            body: None,
+        }
+    }
+}
+
+/// Inserts a job for `user_id`.
+pub async fn job(database: &db::test_db::TestDatabase, user_id: Uuid, spec: &JobSpec) -> Uuid {
+    let mut conn = database.connect().await;
+    insert_job(&mut conn, user_id, spec, "fixture job").await
+}
+
+/// Inserts a job on an open connection.
+pub async fn insert_job(
+    conn: &mut db::AsyncPgConnection,
+    user_id: Uuid,
+    spec: &JobSpec,
+    name: &str,
+) -> Uuid {
+    Job::create(
+        conn,
+        &NewJob {
+            user_id,
+            name,
+            description: None,
+            cron_expression: &spec.cron,
+            timezone: &spec.timezone,
+            target_type: TargetType::Http,
+            target_url: &spec.url,
+            http_method: spec.method,
+            headers: spec.headers.as_ref(),
+            body: spec.body.as_deref(),
+            timeout_ms: spec.timeout_ms,
+            max_retries: spec.max_retries,
+            status: spec.status,
+            next_run_at: spec.next_run_at,
+        },
+    )
+    .await
+    .expect("insert a job")
+    .id
+}
+
+/// Every run row of a job, oldest slot first.
+pub async fn runs(database: &db::test_db::TestDatabase, job_id: Uuid) -> Vec<ExecutionLog> {
+    let mut conn = database.connect().await;
+    execution_logs::table
+        .filter(execution_logs::job_id.eq(job_id))
+        .order((
+            execution_logs::scheduled_for.asc(),
+            execution_logs::attempt.asc(),
+        ))
+        .select(ExecutionLog::as_select())
+        .load(&mut conn)
+        .await
+        .expect("load runs")
+}
+
+/// Every run row of the database.
+pub async fn all_runs(database: &db::test_db::TestDatabase) -> Vec<ExecutionLog> {
+    let mut conn = database.connect().await;
+    execution_logs::table
+        .select(ExecutionLog::as_select())
+        .load(&mut conn)
+        .await
+        .expect("load runs")
+}
+
+/// The job row.
+pub async fn job_row(database: &db::test_db::TestDatabase, job_id: Uuid) -> Job {
+    let mut conn = database.connect().await;
+    Job::find_many(&mut conn, &[job_id])
+        .await
+        .expect("load job")
+        .remove(0)
+}

@@ -1,0 +1,42 @@
+-- Claims due work atomically and leases it to the caller.
+-- KEYS[1]: due set (job id -> next fire ms)
+-- KEYS[2]: work queue (retry and manual tasks -> run-at ms)
+-- KEYS[3]: leases (task -> lease deadline ms)
+-- ARGV[1]: now (ms), ARGV[2]: lease length (ms), ARGV[3]: most items to take
+-- Returns task members, each prefixed with 'n' (new) or 'x' (taken back from an expired
+-- lease, whose holder died). A due job leaves the due set; its holder puts the next fire
+-- time back.
+local now = tonumber(ARGV[1])
+local deadline = now + tonumber(ARGV[2])
+local room = tonumber(ARGV[3])
+local out = {}
+
+local function lease(member, prefix)
+  redis.call('ZADD', KEYS[3], deadline, member)
+  out[#out + 1] = prefix .. member
+end
+
+local expired = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, room)
+for _, member in ipairs(expired) do
+  lease(member, 'x')
+end
+room = room - #expired
+
+if room > 0 then
+  local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'WITHSCORES', 'LIMIT', 0, room)
+  for i = 1, #due, 2 do
+    redis.call('ZREM', KEYS[1], due[i])
+    lease('s:' .. due[i] .. ':' .. due[i + 1], 'n')
+  end
+  room = room - #due / 2
+end
+
+if room > 0 then
+  local queued = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, room)
+  for _, member in ipairs(queued) do
+    redis.call('ZREM', KEYS[2], member)
+    lease(member, 'n')
+  end
+end
+
+return out

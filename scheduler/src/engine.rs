@@ -1,0 +1,722 @@
+//! One scheduler instance: claim due work, record each run before firing it, fire, and
+//! record the outcome. Any number of instances may run against one Redis and PostgreSQL,
+//! and any may die at any moment:
+//!
+//! - a claimed slot is leased; a holder that dies stops renewing, and another instance
+//!   takes the lease back and finishes the slot;
+//! - the run row, unique per (job, slot, trigger, attempt), is written RUNNING before the
+//!   request goes out, so a slot is never fired twice, and a row left RUNNING by a dead
+//!   instance is closed as FAILED and retried per the job's policy;
+//! - the job's next fire time goes back into the due set before the request goes out, so
+//!   a slow target never delays the next slot;
+//! - results wait in a bounded buffer while PostgreSQL is unreachable and are written
+//!   when it returns.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use db::models::execution_log::{Completion, NewExecutionLog};
+use db::models::{ExecutionLog, Job};
+use db::{ExecutionStatus, ExecutionTrigger, JobStatus};
+use tokio::sync::{Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::cron::Schedule;
+use crate::events::{self, EventKind, ExecutionEvent};
+use crate::execute::{self, Executor};
+use crate::queue::{self, Claimed};
+use crate::redis::RedisPool;
+use crate::task::Task;
+use crate::{Error, Keys, reconcile, retry};
+
+/// A slot fired more than this after its time is marked late in its row.
+pub const LATE_AFTER: Duration = Duration::from_secs(2);
+
+/// The error written to a run whose instance died mid-run.
+pub const ABANDONED: &str = "the scheduler instance running this attempt stopped before it finished (its lease expired); the attempt is counted as failed";
+
+/// Settings of a scheduler instance, built by the binary from its typed config.
+#[derive(Debug, Clone)]
+pub struct SchedulerConfig {
+    /// Whether job targets on loopback and private networks may be called.
+    pub allow_private_targets: bool,
+    /// Requests in flight at most; claiming waits when this many are out.
+    pub max_in_flight: usize,
+    /// Most items one claim takes.
+    pub batch_size: usize,
+    /// How long a claim holds before another instance may take it back.
+    pub lease: Duration,
+    /// How often the reconciler checks the due set against PostgreSQL.
+    pub reconcile_interval: Duration,
+    /// How long shutdown waits for requests in flight.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> SchedulerConfig {
+        SchedulerConfig {
+            allow_private_targets: false,
+            max_in_flight: 1_000,
+            batch_size: 500,
+            lease: Duration::from_secs(15),
+            reconcile_interval: Duration::from_secs(1),
+            shutdown_grace: Duration::from_secs(20),
+        }
+    }
+}
+
+/// A finished attempt on its way to PostgreSQL.
+#[derive(Debug, Clone)]
+struct Finished {
+    member: String,
+    job_id: Uuid,
+    slot_ms: i64,
+    max_retries: i32,
+    completion: Completion,
+}
+
+/// Results wait here while PostgreSQL is unreachable; executors block when it is full.
+const RECORD_BUFFER: usize = 10_000;
+
+struct Shared {
+    db: db::Pool,
+    redis: RedisPool,
+    keys: Keys,
+    config: SchedulerConfig,
+    executor: Executor,
+    /// Lease members this instance holds (claimed and not yet released).
+    held: Mutex<HashSet<String>>,
+    permits: Arc<Semaphore>,
+}
+
+/// One scheduler instance.
+#[derive(Clone)]
+pub struct Scheduler(Arc<Shared>);
+
+impl std::fmt::Debug for Scheduler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scheduler")
+            .field("keys", &self.0.keys)
+            .finish_non_exhaustive()
+    }
+}
+
+fn ms_to_time(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or_else(Utc::now)
+}
+
+impl Scheduler {
+    /// An instance over these connections.
+    pub fn new(db: db::Pool, redis: RedisPool, keys: Keys, config: SchedulerConfig) -> Scheduler {
+        let executor = Executor::new(config.allow_private_targets);
+        Scheduler(Arc::new(Shared {
+            db,
+            redis,
+            keys,
+            permits: Arc::new(Semaphore::new(config.max_in_flight.max(1))),
+            config,
+            executor,
+            held: Mutex::new(HashSet::new()),
+        }))
+    }
+
+    /// Runs until `shutdown` is cancelled, then stops claiming and gives in-flight runs
+    /// the grace period to finish and be recorded.
+    pub async fn run(self, shutdown: CancellationToken) -> Result<(), Error> {
+        let shared = &self.0;
+        tracing::info!(
+            allow_private_targets = shared.config.allow_private_targets,
+            max_in_flight = shared.config.max_in_flight,
+            "scheduler started"
+        );
+        let (record_tx, record_rx) = mpsc::channel::<Finished>(RECORD_BUFFER);
+        let stop_helpers = CancellationToken::new();
+        let recorder = tokio::spawn(self.clone().record_loop(record_rx));
+        let renewer = tokio::spawn(self.clone().renew_loop(stop_helpers.clone()));
+        let reconciler = tokio::spawn(reconcile::run(
+            shared.db.clone(),
+            shared.redis.clone(),
+            shared.keys.clone(),
+            shared.config.reconcile_interval,
+            stop_helpers.clone(),
+        ));
+
+        self.claim_loop(&shutdown, &record_tx).await;
+
+        // Let what is in flight finish: every permit back means every request answered.
+        let all = u32::try_from(shared.config.max_in_flight.max(1)).unwrap_or(u32::MAX);
+        match tokio::time::timeout(
+            shared.config.shutdown_grace,
+            shared.permits.acquire_many(all),
+        )
+        .await
+        {
+            Ok(_) => tracing::info!("in-flight runs finished"),
+            Err(_) => tracing::warn!(
+                "runs still in flight at the end of the grace period; their leases will expire and another instance will close them"
+            ),
+        }
+        drop(record_tx);
+        let _ = tokio::time::timeout(Duration::from_secs(10), recorder).await;
+        stop_helpers.cancel();
+        let _ = renewer.await;
+        let _ = reconciler.await;
+        tracing::info!("scheduler stopped");
+        Ok(())
+    }
+
+    async fn claim_loop(&self, shutdown: &CancellationToken, record_tx: &mpsc::Sender<Finished>) {
+        let shared = &self.0;
+        let mut failures = 0u32;
+        while !shutdown.is_cancelled() {
+            let room = shared
+                .permits
+                .available_permits()
+                .min(shared.config.batch_size);
+            if room == 0 {
+                // Back-pressure: wait for a request to finish rather than pile up tasks.
+                tokio::select! {
+                    permit = shared.permits.acquire() => drop(permit),
+                    _ = shutdown.cancelled() => break,
+                }
+                continue;
+            }
+            let now = Utc::now();
+            let claimed =
+                match queue::claim(&shared.redis, &shared.keys, now, shared.config.lease, room)
+                    .await
+                {
+                    Ok(claimed) => {
+                        failures = 0;
+                        claimed
+                    }
+                    Err(e) => {
+                        failures += 1;
+                        if failures == 1 || failures.is_multiple_of(20) {
+                            tracing::warn!(error = %e, "claiming failed; retrying");
+                        }
+                        sleep_or_stop(shutdown, Duration::from_millis(250)).await;
+                        continue;
+                    }
+                };
+            if claimed.is_empty() {
+                let wake = queue::next_wake(&shared.redis, &shared.keys)
+                    .await
+                    .ok()
+                    .flatten();
+                let wait = wake
+                    .map(|at| (at - Utc::now()).to_std().unwrap_or(Duration::ZERO))
+                    .unwrap_or(Duration::MAX)
+                    .clamp(Duration::from_millis(1), Duration::from_millis(50));
+                sleep_or_stop(shutdown, wait).await;
+                continue;
+            }
+            metrics::counter!("cronops_scheduler_claimed_total").increment(claimed.len() as u64);
+            {
+                let mut held = shared.held.lock().expect("held lock");
+                held.extend(claimed.iter().map(|c| c.member.clone()));
+            }
+            if let Err(e) = self.prepare_and_fire(claimed.clone(), record_tx).await {
+                tracing::warn!(error = %e, "could not start claimed runs; handing them back");
+                if let Err(e) = queue::unclaim(&shared.redis, &shared.keys, &claimed).await {
+                    tracing::warn!(error = %e, "handing back failed; the leases will expire instead");
+                }
+                self.forget(claimed.iter().map(|c| c.member.clone()));
+                sleep_or_stop(shutdown, Duration::from_millis(250)).await;
+            }
+        }
+    }
+
+    fn forget(&self, members: impl IntoIterator<Item = String>) {
+        let mut held = self.0.held.lock().expect("held lock");
+        for member in members {
+            held.remove(&member);
+        }
+    }
+
+    /// Turns claimed tasks into RUNNING rows and fires them. Fails before any side
+    /// effect (so the caller can hand the tasks back) or not at all.
+    async fn prepare_and_fire(
+        &self,
+        claimed: Vec<Claimed>,
+        record_tx: &mpsc::Sender<Finished>,
+    ) -> Result<(), Error> {
+        let shared = &self.0;
+        let now = Utc::now();
+        let mut conn = shared.db.get().await.map_err(db::Error::from)?;
+
+        let job_ids: Vec<Uuid> = claimed
+            .iter()
+            .filter_map(|c| match c.task {
+                Task::Slot { job_id, .. } | Task::Retry { job_id, .. } => Some(job_id),
+                Task::Manual { .. } => None,
+            })
+            .collect();
+        let manual_ids: Vec<Uuid> = claimed
+            .iter()
+            .filter_map(|c| match c.task {
+                Task::Manual { log_id } => Some(log_id),
+                _ => None,
+            })
+            .collect();
+        let existing_manual = if manual_ids.is_empty() {
+            Vec::new()
+        } else {
+            ExecutionLog::find_many(&mut conn, &manual_ids)
+                .await
+                .map_err(db::Error::from)?
+        };
+        let mut all_job_ids = job_ids;
+        all_job_ids.extend(existing_manual.iter().map(|l| l.job_id));
+        let jobs: HashMap<Uuid, Job> = Job::find_many(&mut conn, &all_job_ids)
+            .await
+            .map_err(db::Error::from)?
+            .into_iter()
+            .map(|j| (j.id, j))
+            .collect();
+        let manual_rows: HashMap<Uuid, ExecutionLog> =
+            existing_manual.into_iter().map(|l| (l.id, l)).collect();
+
+        let mut new_rows = Vec::new();
+        let mut next_runs: Vec<(Uuid, DateTime<Utc>)> = Vec::new();
+        let mut to_start: Vec<Uuid> = Vec::new();
+        let mut abandoned: Vec<(Claimed, ExecutionLog)> = Vec::new();
+        let mut done_members: Vec<String> = Vec::new();
+        // What each row to fire needs besides the row: its lease and the slot it serves.
+        let mut pending: HashMap<Uuid, (String, i64)> = HashMap::new();
+
+        for c in &claimed {
+            match c.task {
+                Task::Slot { job_id, slot_ms } => {
+                    let Some(job) = jobs.get(&job_id).filter(|j| j.status == JobStatus::Active)
+                    else {
+                        done_members.push(c.member.clone());
+                        continue;
+                    };
+                    let schedule = match Schedule::parse(&job.cron_expression, &job.timezone) {
+                        Ok(schedule) => schedule,
+                        Err(e) => {
+                            tracing::error!(%job_id, error = %e, "job has an unusable schedule; not rescheduled");
+                            done_members.push(c.member.clone());
+                            continue;
+                        }
+                    };
+                    let slot = ms_to_time(slot_ms);
+                    if c.recovered {
+                        // The holder died. Its row, if it wrote one, says how far it got.
+                        if let Some(row) = find_slot_row(&mut conn, job_id, slot).await? {
+                            if let Some(next) = schedule.next_after(row.scheduled_for.max(now)) {
+                                next_runs.push((job_id, next));
+                            }
+                            if matches!(
+                                row.status,
+                                ExecutionStatus::Running | ExecutionStatus::Pending
+                            ) {
+                                abandoned.push((c.clone(), row));
+                            } else {
+                                done_members.push(c.member.clone());
+                            }
+                            continue;
+                        }
+                    }
+                    // Misfire rule: of slots missed while nothing ran, only the latest fires.
+                    let fire = schedule
+                        .latest_between(slot - chrono::Duration::milliseconds(1), now)
+                        .unwrap_or(slot);
+                    let late = (now - fire).to_std().unwrap_or_default() > LATE_AFTER;
+                    if let Some(next) = schedule.next_after(fire.max(now)) {
+                        next_runs.push((job_id, next));
+                    }
+                    let row = new_row(job, fire, ExecutionTrigger::Schedule, 1, late, now);
+                    pending.insert(row.id, (c.member.clone(), fire.timestamp_millis()));
+                    new_rows.push(row);
+                }
+                Task::Retry {
+                    job_id,
+                    slot_ms,
+                    attempt,
+                } => {
+                    let Some(job) = jobs.get(&job_id).filter(|j| j.status == JobStatus::Active)
+                    else {
+                        done_members.push(c.member.clone());
+                        continue;
+                    };
+                    let slot = ms_to_time(slot_ms);
+                    let id = ExecutionLog::slot_id(job_id, slot, ExecutionTrigger::Retry, attempt);
+                    if c.recovered
+                        && let Some(row) = ExecutionLog::find(&mut conn, id)
+                            .await
+                            .map_err(db::Error::from)?
+                    {
+                        if matches!(
+                            row.status,
+                            ExecutionStatus::Running | ExecutionStatus::Pending
+                        ) {
+                            abandoned.push((c.clone(), row));
+                        } else {
+                            done_members.push(c.member.clone());
+                        }
+                        continue;
+                    }
+                    let row = new_row(job, slot, ExecutionTrigger::Retry, attempt, false, now);
+                    pending.insert(row.id, (c.member.clone(), slot_ms));
+                    new_rows.push(row);
+                }
+                Task::Manual { log_id } => match manual_rows.get(&log_id) {
+                    Some(row) if row.status == ExecutionStatus::Pending => {
+                        pending.insert(
+                            log_id,
+                            (c.member.clone(), row.scheduled_for.timestamp_millis()),
+                        );
+                        to_start.push(log_id);
+                    }
+                    Some(row) if c.recovered && row.status == ExecutionStatus::Running => {
+                        abandoned.push((c.clone(), row.clone()));
+                    }
+                    _ => done_members.push(c.member.clone()),
+                },
+            }
+        }
+
+        // Record before firing: only rows this call inserted (or moved to RUNNING) fire.
+        let mut started = ExecutionLog::insert_new(&mut conn, &new_rows)
+            .await
+            .map_err(db::Error::from)?;
+        if !to_start.is_empty() {
+            started.extend(
+                ExecutionLog::start_pending(&mut conn, &to_start, now)
+                    .await
+                    .map_err(db::Error::from)?,
+            );
+        }
+        let next_pg: Vec<(Uuid, Option<DateTime<Utc>>)> =
+            next_runs.iter().map(|(id, at)| (*id, Some(*at))).collect();
+        if let Err(e) = Job::set_next_runs(&mut conn, &next_pg).await {
+            tracing::warn!(error = %e, "could not store next run times; the reconciler will");
+        }
+        drop(conn);
+
+        // From here on the runs are ours: failures are logged, never handed back.
+        if let Err(e) = queue::schedule_many(&shared.redis, &shared.keys, &next_runs).await {
+            tracing::warn!(error = %e, "could not put next fire times back; the reconciler will");
+        }
+        let started_ids: HashSet<Uuid> = started.iter().map(|r| r.id).collect();
+        for (id, (member, _)) in &pending {
+            if !started_ids.contains(id) {
+                // Another instance recorded this slot first: it fires it, not us.
+                done_members.push(member.clone());
+            }
+        }
+        if !done_members.is_empty() {
+            if let Err(e) = queue::release(&shared.redis, &shared.keys, &done_members, &[]).await {
+                tracing::warn!(error = %e, "could not release leases; they will expire");
+            }
+            self.forget(done_members);
+        }
+
+        let events: Vec<ExecutionEvent> = started
+            .iter()
+            .map(|row| ExecutionEvent {
+                kind: EventKind::Started,
+                log: row.into(),
+            })
+            .collect();
+        if let Err(e) = events::publish(&shared.redis, &shared.keys, &events).await {
+            tracing::warn!(error = %e, "could not publish STARTED events");
+        }
+
+        for (c, row) in abandoned {
+            let job = jobs.get(&row.job_id);
+            tracing::warn!(job_id = %row.job_id, run_id = %row.id, "closing a run abandoned by a dead instance");
+            let finished = Finished {
+                member: c.member.clone(),
+                job_id: row.job_id,
+                slot_ms: row.scheduled_for.timestamp_millis(),
+                max_retries: job.map_or(0, |j| j.max_retries),
+                completion: Completion {
+                    id: row.id,
+                    status: ExecutionStatus::Failed,
+                    finished_at: Utc::now(),
+                    duration_ms: i32::try_from((Utc::now() - row.started_at).num_milliseconds())
+                        .unwrap_or(i32::MAX)
+                        .max(0),
+                    http_status: None,
+                    response_body: None,
+                    error: Some(ABANDONED.to_owned()),
+                },
+            };
+            if record_tx.send(finished).await.is_err() {
+                tracing::error!(
+                    "recorder stopped; an abandoned run stays open until its lease expires again"
+                );
+            }
+        }
+
+        for row in started {
+            let Some(job) = jobs.get(&row.job_id) else {
+                continue;
+            };
+            let Some((member, slot_ms)) = pending.get(&row.id).cloned() else {
+                continue;
+            };
+            let permit = shared
+                .permits
+                .clone()
+                .acquire_owned()
+                .await
+                .expect("the semaphore is never closed");
+            let request = execute::Request {
+                job_id: job.id,
+                execution_id: row.id,
+                scheduled_for: row.scheduled_for,
+                attempt: row.attempt,
+                method: job.http_method,
+                url: job.target_url.clone(),
+                headers: headers_of(job),
+                body: job.body.clone(),
+                timeout: Duration::from_millis(u64::try_from(job.timeout_ms).unwrap_or(10_000)),
+            };
+            let lateness = (Utc::now() - row.scheduled_for)
+                .to_std()
+                .unwrap_or_default();
+            metrics::histogram!("cronops_scheduler_lateness_seconds")
+                .record(lateness.as_secs_f64());
+            metrics::counter!("cronops_scheduler_fired_total", "trigger" => row.trigger.as_str())
+                .increment(1);
+            let executor = shared.executor.clone();
+            let record_tx = record_tx.clone();
+            let max_retries = job.max_retries;
+            tracing::debug!(job_id = %row.job_id, scheduled_for = %row.scheduled_for, attempt = row.attempt, "firing");
+            tokio::spawn(async move {
+                metrics::gauge!("cronops_scheduler_in_flight").increment(1.0);
+                let started = Instant::now();
+                let outcome = executor.execute(&request).await;
+                metrics::gauge!("cronops_scheduler_in_flight").decrement(1.0);
+                metrics::histogram!("cronops_scheduler_request_duration_seconds")
+                    .record(started.elapsed().as_secs_f64());
+                let finished = Finished {
+                    member,
+                    job_id: request.job_id,
+                    slot_ms,
+                    max_retries,
+                    completion: Completion {
+                        id: request.execution_id,
+                        status: outcome.status,
+                        finished_at: outcome.finished_at,
+                        duration_ms: outcome.duration_ms,
+                        http_status: outcome.http_status,
+                        response_body: outcome.response_body,
+                        error: outcome.error,
+                    },
+                };
+                // Waits while the buffer is full (PostgreSQL down): back-pressure, not loss.
+                if record_tx.send(finished).await.is_err() {
+                    tracing::error!(run_id = %request.execution_id, "recorder stopped before this result was written");
+                }
+                drop(permit);
+            });
+        }
+        Ok(())
+    }
+
+    /// Writes finished runs in batches; while PostgreSQL is unreachable, keeps the batch
+    /// and retries with backoff (the leases stay renewed meanwhile).
+    async fn record_loop(self, mut rx: mpsc::Receiver<Finished>) {
+        let mut batch: Vec<Finished> = Vec::new();
+        loop {
+            if batch.is_empty() {
+                match rx.recv().await {
+                    Some(first) => batch.push(first),
+                    None => return,
+                }
+            }
+            while batch.len() < 500 {
+                match rx.try_recv() {
+                    Ok(next) => batch.push(next),
+                    Err(_) => break,
+                }
+            }
+            let mut delay = Duration::from_millis(100);
+            let rows = loop {
+                match self.write_results(&batch).await {
+                    Ok(rows) => break rows,
+                    Err(e) => {
+                        tracing::warn!(error = %e, waiting = batch.len(), "cannot record results yet; retrying");
+                        metrics::gauge!("cronops_scheduler_unrecorded").set(batch.len() as f64);
+                        tokio::time::sleep(delay).await;
+                        delay = (delay * 2).min(Duration::from_secs(2));
+                    }
+                }
+            };
+            metrics::gauge!("cronops_scheduler_unrecorded").set(0.0);
+            self.after_recorded(std::mem::take(&mut batch), rows).await;
+        }
+    }
+
+    async fn write_results(&self, batch: &[Finished]) -> Result<Vec<ExecutionLog>, Error> {
+        let mut conn = self.0.db.get().await.map_err(db::Error::from)?;
+        let completions: Vec<Completion> = batch.iter().map(|f| f.completion.clone()).collect();
+        let rows = ExecutionLog::complete_many(&mut conn, &completions)
+            .await
+            .map_err(db::Error::from)?;
+        let last: Vec<(Uuid, DateTime<Utc>, ExecutionStatus)> = rows
+            .iter()
+            .map(|r| (r.job_id, r.started_at, r.status))
+            .collect();
+        Job::record_last_runs(&mut conn, &last)
+            .await
+            .map_err(db::Error::from)?;
+        Ok(rows)
+    }
+
+    /// Queues retries, releases leases and publishes the outcome of recorded runs.
+    async fn after_recorded(&self, batch: Vec<Finished>, rows: Vec<ExecutionLog>) {
+        let shared = &self.0;
+        let by_id: HashMap<Uuid, &Finished> = batch.iter().map(|f| (f.completion.id, f)).collect();
+        let mut follow_ups = Vec::new();
+        let mut events = Vec::new();
+        for row in &rows {
+            let Some(finished) = by_id.get(&row.id) else {
+                continue;
+            };
+            metrics::counter!("cronops_scheduler_runs_total", "status" => row.status.as_str())
+                .increment(1);
+            let kind = if row.status == ExecutionStatus::Success {
+                EventKind::Succeeded
+            } else if row.attempt <= finished.max_retries {
+                let next_attempt = row.attempt + 1;
+                let at = Utc::now() + retry::backoff(next_attempt);
+                follow_ups.push((
+                    Task::Retry {
+                        job_id: finished.job_id,
+                        slot_ms: finished.slot_ms,
+                        attempt: next_attempt,
+                    },
+                    at,
+                ));
+                metrics::counter!("cronops_scheduler_retries_total").increment(1);
+                EventKind::Retrying
+            } else {
+                EventKind::Failed
+            };
+            tracing::info!(
+                job_id = %row.job_id,
+                scheduled_for = %row.scheduled_for,
+                attempt = row.attempt,
+                status = %row.status,
+                duration_ms = row.duration_ms,
+                "run finished"
+            );
+            events.push(ExecutionEvent {
+                kind,
+                log: row.into(),
+            });
+        }
+        let members: Vec<String> = batch.iter().map(|f| f.member.clone()).collect();
+        let mut delay = Duration::from_millis(50);
+        for attempt in 1..=5 {
+            match queue::release(&shared.redis, &shared.keys, &members, &follow_ups).await {
+                Ok(()) => break,
+                Err(e) if attempt == 5 => {
+                    tracing::error!(error = %e, "could not release leases or queue retries; the leases will expire and be taken back");
+                }
+                Err(_) => {
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                }
+            }
+        }
+        self.forget(members);
+        if let Err(e) = events::publish(&shared.redis, &shared.keys, &events).await {
+            tracing::warn!(error = %e, "could not publish run events");
+        }
+    }
+
+    /// Keeps the leases of everything this instance holds alive.
+    async fn renew_loop(self, stop: CancellationToken) {
+        let shared = &self.0;
+        let every = shared.config.lease / 3;
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = stop.cancelled() => return,
+            }
+            let members: Vec<String> = shared
+                .held
+                .lock()
+                .expect("held lock")
+                .iter()
+                .cloned()
+                .collect();
+            if members.is_empty() {
+                continue;
+            }
+            let deadline =
+                Utc::now() + chrono::Duration::from_std(shared.config.lease).unwrap_or_default();
+            for chunk in members.chunks(1_000) {
+                if let Err(e) = queue::renew(&shared.redis, &shared.keys, chunk, deadline).await {
+                    tracing::warn!(error = %e, "could not renew leases");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+async fn sleep_or_stop(shutdown: &CancellationToken, wait: Duration) {
+    tokio::select! {
+        _ = tokio::time::sleep(wait) => {}
+        _ = shutdown.cancelled() => {}
+    }
+}
+
+fn new_row(
+    job: &Job,
+    slot: DateTime<Utc>,
+    trigger: ExecutionTrigger,
+    attempt: i32,
+    late: bool,
+    now: DateTime<Utc>,
+) -> NewExecutionLog {
+    NewExecutionLog {
+        id: ExecutionLog::slot_id(job.id, slot, trigger, attempt),
+        job_id: job.id,
+        user_id: job.user_id,
+        status: ExecutionStatus::Running,
+        trigger,
+        attempt,
+        scheduled_for: slot,
+        late,
+        started_at: now,
+    }
+}
+
+/// The first SCHEDULE row of a job at or after `slot` (the misfire rule may have fired a
+/// later slot than the one claimed).
+async fn find_slot_row(
+    conn: &mut db::AsyncPgConnection,
+    job_id: Uuid,
+    slot: DateTime<Utc>,
+) -> Result<Option<ExecutionLog>, Error> {
+    Ok(
+        db::models::execution_log::first_schedule_run_from(conn, job_id, slot)
+            .await
+            .map_err(db::Error::from)?,
+    )
+}
+
+/// A job's headers as name/value pairs (a flat JSON object of strings).
+fn headers_of(job: &Job) -> Vec<(String, String)> {
+    job.headers
+        .as_ref()
+        .and_then(|h| h.as_object())
+        .map(|map| {
+            map.iter()
+                .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default()
+}

@@ -1,0 +1,242 @@
+//! The reconciler: PostgreSQL is the source of truth, the due set a mirror of it.
+//!
+//! Every interval, one instance at a time (a Redis lock) checks a page of ACTIVE jobs
+//! against the due set and puts back any that is missing, and a page of the due set
+//! against PostgreSQL and removes jobs that are no longer ACTIVE. When Redis has lost
+//! its data (the rebuilt marker is gone: FLUSHALL, a restart without persistence), it
+//! rebuilds the whole due set at once. A job put back late fires per the misfire rule:
+//! once, for the latest missed slot.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use db::models::Job;
+use fred::prelude::*;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::cron::Schedule;
+use crate::redis::RedisPool;
+use crate::{Error, Keys, queue};
+
+/// Jobs checked per page.
+const PAGE: i64 = 5_000;
+
+/// Where an incremental pass stands between ticks.
+#[derive(Debug, Default)]
+struct Cursor {
+    jobs_after: Option<Uuid>,
+    due_scan: u64,
+}
+
+/// Runs until `stop` is cancelled.
+pub async fn run(
+    db: db::Pool,
+    redis: RedisPool,
+    keys: Keys,
+    every: Duration,
+    stop: CancellationToken,
+) {
+    let mut cursor = Cursor::default();
+    let holder = Uuid::new_v4().to_string();
+    loop {
+        match tick(&db, &redis, &keys, &mut cursor, &holder, every).await {
+            Ok(()) => {}
+            Err(e) => tracing::warn!(error = %e, "reconcile pass failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.cancelled() => return,
+        }
+    }
+}
+
+async fn tick(
+    db: &db::Pool,
+    redis: &RedisPool,
+    keys: &Keys,
+    cursor: &mut Cursor,
+    holder: &str,
+    every: Duration,
+) -> Result<(), Error> {
+    let client = redis.next();
+    let lock_ms = i64::try_from((every * 5).as_millis())
+        .unwrap_or(5_000)
+        .max(1_000);
+    let locked: Option<String> = client
+        .set(
+            keys.reconcile_lock(),
+            holder,
+            Some(Expiration::PX(lock_ms)),
+            Some(SetOptions::NX),
+            false,
+        )
+        .await
+        .map_err(Error::Redis)?;
+    if locked.is_none() {
+        return Ok(()); // another instance reconciles this round
+    }
+    let outcome = async {
+        let rebuilt: bool = client
+            .exists(keys.rebuilt_marker())
+            .await
+            .map_err(Error::Redis)?;
+        if rebuilt {
+            let done = restore_page(db, redis, keys, &mut cursor.jobs_after).await?;
+            if done {
+                cursor.jobs_after = None;
+            }
+            cursor.due_scan = prune_page(db, redis, keys, cursor.due_scan).await?;
+        } else {
+            let started = std::time::Instant::now();
+            let mut after = None;
+            let mut restored = 0;
+            loop {
+                let (done, added) = restore_page_counting(db, redis, keys, &mut after).await?;
+                restored += added;
+                if done {
+                    break;
+                }
+            }
+            let mut scan = 0;
+            loop {
+                scan = prune_page(db, redis, keys, scan).await?;
+                if scan == 0 {
+                    break;
+                }
+            }
+            let _: () = client
+                .set(
+                    keys.rebuilt_marker(),
+                    Utc::now().to_rfc3339(),
+                    None,
+                    None,
+                    false,
+                )
+                .await
+                .map_err(Error::Redis)?;
+            tracing::info!(
+                restored,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "due set rebuilt from PostgreSQL"
+            );
+        }
+        Ok::<_, Error>(())
+    }
+    .await;
+    let _: Result<(), _> = client.del(keys.reconcile_lock()).await;
+    outcome
+}
+
+async fn restore_page(
+    db: &db::Pool,
+    redis: &RedisPool,
+    keys: &Keys,
+    after: &mut Option<Uuid>,
+) -> Result<bool, Error> {
+    restore_page_counting(db, redis, keys, after)
+        .await
+        .map(|(done, _)| done)
+}
+
+/// Puts back the ACTIVE jobs of one page that the due set lacks. Returns whether this was
+/// the last page, and how many were put back.
+async fn restore_page_counting(
+    db: &db::Pool,
+    redis: &RedisPool,
+    keys: &Keys,
+    after: &mut Option<Uuid>,
+) -> Result<(bool, usize), Error> {
+    let mut conn = db.get().await.map_err(db::Error::from)?;
+    let page = Job::active_page(&mut conn, *after, PAGE)
+        .await
+        .map_err(db::Error::from)?;
+    drop(conn);
+    let done = (page.len() as i64) < PAGE;
+    *after = page.last().map(|(id, ..)| *id);
+    let ids: Vec<Uuid> = page.iter().map(|(id, ..)| *id).collect();
+    let scores = queue::scores(redis, keys, &ids).await?;
+    let now = Utc::now();
+    let missing: Vec<(Uuid, chrono::DateTime<Utc>)> = page
+        .iter()
+        .zip(scores)
+        .filter(|(_, score)| score.is_none())
+        .filter_map(|((id, next_run_at, cron, tz), _)| {
+            let at = next_run_at.or_else(|| Schedule::parse(cron, tz).ok()?.next_after(now))?;
+            Some((*id, at))
+        })
+        .collect();
+    if !missing.is_empty() {
+        tracing::info!(
+            count = missing.len(),
+            "putting missing jobs back in the due set"
+        );
+        queue::schedule_many(redis, keys, &missing).await?;
+    }
+    Ok((done, missing.len()))
+}
+
+/// Removes from one page of the due set the jobs that are no longer ACTIVE (paused,
+/// deleted). Returns the scan cursor for the next page (0 when the scan is complete).
+async fn prune_page(
+    db: &db::Pool,
+    redis: &RedisPool,
+    keys: &Keys,
+    cursor: u64,
+) -> Result<u64, Error> {
+    let (next, page): (u64, Vec<String>) = zscan_page(redis, keys, cursor).await?;
+    let ids: Vec<Uuid> = page.iter().filter_map(|m| m.parse().ok()).collect();
+    if !ids.is_empty() {
+        let mut conn = db.get().await.map_err(db::Error::from)?;
+        let active = Job::active_among(&mut conn, &ids)
+            .await
+            .map_err(db::Error::from)?;
+        drop(conn);
+        let stale: Vec<String> = ids
+            .iter()
+            .filter(|id| !active.contains(id))
+            .map(Uuid::to_string)
+            .collect();
+        if !stale.is_empty() {
+            tracing::info!(
+                count = stale.len(),
+                "removing jobs that are not active from the due set"
+            );
+            let _: () = redis
+                .next()
+                .zrem(keys.due(), stale)
+                .await
+                .map_err(Error::Redis)?;
+        }
+    }
+    Ok(next)
+}
+
+/// One ZSCAN step over the due set: (next cursor, members).
+async fn zscan_page(
+    redis: &RedisPool,
+    keys: &Keys,
+    cursor: u64,
+) -> Result<(u64, Vec<String>), Error> {
+    let reply: (String, Vec<String>) = redis
+        .next()
+        .custom(
+            fred::types::CustomCommand::new_static(
+                "ZSCAN",
+                fred::types::ClusterHash::FirstKey,
+                false,
+            ),
+            vec![
+                keys.due(),
+                cursor.to_string(),
+                "COUNT".to_owned(),
+                PAGE.to_string(),
+            ],
+        )
+        .await
+        .map_err(Error::Redis)?;
+    let next = reply.0.parse().unwrap_or(0);
+    // ZSCAN returns member, score, member, score, ...
+    let members = reply.1.into_iter().step_by(2).collect();
+    Ok((next, members))
+}
