@@ -71,3 +71,168 @@ async fn a_job_fires_every_second_and_each_run_is_recorded() {
     assert_eq!(row.last_status, Some(ExecutionStatus::Success));
     assert!(row.next_run_at.unwrap() > Utc::now() - chrono::Duration::seconds(2));
 }
+
+#[tokio::test]
+async fn missed_slots_fire_once_late_never_as_a_storm() {
+    let env = TestEnv::new().await;
+    let user = fixtures::user(&env.database).await;
+    let mut spec = JobSpec::every_second(env.target.url("/minutely"));
+    spec.cron = "0 * * * * *".into(); // every minute, at second 0
+    // Every scheduler was down for an hour: sixty slots were missed.
+    spec.next_run_at = Some(Utc::now() - chrono::Duration::hours(1));
+    let job = fixtures::job(&env.database, user, &spec).await;
+    let _server = env.start_all().await;
+
+    env.target
+        .wait_for("/minutely", 1, Duration::from_secs(15))
+        .await;
+    let runs = poll_until(
+        "the late run to be recorded",
+        Duration::from_secs(10),
+        || async {
+            let runs = fixtures::runs(&env.database, job).await;
+            runs.iter().all(|r| r.status.is_final()).then_some(runs)
+        },
+    )
+    .await;
+    let now = Utc::now();
+    let minute_start = now - chrono::Duration::seconds(i64::from(now.timestamp() as i32 % 60));
+    assert_eq!(runs.len(), 1, "one run for sixty missed slots: {runs:?}");
+    assert!(runs[0].late, "the run is marked late");
+    assert_eq!(
+        runs[0].scheduled_for.timestamp() % 60,
+        0,
+        "it is a minute slot"
+    );
+    assert!(
+        (minute_start - runs[0].scheduled_for).num_seconds().abs() <= 60,
+        "it is the latest missed slot, not the first: {}",
+        runs[0].scheduled_for
+    );
+    let next = fixtures::job_row(&env.database, job)
+        .await
+        .next_run_at
+        .unwrap();
+    assert!(
+        next > now - chrono::Duration::seconds(1) && next <= now + chrono::Duration::seconds(61),
+        "{next}"
+    );
+    assert_eq!(env.target.received_on("/minutely").len(), 1);
+}
+
+#[tokio::test]
+async fn failures_are_retried_with_backoff_each_attempt_its_own_row() {
+    let env = TestEnv::new().await;
+    env.target.reply(
+        "/flaky",
+        e2e::target::Reply {
+            status: 500,
+            body: "nope".into(),
+            ..Default::default()
+        },
+    );
+    let user = fixtures::user(&env.database).await;
+    let mut spec = JobSpec::every_second(env.target.url("/flaky"));
+    spec.cron = "0 0 1 1 *".into(); // once a year: only the forced slot below fires
+    spec.next_run_at = Some(Utc::now());
+    spec.max_retries = 2;
+    let job = fixtures::job(&env.database, user, &spec).await;
+    let _server = env.start_all().await;
+
+    let runs = poll_until(
+        "three attempts recorded",
+        Duration::from_secs(20),
+        || async {
+            let runs = fixtures::runs(&env.database, job).await;
+            (runs.len() == 3 && runs.iter().all(|r| r.status.is_final())).then_some(runs)
+        },
+    )
+    .await;
+    let attempts: Vec<_> = runs
+        .iter()
+        .map(|r| (r.trigger, r.attempt, r.status))
+        .collect();
+    assert_eq!(
+        attempts,
+        [
+            (db::ExecutionTrigger::Schedule, 1, ExecutionStatus::Failed),
+            (db::ExecutionTrigger::Retry, 2, ExecutionStatus::Failed),
+            (db::ExecutionTrigger::Retry, 3, ExecutionStatus::Failed),
+        ]
+    );
+    assert!(
+        runs.iter()
+            .all(|r| r.scheduled_for == runs[0].scheduled_for),
+        "retries belong to the slot"
+    );
+    assert_eq!(
+        runs[0].error.as_deref(),
+        Some("HTTP 500 Internal Server Error")
+    );
+    // Full jitter: the waits stay within 1 s and 2 s (plus claim and request time).
+    let gap =
+        |a: usize, b: usize| (runs[b].started_at - runs[a].finished_at.unwrap()).num_milliseconds();
+    assert!(
+        gap(0, 1) <= 1_000 + 500,
+        "first retry after {} ms",
+        gap(0, 1)
+    );
+    assert!(
+        gap(1, 2) <= 2_000 + 500,
+        "second retry after {} ms",
+        gap(1, 2)
+    );
+    let received = env.target.received_on("/flaky");
+    let attempts_seen: Vec<_> = received
+        .iter()
+        .map(|r| r.headers["x-cronops-attempt"].to_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(attempts_seen, ["1", "2", "3"]);
+    // No fourth attempt follows.
+    assert_eq!(
+        fixtures::job_row(&env.database, job).await.last_status,
+        Some(ExecutionStatus::Failed)
+    );
+}
+
+#[tokio::test]
+async fn paused_jobs_do_not_fire_and_leave_the_due_set() {
+    let env = TestEnv::new().await;
+    let user = fixtures::user(&env.database).await;
+    let active = fixtures::job(
+        &env.database,
+        user,
+        &JobSpec::every_second(env.target.url("/active")),
+    )
+    .await;
+    let mut paused = JobSpec::every_second(env.target.url("/paused"));
+    paused.status = db::JobStatus::Paused;
+    fixtures::job(&env.database, user, &paused).await;
+    let _server = env.start_all().await;
+    env.target
+        .wait_for("/active", 3, Duration::from_secs(15))
+        .await;
+    assert!(env.target.received_on("/paused").is_empty());
+
+    // Pausing in PostgreSQL alone (as if Redis missed the API's update) stops it too.
+    let mut conn = env.database.connect().await;
+    diesel_async::RunQueryDsl::execute(
+        diesel::sql_query(format!(
+            "UPDATE jobs SET status = 'PAUSED' WHERE id = '{active}'"
+        )),
+        &mut conn,
+    )
+    .await
+    .unwrap();
+    let settled = poll_until(
+        "the paused job to stop firing",
+        Duration::from_secs(10),
+        || async {
+            let before = env.target.received_on("/active").len();
+            tokio::time::sleep(Duration::from_millis(1_500)).await;
+            (env.target.received_on("/active").len() == before).then_some(before)
+        },
+    )
+    .await;
+    assert!(settled >= 3);
+}

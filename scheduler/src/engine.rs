@@ -32,7 +32,8 @@ use crate::redis::RedisPool;
 use crate::task::Task;
 use crate::{Error, Keys, reconcile, retry};
 
-/// A slot fired more than this after its time is marked late in its row.
+/// A slot fired more than this after its time is marked late in its row (as is one
+/// fired in place of earlier missed slots).
 pub const LATE_AFTER: Duration = Duration::from_secs(2);
 
 /// The error written to a run whose instance died mid-run.
@@ -326,7 +327,8 @@ impl Scheduler {
                     let fire = schedule
                         .latest_between(slot - chrono::Duration::milliseconds(1), now)
                         .unwrap_or(slot);
-                    let late = (now - fire).to_std().unwrap_or_default() > LATE_AFTER;
+                    let late =
+                        fire != slot || (now - fire).to_std().unwrap_or_default() > LATE_AFTER;
                     if let Some(next) = schedule.next_after(fire.max(now)) {
                         next_runs.push((job_id, next));
                     }
