@@ -8,6 +8,7 @@ pub mod accounts;
 pub mod client;
 pub mod fixtures;
 pub mod mail;
+pub mod pg_server;
 pub mod process;
 pub mod redis_server;
 pub mod target;
@@ -17,6 +18,7 @@ use std::path::PathBuf;
 
 pub use client::Api;
 pub use mail::MailReceiver;
+pub use pg_server::PgServer;
 pub use process::Cronops;
 pub use redis_server::RedisServer;
 pub use target::HttpTarget;
@@ -119,6 +121,18 @@ impl TestEnv {
     /// Starts `cronops api` on a free port and waits until it answers.
     pub async fn start_api(&self) -> Cronops {
         Cronops::start_server("api", self.vars(), self.workdir.path()).await
+    }
+
+    /// Replaces one variable of [`TestEnv::vars`].
+    pub fn vars_with(&self, overrides: &[(&str, &str)]) -> Vec<(String, String)> {
+        let mut vars = self.vars();
+        vars.retain(|(k, _)| !overrides.iter().any(|(o, _)| o == k));
+        vars.extend(
+            overrides
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
+        vars
     }
 
     /// Starts a `cronops scheduler` process.

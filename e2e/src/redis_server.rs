@@ -93,3 +93,22 @@ impl Drop for RedisServer {
         self.stop();
     }
 }
+
+impl RedisServer {
+    /// Sends one inline command (e.g. `FLUSHALL`) and returns the first reply line.
+    pub fn command(&self, command: &str) -> String {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to redis");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        stream
+            .write_all(format!("{command}\r\n").as_bytes())
+            .expect("send");
+        let mut reply = Vec::new();
+        let mut byte = [0u8; 1];
+        while stream.read_exact(&mut byte).is_ok() && byte[0] != b'\n' {
+            reply.push(byte[0]);
+        }
+        String::from_utf8_lossy(&reply).trim_end().to_owned()
+    }
+}
