@@ -33,8 +33,8 @@ mod tests {
         assert_eq!(ceiling(2), Duration::from_secs(1));
         assert_eq!(ceiling(3), Duration::from_secs(2));
         assert_eq!(ceiling(6), Duration::from_secs(16));
-        assert_eq!(ceiling(11), Duration::from_secs(256));
-        assert_eq!(ceiling(12), CAP);
+        assert_eq!(ceiling(10), Duration::from_secs(256));
+        assert_eq!(ceiling(11), CAP);
         assert_eq!(ceiling(1000), CAP);
         for attempt in 2..15 {
             for _ in 0..100 {
