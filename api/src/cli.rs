@@ -6,7 +6,9 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{CommonConfig, DatabaseConfig, RedisConfig, SchedulerArgs};
+use crate::config::{
+    CommonConfig, DatabaseConfig, RedisConfig, SchedulerArgs, SchedulerServerArgs,
+};
 use crate::{config::ApiConfig, seed, server, telemetry};
 
 /// CronOps: cron jobs that call HTTP endpoints, scheduled, retried, recorded and streamed live.
@@ -50,6 +52,8 @@ pub struct SchedulerCommand {
     pub redis: RedisConfig,
     #[command(flatten)]
     pub scheduler: SchedulerArgs,
+    #[command(flatten)]
+    pub server: SchedulerServerArgs,
 }
 
 /// Settings of `cronops seed`.

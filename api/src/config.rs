@@ -288,6 +288,19 @@ pub struct SchedulerArgs {
     pub scheduler_reconcile_interval_ms: u64,
 }
 
+/// Settings of the standalone `cronops scheduler` process.
+#[derive(Debug, Clone, Args)]
+pub struct SchedulerServerArgs {
+    /// Port of the scheduler's own /metrics and /health (unset: no HTTP server). `cronops
+    /// all` serves them on the API port instead.
+    #[arg(
+        long,
+        env = "SCHEDULER_METRICS_PORT",
+        value_name = "SCHEDULER_METRICS_PORT"
+    )]
+    pub scheduler_metrics_port: Option<u16>,
+}
+
 impl SchedulerArgs {
     /// The scheduler library's settings.
     pub fn engine_config(&self) -> scheduler::SchedulerConfig {

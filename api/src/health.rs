@@ -23,6 +23,19 @@ pub struct Health {
 }
 
 impl Health {
+    /// The report for these two answers.
+    pub fn from_checks(database: bool, redis: bool) -> Health {
+        metrics::gauge!("cronops_store_up", "store" => "postgres")
+            .set(f64::from(u8::from(database)));
+        metrics::gauge!("cronops_store_up", "store" => "redis").set(f64::from(u8::from(redis)));
+        Health {
+            status: if database && redis { "ok" } else { "degraded" }.to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            database: up_or_down(database),
+            redis: up_or_down(redis),
+        }
+    }
+
     /// Whether both stores answered.
     pub fn is_ok(&self) -> bool {
         self.status == "ok"
@@ -33,10 +46,15 @@ fn up_or_down(ok: bool) -> String {
     if ok { "up" } else { "down" }.to_owned()
 }
 
-/// Asks PostgreSQL and Redis at the same time, each with a deadline.
+/// The API's report: its own PostgreSQL and Redis.
 pub async fn check(state: &AppState) -> Health {
+    check_stores(&state.db, &state.redis).await
+}
+
+/// Asks PostgreSQL and Redis at the same time, each with a deadline.
+pub async fn check_stores(db: &db::Pool, redis: &scheduler::redis::RedisPool) -> Health {
     let database = async {
-        match tokio::time::timeout(CHECK_TIMEOUT, db::pool::ping(&state.db)).await {
+        match tokio::time::timeout(CHECK_TIMEOUT, db::pool::ping(db)).await {
             Ok(Ok(())) => true,
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "health: database check failed");
@@ -49,7 +67,7 @@ pub async fn check(state: &AppState) -> Health {
         }
     };
     let redis = async {
-        match scheduler::redis::ping(&state.redis, CHECK_TIMEOUT).await {
+        match scheduler::redis::ping(redis, CHECK_TIMEOUT).await {
             Ok(()) => true,
             Err(e) => {
                 tracing::warn!(error = %e, "health: redis check failed");
@@ -58,12 +76,5 @@ pub async fn check(state: &AppState) -> Health {
         }
     };
     let (database, redis) = tokio::join!(database, redis);
-    metrics::gauge!("cronops_store_up", "store" => "postgres").set(f64::from(u8::from(database)));
-    metrics::gauge!("cronops_store_up", "store" => "redis").set(f64::from(u8::from(redis)));
-    Health {
-        status: if database && redis { "ok" } else { "degraded" }.to_owned(),
-        version: env!("CARGO_PKG_VERSION").to_owned(),
-        database: up_or_down(database),
-        redis: up_or_down(redis),
-    }
+    Health::from_checks(database, redis)
 }

@@ -115,12 +115,13 @@ pub async fn serve(
     Ok(())
 }
 
-/// Runs a scheduler instance alone until `shutdown` is cancelled.
+/// Runs a scheduler instance alone until `shutdown` is cancelled, with its own /metrics
+/// and /health when SCHEDULER_METRICS_PORT is set.
 pub async fn run_scheduler(
     config: SchedulerCommand,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    metrics::install();
+    let metrics = metrics::install();
     let db = db::pool::build(
         &config.database.database_url,
         config.database.database_pool_size,
@@ -130,6 +131,34 @@ pub async fn run_scheduler(
         usize::from(config.redis.redis_pool_size),
     )
     .context("REDIS_URL")?;
+    if let Some(port) = config.server.scheduler_metrics_port {
+        let addr = SocketAddr::from(([0, 0, 0, 0], port));
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("SCHEDULER_METRICS_PORT: cannot listen on {addr}"))?;
+        let probe = SchedulerProbe {
+            db: db.clone(),
+            redis: redis.clone(),
+            metrics,
+        };
+        let app = Router::new()
+            .route(
+                "/metrics",
+                get(|State(p): State<SchedulerProbe>| async move { metrics_response(&p.metrics) }),
+            )
+            .route("/health", get(scheduler_health))
+            .with_state(probe);
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "scheduler metrics server failed");
+            }
+        });
+        tracing::info!(%addr, "scheduler metrics and health listening");
+    }
     let scheduler = Scheduler::new(
         db,
         redis,
@@ -138,6 +167,19 @@ pub async fn run_scheduler(
     );
     scheduler.run(shutdown).await?;
     Ok(())
+}
+
+/// What the scheduler's own HTTP server reads.
+#[derive(Clone)]
+struct SchedulerProbe {
+    db: db::Pool,
+    redis: scheduler::redis::RedisPool,
+    metrics: metrics_exporter_prometheus::PrometheusHandle,
+}
+
+/// The scheduler's `/health`: both stores, as the API's.
+async fn scheduler_health(State(probe): State<SchedulerProbe>) -> Response {
+    health_response(health::check_stores(&probe.db, &probe.redis).await)
 }
 
 /// Every route and middleware of the API.
@@ -407,7 +449,10 @@ async fn graphql_ws(
 
 /// `GET /health` and `/api/health`: 200 when both stores answer, 503 otherwise.
 async fn health_report(State(state): State<ServerState>) -> Response {
-    let report = health::check(&state.app).await;
+    health_response(health::check(&state.app).await)
+}
+
+fn health_response(report: health::Health) -> Response {
     let status = if report.is_ok() {
         StatusCode::OK
     } else {
@@ -418,12 +463,16 @@ async fn health_report(State(state): State<ServerState>) -> Response {
 
 /// `GET /metrics`: Prometheus text format.
 async fn metrics_text(State(state): State<ServerState>) -> Response {
+    metrics_response(&state.app.metrics)
+}
+
+fn metrics_response(handle: &metrics_exporter_prometheus::PrometheusHandle) -> Response {
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.app.metrics.render(),
+        handle.render(),
     )
         .into_response()
 }

@@ -236,3 +236,46 @@ async fn paused_jobs_do_not_fire_and_leave_the_due_set() {
     .await;
     assert!(settled >= 3);
 }
+
+#[tokio::test]
+async fn a_standalone_scheduler_serves_its_metrics_and_health() {
+    let env = TestEnv::new().await;
+    let user = fixtures::user(&env.database).await;
+    fixtures::job(
+        &env.database,
+        user,
+        &JobSpec::every_second(env.target.url("/m")),
+    )
+    .await;
+    let port = e2e::free_port();
+    let _scheduler = e2e::Cronops::spawn(
+        &["scheduler"],
+        &env.vars_with(&[("SCHEDULER_METRICS_PORT", &port.to_string())]),
+        env.workdir.path(),
+    );
+    env.target.wait_for("/m", 2, Duration::from_secs(15)).await;
+    let probe = e2e::Api::new(format!("http://127.0.0.1:{port}"));
+    let (status, body) = poll_until("scheduler health", Duration::from_secs(10), || {
+        probe.health_status()
+    })
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let text = poll_until(
+        "scheduler metrics with a recorded run",
+        Duration::from_secs(10),
+        || async {
+            let text = probe.get("/metrics", &[]).await.text().await.ok()?;
+            text.contains("cronops_scheduler_runs_total{status=\"SUCCESS\"}")
+                .then_some(text)
+        },
+    )
+    .await;
+    for name in [
+        "cronops_scheduler_claimed_total",
+        "cronops_scheduler_fired_total",
+        "cronops_scheduler_lateness_seconds_bucket",
+        "cronops_scheduler_in_flight",
+    ] {
+        assert!(text.contains(name), "{name} missing:\n{text}");
+    }
+}

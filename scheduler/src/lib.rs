@@ -1,9 +1,10 @@
 //! The CronOps scheduler: every ACTIVE job's next fire time in a Redis sorted set, claims
 //! of due slots, HTTP execution, run records in PostgreSQL and run events on pub/sub.
 //!
-//! The API uses this crate's key names ([`keys::Keys`]) and, as the engine lands, its
-//! `schedule` / `unschedule` / `trigger_now` functions; it never writes Redis keys itself.
+//! The API uses this crate's key names ([`keys::Keys`]) and its [`control`] functions
+//! (`schedule`, `unschedule`, `trigger_now`); it never writes Redis keys itself.
 
+pub mod control;
 pub mod cron;
 pub mod engine;
 mod error;

@@ -1,0 +1,67 @@
+//! What the API asks of the scheduler: put a job on its schedule, take it off, run it now.
+//! The API calls these and never touches the scheduler's Redis keys itself.
+
+use chrono::{DateTime, Utc};
+use db::models::execution_log::NewExecutionLog;
+use db::models::{ExecutionLog, Job};
+use db::{ExecutionStatus, ExecutionTrigger, JobStatus};
+
+use crate::cron::Schedule;
+use crate::redis::RedisPool;
+use crate::{Error, Keys, queue};
+
+/// The time the scheduler will next fire `job` after `after`, from its expression and
+/// timezone (`None` for a paused job or one that never fires again).
+pub fn next_fire_time(job: &Job, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    if job.status != JobStatus::Active {
+        return None;
+    }
+    Schedule::parse(&job.cron_expression, &job.timezone)
+        .ok()?
+        .next_after(after)
+}
+
+/// Puts an ACTIVE job in the due set at `next_run_at` (the value stored in its row), or
+/// takes it out when it is not active. The reconciler repairs a failure later; callers
+/// report it but need not undo their database write.
+pub async fn schedule(redis: &RedisPool, keys: &Keys, job: &Job) -> Result<(), Error> {
+    match (job.status, job.next_run_at) {
+        (JobStatus::Active, Some(at)) => queue::schedule(redis, keys, job.id, at).await,
+        _ => queue::unschedule(redis, keys, job.id).await,
+    }
+}
+
+/// Takes a job off the schedule (paused or deleted). A run in flight finishes.
+pub async fn unschedule(redis: &RedisPool, keys: &Keys, job_id: uuid::Uuid) -> Result<(), Error> {
+    queue::unschedule(redis, keys, job_id).await
+}
+
+/// Records a MANUAL run as PENDING and queues it for the next free scheduler instance,
+/// which fires it outside the regular schedule (paused jobs too). Returns the row.
+pub async fn trigger_now(
+    conn: &mut db::AsyncPgConnection,
+    redis: &RedisPool,
+    keys: &Keys,
+    job: &Job,
+) -> Result<ExecutionLog, Error> {
+    let now = Utc::now();
+    let row = NewExecutionLog {
+        id: uuid::Uuid::new_v4(),
+        job_id: job.id,
+        user_id: job.user_id,
+        status: ExecutionStatus::Pending,
+        trigger: ExecutionTrigger::Manual,
+        attempt: 1,
+        scheduled_for: now,
+        late: false,
+        started_at: now,
+    };
+    let mut inserted = ExecutionLog::insert_new(conn, std::slice::from_ref(&row))
+        .await
+        .map_err(db::Error::from)?;
+    let log = inserted
+        .pop()
+        .ok_or_else(|| Error::Conflict(format!("run {} already exists", row.id)))?;
+    queue::enqueue_manual(redis, keys, log.id).await?;
+    Ok(log)
+}

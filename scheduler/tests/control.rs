@@ -1,0 +1,116 @@
+//! The API-facing functions, with the engine running in-process on a real PostgreSQL,
+//! Redis and HTTP target.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use db::models::{ExecutionLog, Job};
+use db::{ExecutionStatus, ExecutionTrigger, JobStatus};
+use e2e::fixtures::{self, JobSpec};
+use e2e::{HttpTarget, poll_until};
+use scheduler::{Keys, Scheduler, SchedulerConfig, control, queue};
+use tokio_util::sync::CancellationToken;
+
+async fn setup() -> (
+    db::test_db::TestDatabase,
+    scheduler::redis::RedisPool,
+    Keys,
+    HttpTarget,
+) {
+    let database = db::test_db::TestDatabase::new().await;
+    let redis = scheduler::redis::connect(&e2e::shared_redis_url(), 2).unwrap();
+    let keys = Keys::new(&format!("test-{}", uuid::Uuid::new_v4().simple()));
+    (database, redis, keys, HttpTarget::start().await)
+}
+
+async fn load_job(database: &db::test_db::TestDatabase, id: uuid::Uuid) -> Job {
+    fixtures::job_row(database, id).await
+}
+
+#[tokio::test]
+async fn schedule_and_unschedule_mirror_the_job_in_the_due_set() {
+    let (database, redis, keys, target) = setup().await;
+    let user = fixtures::user(&database).await;
+    let mut spec = JobSpec::every_second(target.url("/x"));
+    spec.next_run_at = Some(Utc::now() + chrono::Duration::hours(1));
+    let id = fixtures::job(&database, user, &spec).await;
+    let job = load_job(&database, id).await;
+
+    control::schedule(&redis, &keys, &job).await.unwrap();
+    let score = queue::scores(&redis, &keys, &[id]).await.unwrap()[0];
+    assert_eq!(
+        score,
+        Some(job.next_run_at.unwrap().timestamp_millis() as f64)
+    );
+
+    let paused = Job {
+        status: JobStatus::Paused,
+        ..job.clone()
+    };
+    control::schedule(&redis, &keys, &paused).await.unwrap();
+    assert_eq!(queue::scores(&redis, &keys, &[id]).await.unwrap()[0], None);
+
+    control::schedule(&redis, &keys, &job).await.unwrap();
+    control::unschedule(&redis, &keys, id).await.unwrap();
+    assert_eq!(queue::scores(&redis, &keys, &[id]).await.unwrap()[0], None);
+
+    let next = control::next_fire_time(&job, Utc::now()).unwrap();
+    assert!(next > Utc::now() && next <= Utc::now() + chrono::Duration::seconds(1));
+    assert_eq!(control::next_fire_time(&paused, Utc::now()), None);
+}
+
+#[tokio::test]
+async fn trigger_now_fires_a_paused_job_once_as_manual() {
+    let (database, redis, keys, target) = setup().await;
+    let user = fixtures::user(&database).await;
+    let mut spec = JobSpec::every_second(target.url("/manual"));
+    spec.status = JobStatus::Paused;
+    let id = fixtures::job(&database, user, &spec).await;
+    let job = load_job(&database, id).await;
+
+    let mut conn = database.connect().await;
+    let log = control::trigger_now(&mut conn, &redis, &keys, &job)
+        .await
+        .unwrap();
+    assert_eq!(
+        (log.status, log.trigger, log.attempt),
+        (ExecutionStatus::Pending, ExecutionTrigger::Manual, 1)
+    );
+
+    let stop = CancellationToken::new();
+    let engine = Scheduler::new(
+        database.pool(),
+        redis.clone(),
+        keys.clone(),
+        SchedulerConfig {
+            allow_private_targets: true,
+            ..SchedulerConfig::default()
+        },
+    );
+    let running = tokio::spawn(engine.run(stop.clone()));
+
+    let hits = target.wait_for("/manual", 1, Duration::from_secs(10)).await;
+    assert_eq!(
+        hits[0].headers["x-cronops-execution-id"],
+        log.id.to_string()
+    );
+    let done = poll_until(
+        "the manual run recorded",
+        Duration::from_secs(10),
+        || async {
+            let row = ExecutionLog::find(&mut database.connect().await, log.id)
+                .await
+                .unwrap()?;
+            row.status.is_final().then_some(row)
+        },
+    )
+    .await;
+    assert_eq!(done.status, ExecutionStatus::Success);
+    stop.cancel();
+    running.await.unwrap().unwrap();
+    assert_eq!(
+        target.received_on("/manual").len(),
+        1,
+        "paused: no scheduled run besides the manual one"
+    );
+}
