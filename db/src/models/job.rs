@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{Array, Nullable, Text, Timestamptz, Uuid as SqlUuid};
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use crate::enums::{ExecutionStatus, HttpMethod, JobStatus, TargetType};
@@ -174,5 +174,141 @@ impl Job {
             .select(jobs::id)
             .load(conn)
             .await
+    }
+
+    /// Inserts a job unless the user already owns `max_jobs`. The user's row is locked
+    /// for the count and the insert, so concurrent creations of one user queue up and
+    /// the limit holds exactly.
+    pub async fn create_within_limit(
+        conn: &mut AsyncPgConnection,
+        new: &NewJob<'_>,
+        max_jobs: i64,
+    ) -> QueryResult<Result<Job, LimitReached>> {
+        let new = new.clone();
+        conn.transaction::<_, diesel::result::Error, _>(async move |conn| {
+            crate::schema::users::table
+                .find(new.user_id)
+                .select(crate::schema::users::id)
+                .for_update()
+                .first::<Uuid>(conn)
+                .await?;
+            let owned: i64 = jobs::table
+                .filter(jobs::user_id.eq(new.user_id))
+                .count()
+                .get_result(conn)
+                .await?;
+            if owned >= max_jobs {
+                return Ok(Err(LimitReached { owned }));
+            }
+            Ok(Ok(Job::create(conn, &new).await?))
+        })
+        .await
+    }
+
+    /// Saves every editable field of a job the user owns (`None` when it is not theirs).
+    pub async fn save(conn: &mut AsyncPgConnection, job: &Job) -> QueryResult<Option<Job>> {
+        diesel::update(jobs::table.find(job.id).filter(jobs::user_id.eq(job.user_id)))
+            .set((
+                jobs::name.eq(&job.name),
+                jobs::description.eq(&job.description),
+                jobs::cron_expression.eq(&job.cron_expression),
+                jobs::timezone.eq(&job.timezone),
+                jobs::target_type.eq(job.target_type),
+                jobs::target_url.eq(&job.target_url),
+                jobs::http_method.eq(job.http_method),
+                jobs::headers.eq(&job.headers),
+                jobs::body.eq(&job.body),
+                jobs::timeout_ms.eq(job.timeout_ms),
+                jobs::max_retries.eq(job.max_retries),
+                jobs::status.eq(job.status),
+                jobs::next_run_at.eq(job.next_run_at),
+            ))
+            .returning(Job::as_returning())
+            .get_result(conn)
+            .await
+            .optional()
+    }
+
+    /// Deletes a job the user owns, with its logs. Whether there was one.
+    pub async fn delete_owned(conn: &mut AsyncPgConnection, id: Uuid, user_id: Uuid) -> QueryResult<bool> {
+        diesel::delete(jobs::table.find(id).filter(jobs::user_id.eq(user_id)))
+            .execute(conn)
+            .await
+            .map(|n| n > 0)
+    }
+
+    /// Every job of a user (for plan checks).
+    pub async fn all_of_user(conn: &mut AsyncPgConnection, user_id: Uuid) -> QueryResult<Vec<Job>> {
+        jobs::table
+            .filter(jobs::user_id.eq(user_id))
+            .order((jobs::created_at.desc(), jobs::id.desc()))
+            .select(Job::as_select())
+            .load(conn)
+            .await
+    }
+
+    /// One page of jobs, newest first, keyset after `after` = (created_at, id).
+    pub async fn page(conn: &mut AsyncPgConnection, filter: &JobFilter, after: Option<(DateTime<Utc>, Uuid)>, limit: i64) -> QueryResult<Vec<Job>> {
+        let mut query = filter.apply(jobs::table.into_boxed());
+        if let Some((created_at, id)) = after {
+            query = query.filter(
+                jobs::created_at
+                    .lt(created_at)
+                    .or(jobs::created_at.eq(created_at).and(jobs::id.lt(id))),
+            );
+        }
+        query
+            .order((jobs::created_at.desc(), jobs::id.desc()))
+            .limit(limit)
+            .select(Job::as_select())
+            .load(conn)
+            .await
+    }
+
+    /// How many jobs match the filter.
+    pub async fn count(conn: &mut AsyncPgConnection, filter: &JobFilter) -> QueryResult<i64> {
+        filter.apply(jobs::table.into_boxed()).count().get_result(conn).await
+    }
+
+    /// How many jobs each of these users owns (users without jobs are absent).
+    pub async fn count_by_user(conn: &mut AsyncPgConnection, user_ids: &[Uuid]) -> QueryResult<Vec<(Uuid, i64)>> {
+        jobs::table
+            .filter(jobs::user_id.eq_any(user_ids))
+            .group_by(jobs::user_id)
+            .select((jobs::user_id, diesel::dsl::count_star()))
+            .load(conn)
+            .await
+    }
+}
+
+/// The user already owns as many jobs as the plan allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LimitReached {
+    pub owned: i64,
+}
+
+/// Which jobs a listing shows.
+#[derive(Debug, Clone, Default)]
+pub struct JobFilter {
+    /// Only this user's (always set for users; admins may list everyone's).
+    pub user_id: Option<Uuid>,
+    pub status: Option<JobStatus>,
+    /// Case-insensitive substring of the name.
+    pub search: Option<String>,
+}
+
+impl JobFilter {
+    fn apply<'a>(&self, mut query: jobs::BoxedQuery<'a, diesel::pg::Pg>) -> jobs::BoxedQuery<'a, diesel::pg::Pg> {
+        if let Some(user_id) = self.user_id {
+            query = query.filter(jobs::user_id.eq(user_id));
+        }
+        if let Some(status) = self.status {
+            query = query.filter(jobs::status.eq(status));
+        }
+        if let Some(search) = self.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            let escaped = search.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+            query = query.filter(jobs::name.ilike(format!("%{escaped}%")));
+        }
+        query
     }
 }
