@@ -9,6 +9,7 @@ pub mod email;
 pub mod error;
 pub mod graphql;
 pub mod health;
+pub mod jobs;
 pub mod metrics;
 pub mod seed;
 pub mod server;

@@ -28,6 +28,7 @@ use crate::cli::SchedulerCommand;
 use crate::config::{ApiConfig, AppEnv, ServerConfig};
 use crate::email::Mailer;
 use crate::error::ApiError;
+use crate::graphql::loaders::Loaders;
 use crate::graphql::{self, CronOpsSchema};
 use crate::state::{AppState, Inner};
 use crate::{health, metrics};
@@ -353,7 +354,8 @@ async fn graphql_post(
 ) -> GraphQLResponse {
     let request = request
         .into_inner()
-        .data(request_auth(&state.app, &headers, peer));
+        .data(request_auth(&state.app, &headers, peer))
+        .data(Loaders::new(&state.app));
     state.schema.execute(request).await.into()
 }
 
@@ -398,7 +400,9 @@ async fn graphql_get(
         )
             .into_response();
     }
-    let request = request.data(request_auth(&state.app, &headers, peer));
+    let request = request
+        .data(request_auth(&state.app, &headers, peer))
+        .data(Loaders::new(&state.app));
     GraphQLResponse::from(state.schema.execute(request).await).into_response()
 }
 
@@ -441,6 +445,7 @@ async fn graphql_ws(
                         credentials: auth::check_token(&app.tokens, token.as_deref()),
                         client_ip: Some(ip),
                     });
+                    data.insert(Loaders::new(&app));
                     Ok(data)
                 })
                 .serve()

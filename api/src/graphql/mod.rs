@@ -2,8 +2,13 @@
 
 mod admin;
 mod auth;
+pub mod connection;
 mod enums;
+mod execution_log;
 mod health;
+mod job;
+mod jobs;
+pub mod loaders;
 mod plans;
 mod user;
 
@@ -16,12 +21,17 @@ pub use enums::*;
 /// Every query of the contract, by area.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct QueryRoot(health::HealthQuery, plans::PlansQuery, auth::AuthQuery);
+pub struct QueryRoot(
+    health::HealthQuery,
+    plans::PlansQuery,
+    auth::AuthQuery,
+    jobs::JobsQuery,
+);
 
 /// Every mutation of the contract, by area.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(auth::AuthMutation, admin::AdminMutation);
+pub struct MutationRoot(auth::AuthMutation, jobs::JobsMutation, admin::AdminMutation);
 
 /// The served schema type.
 pub type CronOpsSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;

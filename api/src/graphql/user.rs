@@ -3,8 +3,8 @@
 use async_graphql::{Context, ID, Object, Result};
 use chrono::{DateTime, Utc};
 
+use super::loaders::Loaders;
 use super::{Plan, Role};
-use crate::state::AppState;
 
 /// An account, as its owner (or an admin) sees it.
 #[derive(Debug, Clone)]
@@ -44,9 +44,8 @@ impl User {
 
     /// How many jobs the user owns.
     async fn job_count(&self, ctx: &Context<'_>) -> Result<i32> {
-        let state = ctx.data_unchecked::<AppState>();
-        let mut conn = state.conn().await?;
-        let count = db::models::User::job_count(&mut conn, self.0.id).await?;
+        let loaders = ctx.data_unchecked::<Loaders>();
+        let count = loaders.job_counts.load_one(self.0.id).await?.unwrap_or(0);
         Ok(i32::try_from(count).unwrap_or(i32::MAX))
     }
 }

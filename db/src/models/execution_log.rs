@@ -289,7 +289,9 @@ impl ExecutionLog {
             query = query.filter(
                 execution_logs::started_at
                     .lt(started_at)
-                    .or(execution_logs::started_at.eq(started_at).and(execution_logs::id.lt(id))),
+                    .or(execution_logs::started_at
+                        .eq(started_at)
+                        .and(execution_logs::id.lt(id))),
             );
         }
         query
@@ -302,7 +304,11 @@ impl ExecutionLog {
 
     /// How many runs match the filter.
     pub async fn count(conn: &mut AsyncPgConnection, filter: &LogFilter) -> QueryResult<i64> {
-        filter.apply(execution_logs::table.into_boxed()).count().get_result(conn).await
+        filter
+            .apply(execution_logs::table.into_boxed())
+            .count()
+            .get_result(conn)
+            .await
     }
 
     /// The newest `limit` runs of each job, in one query (for lists of jobs).
@@ -324,7 +330,10 @@ impl ExecutionLog {
     }
 
     /// How many runs each job has (jobs without runs are absent).
-    pub async fn count_by_job(conn: &mut AsyncPgConnection, job_ids: &[Uuid]) -> QueryResult<Vec<(Uuid, i64)>> {
+    pub async fn count_by_job(
+        conn: &mut AsyncPgConnection,
+        job_ids: &[Uuid],
+    ) -> QueryResult<Vec<(Uuid, i64)>> {
         execution_logs::table
             .filter(execution_logs::job_id.eq_any(job_ids))
             .group_by(execution_logs::job_id)

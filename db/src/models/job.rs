@@ -207,30 +207,38 @@ impl Job {
 
     /// Saves every editable field of a job the user owns (`None` when it is not theirs).
     pub async fn save(conn: &mut AsyncPgConnection, job: &Job) -> QueryResult<Option<Job>> {
-        diesel::update(jobs::table.find(job.id).filter(jobs::user_id.eq(job.user_id)))
-            .set((
-                jobs::name.eq(&job.name),
-                jobs::description.eq(&job.description),
-                jobs::cron_expression.eq(&job.cron_expression),
-                jobs::timezone.eq(&job.timezone),
-                jobs::target_type.eq(job.target_type),
-                jobs::target_url.eq(&job.target_url),
-                jobs::http_method.eq(job.http_method),
-                jobs::headers.eq(&job.headers),
-                jobs::body.eq(&job.body),
-                jobs::timeout_ms.eq(job.timeout_ms),
-                jobs::max_retries.eq(job.max_retries),
-                jobs::status.eq(job.status),
-                jobs::next_run_at.eq(job.next_run_at),
-            ))
-            .returning(Job::as_returning())
-            .get_result(conn)
-            .await
-            .optional()
+        diesel::update(
+            jobs::table
+                .find(job.id)
+                .filter(jobs::user_id.eq(job.user_id)),
+        )
+        .set((
+            jobs::name.eq(&job.name),
+            jobs::description.eq(&job.description),
+            jobs::cron_expression.eq(&job.cron_expression),
+            jobs::timezone.eq(&job.timezone),
+            jobs::target_type.eq(job.target_type),
+            jobs::target_url.eq(&job.target_url),
+            jobs::http_method.eq(job.http_method),
+            jobs::headers.eq(&job.headers),
+            jobs::body.eq(&job.body),
+            jobs::timeout_ms.eq(job.timeout_ms),
+            jobs::max_retries.eq(job.max_retries),
+            jobs::status.eq(job.status),
+            jobs::next_run_at.eq(job.next_run_at),
+        ))
+        .returning(Job::as_returning())
+        .get_result(conn)
+        .await
+        .optional()
     }
 
     /// Deletes a job the user owns, with its logs. Whether there was one.
-    pub async fn delete_owned(conn: &mut AsyncPgConnection, id: Uuid, user_id: Uuid) -> QueryResult<bool> {
+    pub async fn delete_owned(
+        conn: &mut AsyncPgConnection,
+        id: Uuid,
+        user_id: Uuid,
+    ) -> QueryResult<bool> {
         diesel::delete(jobs::table.find(id).filter(jobs::user_id.eq(user_id)))
             .execute(conn)
             .await
@@ -248,7 +256,12 @@ impl Job {
     }
 
     /// One page of jobs, newest first, keyset after `after` = (created_at, id).
-    pub async fn page(conn: &mut AsyncPgConnection, filter: &JobFilter, after: Option<(DateTime<Utc>, Uuid)>, limit: i64) -> QueryResult<Vec<Job>> {
+    pub async fn page(
+        conn: &mut AsyncPgConnection,
+        filter: &JobFilter,
+        after: Option<(DateTime<Utc>, Uuid)>,
+        limit: i64,
+    ) -> QueryResult<Vec<Job>> {
         let mut query = filter.apply(jobs::table.into_boxed());
         if let Some((created_at, id)) = after {
             query = query.filter(
@@ -267,11 +280,18 @@ impl Job {
 
     /// How many jobs match the filter.
     pub async fn count(conn: &mut AsyncPgConnection, filter: &JobFilter) -> QueryResult<i64> {
-        filter.apply(jobs::table.into_boxed()).count().get_result(conn).await
+        filter
+            .apply(jobs::table.into_boxed())
+            .count()
+            .get_result(conn)
+            .await
     }
 
     /// How many jobs each of these users owns (users without jobs are absent).
-    pub async fn count_by_user(conn: &mut AsyncPgConnection, user_ids: &[Uuid]) -> QueryResult<Vec<(Uuid, i64)>> {
+    pub async fn count_by_user(
+        conn: &mut AsyncPgConnection,
+        user_ids: &[Uuid],
+    ) -> QueryResult<Vec<(Uuid, i64)>> {
         jobs::table
             .filter(jobs::user_id.eq_any(user_ids))
             .group_by(jobs::user_id)
@@ -298,15 +318,26 @@ pub struct JobFilter {
 }
 
 impl JobFilter {
-    fn apply<'a>(&self, mut query: jobs::BoxedQuery<'a, diesel::pg::Pg>) -> jobs::BoxedQuery<'a, diesel::pg::Pg> {
+    fn apply<'a>(
+        &self,
+        mut query: jobs::BoxedQuery<'a, diesel::pg::Pg>,
+    ) -> jobs::BoxedQuery<'a, diesel::pg::Pg> {
         if let Some(user_id) = self.user_id {
             query = query.filter(jobs::user_id.eq(user_id));
         }
         if let Some(status) = self.status {
             query = query.filter(jobs::status.eq(status));
         }
-        if let Some(search) = self.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-            let escaped = search.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        if let Some(search) = self
+            .search
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            let escaped = search
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
             query = query.filter(jobs::name.ilike(format!("%{escaped}%")));
         }
         query

@@ -129,6 +129,15 @@ impl User {
             .await
     }
 
+    /// The users with these ids (any order).
+    pub async fn find_many(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> QueryResult<Vec<User>> {
+        users::table
+            .filter(users::id.eq_any(ids))
+            .select(User::as_select())
+            .load(conn)
+            .await
+    }
+
     /// The user with this id, if any.
     pub async fn find_optional(
         conn: &mut AsyncPgConnection,
@@ -206,3 +215,38 @@ impl User {
 /// The change would leave no administrator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LastAdmin;
+
+impl User {
+    /// Changes the plan after `check` approves it against the user's jobs, with the user
+    /// row locked so no job is created between the check and the change. `check` returns
+    /// what the user must change first.
+    pub async fn change_plan<F>(
+        conn: &mut AsyncPgConnection,
+        id: Uuid,
+        plan: Plan,
+        check: F,
+    ) -> QueryResult<Result<User, String>>
+    where
+        F: FnOnce(&[crate::models::Job]) -> Result<(), String> + Send + 'static,
+    {
+        conn.transaction::<_, diesel::result::Error, _>(async move |conn| {
+            users::table
+                .find(id)
+                .select(users::id)
+                .for_update()
+                .first::<Uuid>(conn)
+                .await?;
+            let jobs = crate::models::Job::all_of_user(conn, id).await?;
+            if let Err(problem) = check(&jobs) {
+                return Ok(Err(problem));
+            }
+            let user = diesel::update(users::table.find(id))
+                .set(users::plan.eq(plan))
+                .returning(User::as_returning())
+                .get_result(conn)
+                .await?;
+            Ok(Ok(user))
+        })
+        .await
+    }
+}

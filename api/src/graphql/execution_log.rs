@@ -1,0 +1,121 @@
+//! The `ExecutionLog` object and its connection.
+
+use async_graphql::{Context, ID, Object, Result, SimpleObject};
+use chrono::{DateTime, Utc};
+
+use super::connection::{self, PageInfo};
+use super::job::Job;
+use super::loaders::Loaders;
+use super::{ExecutionStatus, ExecutionTrigger};
+use crate::error::ApiError;
+
+/// One attempt of one run of a job.
+#[derive(Debug, Clone)]
+pub struct ExecutionLog(pub db::models::ExecutionLog);
+
+#[Object]
+impl ExecutionLog {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    /// The job that ran.
+    async fn job(&self, ctx: &Context<'_>) -> Result<Job> {
+        let loaders = ctx.data_unchecked::<Loaders>();
+        let job = loaders.jobs.load_one(self.0.job_id).await?;
+        Ok(Job(job.ok_or_else(|| {
+            ApiError::NotFound("the job no longer exists".into())
+        })?))
+    }
+
+    /// The id of the job that ran (without loading it).
+    async fn job_id(&self) -> ID {
+        ID(self.0.job_id.to_string())
+    }
+
+    async fn status(&self) -> ExecutionStatus {
+        self.0.status.into()
+    }
+
+    async fn trigger(&self) -> ExecutionTrigger {
+        self.0.trigger.into()
+    }
+
+    /// 1 for the first try of a slot, n for its (n-1)th retry.
+    async fn attempt(&self) -> i32 {
+        self.0.attempt
+    }
+
+    /// The slot this run belongs to.
+    async fn scheduled_for(&self) -> DateTime<Utc> {
+        self.0.scheduled_for
+    }
+
+    /// Fired well after its slot (the scheduler was down, or Redis lost its data).
+    async fn late(&self) -> bool {
+        self.0.late
+    }
+
+    async fn started_at(&self) -> Option<DateTime<Utc>> {
+        Some(self.0.started_at)
+    }
+
+    async fn finished_at(&self) -> Option<DateTime<Utc>> {
+        self.0.finished_at
+    }
+
+    async fn duration_ms(&self) -> Option<i32> {
+        self.0.duration_ms
+    }
+
+    async fn http_status(&self) -> Option<i32> {
+        self.0.http_status
+    }
+
+    /// At most 64 KiB of the response body.
+    async fn response_body(&self) -> Option<&str> {
+        self.0.response_body.as_deref()
+    }
+
+    async fn error(&self) -> Option<&str> {
+        self.0.error.as_deref()
+    }
+}
+
+#[derive(SimpleObject, Debug)]
+pub struct ExecutionLogEdge {
+    pub cursor: String,
+    pub node: ExecutionLog,
+}
+
+/// A page of runs, newest first.
+#[derive(SimpleObject, Debug)]
+pub struct ExecutionLogConnection {
+    pub edges: Vec<ExecutionLogEdge>,
+    pub page_info: PageInfo,
+    /// Runs matching the filters, over all pages.
+    pub total_count: i32,
+}
+
+/// Builds a connection from one page.
+pub fn logs_connection(
+    logs: Vec<db::models::ExecutionLog>,
+    has_next_page: bool,
+    total: i64,
+) -> ExecutionLogConnection {
+    let edges: Vec<ExecutionLogEdge> = logs
+        .into_iter()
+        .map(|log| ExecutionLogEdge {
+            cursor: connection::encode_cursor(log.started_at, log.id),
+            node: ExecutionLog(log),
+        })
+        .collect();
+    ExecutionLogConnection {
+        page_info: PageInfo {
+            has_next_page,
+            end_cursor: edges.last().map(|e| e.cursor.clone()),
+        },
+        edges,
+        total_count: i32::try_from(total).unwrap_or(i32::MAX),
+    }
+}

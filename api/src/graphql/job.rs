@@ -1,0 +1,177 @@
+//! The `Job` object and its connection.
+
+use async_graphql::{Context, ID, Json, Object, Result, SimpleObject};
+use chrono::{DateTime, Utc};
+
+use super::connection::{self, PageInfo};
+use super::execution_log::{ExecutionLogConnection, logs_connection};
+use super::loaders::Loaders;
+use super::user::User;
+use super::{ExecutionStatus, HttpMethod, JobStatus, TargetType};
+use crate::error::ApiError;
+
+/// A scheduled HTTP call.
+#[derive(Debug, Clone)]
+pub struct Job(pub db::models::Job);
+
+#[Object]
+impl Job {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    async fn description(&self) -> Option<&str> {
+        self.0.description.as_deref()
+    }
+
+    /// 5 fields (minute precision) or 6 (leading seconds), or a nickname like `@hourly`.
+    async fn cron_expression(&self) -> &str {
+        &self.0.cron_expression
+    }
+
+    /// IANA timezone the expression is read in.
+    async fn timezone(&self) -> &str {
+        &self.0.timezone
+    }
+
+    async fn target_type(&self) -> TargetType {
+        self.0.target_type.into()
+    }
+
+    async fn target_url(&self) -> &str {
+        &self.0.target_url
+    }
+
+    async fn http_method(&self) -> HttpMethod {
+        self.0.http_method.into()
+    }
+
+    /// Extra request headers: a JSON object of string values.
+    async fn headers(&self) -> Option<Json<serde_json::Value>> {
+        self.0.headers.clone().map(Json)
+    }
+
+    async fn body(&self) -> Option<&str> {
+        self.0.body.as_deref()
+    }
+
+    /// Request timeout in milliseconds.
+    async fn timeout(&self) -> i32 {
+        self.0.timeout_ms
+    }
+
+    /// Further attempts after a failed run.
+    async fn max_retries(&self) -> i32 {
+        self.0.max_retries
+    }
+
+    async fn status(&self) -> JobStatus {
+        self.0.status.into()
+    }
+
+    /// When the scheduler fires it next (null while paused).
+    async fn next_run_at(&self) -> Option<DateTime<Utc>> {
+        self.0.next_run_at
+    }
+
+    async fn last_run_at(&self) -> Option<DateTime<Utc>> {
+        self.0.last_run_at
+    }
+
+    async fn last_status(&self) -> Option<ExecutionStatus> {
+        self.0.last_status.map(Into::into)
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+
+    /// The job's owner.
+    async fn owner(&self, ctx: &Context<'_>) -> Result<User> {
+        let loaders = ctx.data_unchecked::<Loaders>();
+        let user = loaders.users.load_one(self.0.user_id).await?;
+        Ok(User(user.ok_or_else(|| {
+            ApiError::NotFound("the owner no longer exists".into())
+        })?))
+    }
+
+    /// The job's runs, newest first.
+    async fn logs(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<ExecutionLogConnection> {
+        let size = connection::page_size(first)?;
+        let after = connection::decode_cursor(after.as_deref())?;
+        let loaders = ctx.data_unchecked::<Loaders>();
+        let total = loaders.log_counts.load_one(self.0.id).await?.unwrap_or(0);
+        if after.is_none() {
+            // The first page of many jobs comes from one query.
+            let mut logs = loaders
+                .newest_logs
+                .load_one((self.0.id, size + 1))
+                .await?
+                .unwrap_or_default();
+            let has_next = logs.len() as i64 > size;
+            logs.truncate(usize::try_from(size).unwrap_or(0));
+            return Ok(logs_connection(logs, has_next, total));
+        }
+        let state = ctx.data_unchecked::<crate::state::AppState>();
+        let filter = db::models::execution_log::LogFilter {
+            job_id: Some(self.0.id),
+            ..Default::default()
+        };
+        let mut conn = state.conn().await?;
+        let mut logs = db::models::ExecutionLog::page(&mut conn, &filter, after, size + 1).await?;
+        let has_next = logs.len() as i64 > size;
+        logs.truncate(usize::try_from(size).unwrap_or(0));
+        Ok(logs_connection(logs, has_next, total))
+    }
+}
+
+#[derive(SimpleObject, Debug)]
+pub struct JobEdge {
+    pub cursor: String,
+    pub node: Job,
+}
+
+/// A page of jobs, newest first.
+#[derive(SimpleObject, Debug)]
+pub struct JobConnection {
+    pub edges: Vec<JobEdge>,
+    pub page_info: PageInfo,
+    /// Jobs matching the filters, over all pages.
+    pub total_count: i32,
+}
+
+/// Builds a connection from one page.
+pub fn jobs_connection(
+    jobs: Vec<db::models::Job>,
+    has_next_page: bool,
+    total: i64,
+) -> JobConnection {
+    let edges: Vec<JobEdge> = jobs
+        .into_iter()
+        .map(|job| JobEdge {
+            cursor: connection::encode_cursor(job.created_at, job.id),
+            node: Job(job),
+        })
+        .collect();
+    JobConnection {
+        page_info: PageInfo {
+            has_next_page,
+            end_cursor: edges.last().map(|e| e.cursor.clone()),
+        },
+        edges,
+        total_count: i32::try_from(total).unwrap_or(i32::MAX),
+    }
+}

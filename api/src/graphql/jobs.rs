@@ -1,0 +1,227 @@
+//! Jobs and plans: `job`, `jobs`, `nextRuns` and the job mutations, plus `updatePlan`.
+//! Resolvers read their input, call `crate::jobs`, and map the result.
+
+use async_graphql::{Context, ID, InputObject, Json, MaybeUndefined, Object, Result};
+use chrono::{DateTime, Utc};
+
+use super::admin::parse_id;
+use super::connection;
+use super::execution_log::ExecutionLog;
+use super::job::{Job, JobConnection, jobs_connection};
+use super::user::User;
+use super::{HttpMethod, JobStatus, Plan, TargetType};
+use crate::auth;
+use crate::error::ApiError;
+use crate::jobs::{self, JobChanges, validate::Draft};
+use crate::state::AppState;
+
+fn state<'a>(ctx: &'a Context<'_>) -> &'a AppState {
+    ctx.data_unchecked::<AppState>()
+}
+
+/// `createJob`'s input.
+#[derive(InputObject, Debug)]
+pub struct CreateJobInput {
+    /// 1 to 100 characters.
+    name: String,
+    description: Option<String>,
+    /// 5 fields, or 6 with a leading seconds field; names, `L`, `W`, `#` and `@hourly`-style nicknames.
+    cron_expression: String,
+    /// An IANA name.
+    #[graphql(default_with = "Some(\"UTC\".to_owned())")]
+    timezone: Option<String>,
+    #[graphql(default_with = "Some(TargetType::Http)")]
+    target_type: Option<TargetType>,
+    /// An absolute http(s) URL.
+    target_url: String,
+    #[graphql(default_with = "Some(HttpMethod::Get)")]
+    http_method: Option<HttpMethod>,
+    /// A JSON object of header names to string values.
+    headers: Option<Json<serde_json::Value>>,
+    /// Request body (not for GET or HEAD), at most 64 KiB.
+    body: Option<String>,
+    /// Request timeout in milliseconds, up to the plan's maximum.
+    #[graphql(default_with = "Some(10_000)")]
+    timeout: Option<i32>,
+    /// Further attempts after a failed run, up to the plan's maximum.
+    #[graphql(default_with = "Some(0)")]
+    max_retries: Option<i32>,
+}
+
+/// `updateJob`'s input: every field optional; `null` clears description, headers and body.
+#[derive(InputObject, Debug)]
+pub struct UpdateJobInput {
+    name: Option<String>,
+    description: MaybeUndefined<String>,
+    cron_expression: Option<String>,
+    timezone: Option<String>,
+    target_type: Option<TargetType>,
+    target_url: Option<String>,
+    http_method: Option<HttpMethod>,
+    headers: MaybeUndefined<Json<serde_json::Value>>,
+    body: MaybeUndefined<String>,
+    timeout: Option<i32>,
+    max_retries: Option<i32>,
+}
+
+fn maybe<T, U>(value: MaybeUndefined<T>, map: impl FnOnce(T) -> U) -> Option<Option<U>> {
+    match value {
+        MaybeUndefined::Undefined => None,
+        MaybeUndefined::Null => Some(None),
+        MaybeUndefined::Value(v) => Some(Some(map(v))),
+    }
+}
+
+fn job_id(id: &ID) -> Result<uuid::Uuid, ApiError> {
+    parse_id(id, "job")
+}
+
+#[derive(Default)]
+pub struct JobsQuery;
+
+#[Object]
+impl JobsQuery {
+    /// One of the caller's jobs (NOT_FOUND for anyone else's).
+    async fn job(&self, ctx: &Context<'_>, id: ID) -> Result<Job> {
+        let viewer = auth::viewer(ctx)?;
+        Ok(Job(jobs::owned(state(ctx), viewer, job_id(&id)?).await?))
+    }
+
+    /// The caller's jobs, newest first.
+    async fn jobs(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default_with = "Some(20)")] first: Option<i32>,
+        after: Option<String>,
+        status: Option<JobStatus>,
+        search: Option<String>,
+    ) -> Result<JobConnection> {
+        let viewer = auth::viewer(ctx)?;
+        let size = connection::page_size(first)?;
+        let after = connection::decode_cursor(after.as_deref())?;
+        let filter = db::models::job::JobFilter {
+            user_id: Some(viewer.sub),
+            status: status.map(Into::into),
+            search,
+        };
+        let (page, has_next, total) = jobs::list(state(ctx), &filter, after, size).await?;
+        Ok(jobs_connection(page, has_next, total))
+    }
+
+    /// The next `count` (1 to 50) fire times of an expression in a timezone, without
+    /// creating anything.
+    async fn next_runs(
+        &self,
+        ctx: &Context<'_>,
+        cron_expression: String,
+        #[graphql(default_with = "Some(\"UTC\".to_owned())")] timezone: Option<String>,
+        #[graphql(default_with = "Some(5)")] count: Option<i32>,
+    ) -> Result<Vec<DateTime<Utc>>> {
+        let _ = ctx;
+        let count = count.unwrap_or(5);
+        if !(1..=50).contains(&count) {
+            return Err(ApiError::bad_input("count", "must be 1 to 50").into());
+        }
+        let timezone = timezone.unwrap_or_else(|| "UTC".to_owned());
+        scheduler::cron::parse_expression(&cron_expression)
+            .map_err(|e| ApiError::bad_input("cronExpression", e.to_string()))?;
+        let schedule = scheduler::cron::Schedule::parse(&cron_expression, &timezone)
+            .map_err(|e| ApiError::bad_input("timezone", e.to_string()))?;
+        Ok(schedule.upcoming(Utc::now(), count as usize))
+    }
+}
+
+#[derive(Default)]
+pub struct JobsMutation;
+
+#[Object]
+impl JobsMutation {
+    /// Creates a job; it is ACTIVE and on the schedule at once.
+    async fn create_job(&self, ctx: &Context<'_>, input: CreateJobInput) -> Result<Job> {
+        let viewer = auth::viewer(ctx)?;
+        let _ = input.target_type; // HTTP is the only kind
+        let draft = Draft {
+            name: input.name,
+            description: input.description,
+            cron_expression: input.cron_expression,
+            // An explicit null means the default, as an omitted field does.
+            timezone: input.timezone.unwrap_or_else(|| "UTC".to_owned()),
+            target_url: input.target_url,
+            http_method: input.http_method.unwrap_or(HttpMethod::Get).into(),
+            headers: input.headers.map(|h| h.0),
+            body: input.body,
+            timeout_ms: i64::from(input.timeout.unwrap_or(10_000)),
+            max_retries: i64::from(input.max_retries.unwrap_or(0)),
+        };
+        Ok(Job(jobs::create(state(ctx), viewer, draft).await?))
+    }
+
+    /// Changes a job; a new schedule or timezone takes effect at once.
+    async fn update_job(&self, ctx: &Context<'_>, id: ID, input: UpdateJobInput) -> Result<Job> {
+        let viewer = auth::viewer(ctx)?;
+        let changes = JobChanges {
+            name: input.name,
+            description: maybe(input.description, |d| d),
+            cron_expression: input.cron_expression,
+            timezone: input.timezone,
+            target_url: input.target_url,
+            http_method: input.http_method.map(Into::into),
+            headers: maybe(input.headers, |h| h.0),
+            body: maybe(input.body, |b| b),
+            timeout_ms: input.timeout.map(i64::from),
+            max_retries: input.max_retries.map(i64::from),
+        };
+        let _ = input.target_type;
+        Ok(Job(
+            jobs::update(state(ctx), viewer, job_id(&id)?, changes).await?
+        ))
+    }
+
+    /// Deletes a job with its logs.
+    async fn delete_job(&self, ctx: &Context<'_>, id: ID) -> Result<bool> {
+        let viewer = auth::viewer(ctx)?;
+        Ok(jobs::delete(state(ctx), viewer, job_id(&id)?).await?)
+    }
+
+    /// Stops firing a job until `resumeJob`.
+    async fn pause_job(&self, ctx: &Context<'_>, id: ID) -> Result<Job> {
+        let viewer = auth::viewer(ctx)?;
+        Ok(Job(jobs::set_status(
+            state(ctx),
+            viewer,
+            job_id(&id)?,
+            db::JobStatus::Paused,
+        )
+        .await?))
+    }
+
+    /// Puts a paused job back on its schedule, from now on.
+    async fn resume_job(&self, ctx: &Context<'_>, id: ID) -> Result<Job> {
+        let viewer = auth::viewer(ctx)?;
+        Ok(Job(jobs::set_status(
+            state(ctx),
+            viewer,
+            job_id(&id)?,
+            db::JobStatus::Active,
+        )
+        .await?))
+    }
+
+    /// Fires a job now, outside its schedule (paused jobs too). Returns the run as it
+    /// starts; follow it with `executionLog` or the `executionEvents` subscription.
+    async fn run_job(&self, ctx: &Context<'_>, id: ID) -> Result<ExecutionLog> {
+        let viewer = auth::viewer(ctx)?;
+        Ok(ExecutionLog(
+            jobs::run_now(state(ctx), viewer, job_id(&id)?).await?,
+        ))
+    }
+
+    /// Switches the caller's plan. Upgrades apply at once; a downgrade that the jobs
+    /// exceed is refused with what to change.
+    async fn update_plan(&self, ctx: &Context<'_>, plan: Plan) -> Result<User> {
+        let viewer = auth::viewer(ctx)?;
+        Ok(User(
+            jobs::update_plan(state(ctx), viewer, plan.into()).await?,
+        ))
+    }
+}

@@ -1,0 +1,212 @@
+//! The rules a job must meet, each failure a BAD_USER_INPUT naming the contract's field.
+
+use chrono::{DateTime, Utc};
+use db::{HttpMethod, PlanLimits};
+use scheduler::cron::{self, Schedule};
+
+use crate::error::{ApiError, ApiResult};
+
+/// The fields of a job as they would be saved.
+#[derive(Debug, Clone)]
+pub struct Draft {
+    pub name: String,
+    pub description: Option<String>,
+    pub cron_expression: String,
+    pub timezone: String,
+    pub target_url: String,
+    pub http_method: HttpMethod,
+    pub headers: Option<serde_json::Value>,
+    pub body: Option<String>,
+    pub timeout_ms: i64,
+    pub max_retries: i64,
+}
+
+pub const MAX_URL: usize = 2048;
+pub const MAX_HEADERS: usize = 50;
+pub const MAX_HEADER_BYTES: usize = 8 * 1024;
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+pub const MAX_DESCRIPTION: usize = 1000;
+/// Runs looked at for the shortest gap between two of them.
+const GAP_SAMPLE: usize = 60;
+
+/// Headers a job may not set: hop-by-hop ones, and those the client computes.
+const FORBIDDEN_HEADERS: &[&str] = &[
+    "host",
+    "content-length",
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+fn bad(field: &str, message: impl Into<String>) -> ApiError {
+    ApiError::bad_input(field, message)
+}
+
+/// Checks every rule; the first broken one is reported. Trims the name on the way.
+pub fn draft(draft: &mut Draft, plan: db::Plan, allow_private: bool) -> ApiResult<()> {
+    let limits = plan.limits();
+    draft.name = draft.name.trim().to_owned();
+    let name_len = draft.name.chars().count();
+    if !(1..=100).contains(&name_len) {
+        return Err(bad("name", "must be 1 to 100 characters long"));
+    }
+    if let Some(description) = &draft.description
+        && description.chars().count() > MAX_DESCRIPTION
+    {
+        return Err(bad(
+            "description",
+            format!("must be at most {MAX_DESCRIPTION} characters long"),
+        ));
+    }
+    schedule(&draft.cron_expression, &draft.timezone, limits, plan)?;
+    target_url(&draft.target_url, allow_private)?;
+    headers(draft.headers.as_ref())?;
+    if let Some(body) = &draft.body {
+        if matches!(draft.http_method, HttpMethod::Get | HttpMethod::Head) {
+            return Err(bad(
+                "body",
+                format!(
+                    "a {} request cannot have a body: use POST, PUT, PATCH or DELETE",
+                    draft.http_method
+                ),
+            ));
+        }
+        if body.len() > MAX_BODY_BYTES {
+            return Err(bad(
+                "body",
+                format!("must be at most 64 KiB (got {} bytes)", body.len()),
+            ));
+        }
+    }
+    let max_timeout = i64::from(limits.max_timeout_ms);
+    if !(1..=max_timeout).contains(&draft.timeout_ms) {
+        return Err(bad(
+            "timeout",
+            format!("must be 1 to {max_timeout} ms on the {plan} plan"),
+        ));
+    }
+    let max_retries = i64::from(limits.max_retries);
+    if !(0..=max_retries).contains(&draft.max_retries) {
+        return Err(bad(
+            "maxRetries",
+            format!("must be 0 to {max_retries} on the {plan} plan"),
+        ));
+    }
+    Ok(())
+}
+
+/// The expression parses, the timezone exists, and runs are not closer together than the
+/// plan allows.
+pub fn schedule(
+    expression: &str,
+    timezone: &str,
+    limits: PlanLimits,
+    plan: db::Plan,
+) -> ApiResult<Schedule> {
+    cron::parse_expression(expression).map_err(|e| bad("cronExpression", e.to_string()))?;
+    cron::parse_timezone(timezone).map_err(|e| bad("timezone", e.to_string()))?;
+    let schedule =
+        Schedule::parse(expression, timezone).map_err(|e| bad("cronExpression", e.to_string()))?;
+    let runs = schedule.upcoming(Utc::now(), GAP_SAMPLE);
+    if runs.is_empty() {
+        return Err(bad("cronExpression", "never fires"));
+    }
+    if let Some(gap) = shortest_gap(&runs)
+        && gap < i64::from(limits.min_interval_seconds)
+    {
+        return Err(bad(
+            "cronExpression",
+            format!(
+                "runs {gap} s apart at the shortest; the {plan} plan allows at most one run every {} s",
+                limits.min_interval_seconds
+            ),
+        ));
+    }
+    Ok(schedule)
+}
+
+/// Shortest gap in whole seconds between consecutive times.
+pub fn shortest_gap(runs: &[DateTime<Utc>]) -> Option<i64> {
+    runs.windows(2).map(|w| (w[1] - w[0]).num_seconds()).min()
+}
+
+/// An absolute http(s) URL with a host, no credentials, not too long, and (unless private
+/// targets are allowed) not a literal internal address.
+pub fn target_url(raw: &str, allow_private: bool) -> ApiResult<()> {
+    let field = "targetUrl";
+    if raw.len() > MAX_URL {
+        return Err(bad(
+            field,
+            format!("must be at most {MAX_URL} characters long"),
+        ));
+    }
+    let url = reqwest::Url::parse(raw.trim())
+        .map_err(|e| bad(field, format!("is not an absolute URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(bad(field, "must start with http:// or https://"));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(bad(field, "must have a host"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(bad(
+            field,
+            "must not contain credentials: send them in a header instead",
+        ));
+    }
+    scheduler::ssrf::check_url(&url, allow_private).map_err(|e| bad(field, e.to_string()))
+}
+
+/// A flat JSON object of string values, valid as HTTP headers, within the limits.
+pub fn headers(headers: Option<&serde_json::Value>) -> ApiResult<()> {
+    let field = "headers";
+    let Some(value) = headers else { return Ok(()) };
+    let Some(map) = value.as_object() else {
+        return Err(bad(
+            field,
+            "must be a JSON object of header names to string values",
+        ));
+    };
+    if map.len() > MAX_HEADERS {
+        return Err(bad(field, format!("at most {MAX_HEADERS} headers")));
+    }
+    let mut total = 0;
+    for (name, value) in map {
+        let Some(text) = value.as_str() else {
+            return Err(bad(
+                field,
+                format!("the value of `{name}` must be a string"),
+            ));
+        };
+        if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            return Err(bad(field, format!("`{name}` is not a valid header name")));
+        }
+        if reqwest::header::HeaderValue::from_str(text).is_err() {
+            return Err(bad(
+                field,
+                format!("the value of `{name}` is not a valid header value"),
+            ));
+        }
+        let lower = name.to_ascii_lowercase();
+        if FORBIDDEN_HEADERS.contains(&lower.as_str()) {
+            return Err(bad(
+                field,
+                format!("`{name}` cannot be set: CronOps sets it"),
+            ));
+        }
+        total += name.len() + text.len();
+    }
+    if total > MAX_HEADER_BYTES {
+        return Err(bad(
+            field,
+            format!("headers must total at most 8 KiB (got {total} bytes)"),
+        ));
+    }
+    Ok(())
+}
