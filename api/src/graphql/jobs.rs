@@ -108,16 +108,15 @@ impl JobsQuery {
         Ok(jobs_connection(page, has_next, total))
     }
 
-    /// The next `count` (1 to 50) fire times of an expression in a timezone, without
-    /// creating anything.
+    /// The next `count` (1 to 50) fire times of an expression in a timezone, after `after`
+    /// (default: now), without creating anything.
     async fn next_runs(
         &self,
-        ctx: &Context<'_>,
         cron_expression: String,
         #[graphql(default_with = "Some(\"UTC\".to_owned())")] timezone: Option<String>,
         #[graphql(default_with = "Some(5)")] count: Option<i32>,
+        after: Option<DateTime<Utc>>,
     ) -> Result<Vec<DateTime<Utc>>> {
-        let _ = ctx;
         let count = count.unwrap_or(5);
         if !(1..=50).contains(&count) {
             return Err(ApiError::bad_input("count", "must be 1 to 50").into());
@@ -127,7 +126,7 @@ impl JobsQuery {
             .map_err(|e| ApiError::bad_input("cronExpression", e.to_string()))?;
         let schedule = scheduler::cron::Schedule::parse(&cron_expression, &timezone)
             .map_err(|e| ApiError::bad_input("timezone", e.to_string()))?;
-        Ok(schedule.upcoming(Utc::now(), count as usize))
+        Ok(schedule.upcoming(after.unwrap_or_else(Utc::now), count as usize))
     }
 }
 
