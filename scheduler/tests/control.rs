@@ -77,6 +77,14 @@ async fn trigger_now_fires_a_paused_job_once_as_manual() {
         (ExecutionStatus::Pending, ExecutionTrigger::Manual, 1)
     );
 
+    // Listen to the owner's event channel as the API does.
+    let subscriber = fred::prelude::Builder::from_config(fred::prelude::Config::from_url(&e2e::shared_redis_url()).unwrap())
+        .build_subscriber_client()
+        .unwrap();
+    fred::prelude::ClientLike::init(&subscriber).await.unwrap();
+    let mut messages = fred::prelude::EventInterface::message_rx(&subscriber);
+    fred::prelude::PubsubInterface::subscribe(&subscriber, keys.user_events(user)).await.unwrap();
+
     let stop = CancellationToken::new();
     let engine = Scheduler::new(
         database.pool(),
@@ -106,6 +114,21 @@ async fn trigger_now_fires_a_paused_job_once_as_manual() {
     )
     .await;
     assert_eq!(done.status, ExecutionStatus::Success);
+    let mut kinds = Vec::new();
+    while kinds.len() < 2 {
+        let message = tokio::time::timeout(Duration::from_secs(5), messages.recv()).await.unwrap().unwrap();
+        let event: scheduler::events::ExecutionEvent =
+            serde_json::from_str(&message.value.as_string().unwrap()).unwrap();
+        assert_eq!(event.log.id, log.id);
+        kinds.push((event.kind, event.log.status));
+    }
+    assert_eq!(
+        kinds,
+        [
+            (scheduler::events::EventKind::Started, ExecutionStatus::Running),
+            (scheduler::events::EventKind::Succeeded, ExecutionStatus::Success),
+        ]
+    );
     stop.cancel();
     running.await.unwrap().unwrap();
     assert_eq!(
