@@ -78,12 +78,16 @@ async fn trigger_now_fires_a_paused_job_once_as_manual() {
     );
 
     // Listen to the owner's event channel as the API does.
-    let subscriber = fred::prelude::Builder::from_config(fred::prelude::Config::from_url(&e2e::shared_redis_url()).unwrap())
-        .build_subscriber_client()
-        .unwrap();
+    let subscriber = fred::prelude::Builder::from_config(
+        fred::prelude::Config::from_url(&e2e::shared_redis_url()).unwrap(),
+    )
+    .build_subscriber_client()
+    .unwrap();
     fred::prelude::ClientLike::init(&subscriber).await.unwrap();
     let mut messages = fred::prelude::EventInterface::message_rx(&subscriber);
-    fred::prelude::PubsubInterface::subscribe(&subscriber, keys.user_events(user)).await.unwrap();
+    fred::prelude::PubsubInterface::subscribe(&subscriber, keys.user_events(user))
+        .await
+        .unwrap();
 
     let stop = CancellationToken::new();
     let engine = Scheduler::new(
@@ -116,7 +120,10 @@ async fn trigger_now_fires_a_paused_job_once_as_manual() {
     assert_eq!(done.status, ExecutionStatus::Success);
     let mut kinds = Vec::new();
     while kinds.len() < 2 {
-        let message = tokio::time::timeout(Duration::from_secs(5), messages.recv()).await.unwrap().unwrap();
+        let message = tokio::time::timeout(Duration::from_secs(5), messages.recv())
+            .await
+            .unwrap()
+            .unwrap();
         let event: scheduler::events::ExecutionEvent =
             serde_json::from_str(&message.value.as_string().unwrap()).unwrap();
         assert_eq!(event.log.id, log.id);
@@ -125,8 +132,14 @@ async fn trigger_now_fires_a_paused_job_once_as_manual() {
     assert_eq!(
         kinds,
         [
-            (scheduler::events::EventKind::Started, ExecutionStatus::Running),
-            (scheduler::events::EventKind::Succeeded, ExecutionStatus::Success),
+            (
+                scheduler::events::EventKind::Started,
+                ExecutionStatus::Running
+            ),
+            (
+                scheduler::events::EventKind::Succeeded,
+                ExecutionStatus::Success
+            ),
         ]
     );
     stop.cancel();
