@@ -79,6 +79,9 @@ struct Finished {
     completion: Completion,
 }
 
+/// How often expired runs are swept.
+const RETENTION_EVERY: Duration = Duration::from_secs(300);
+
 /// Results wait here while PostgreSQL is unreachable; executors block when it is full.
 const RECORD_BUFFER: usize = 10_000;
 
@@ -137,6 +140,11 @@ impl Scheduler {
         let stop_helpers = CancellationToken::new();
         let recorder = tokio::spawn(self.clone().record_loop(record_rx));
         let renewer = tokio::spawn(self.clone().renew_loop(stop_helpers.clone()));
+        let retention = tokio::spawn(crate::retention::run(
+            shared.db.clone(),
+            RETENTION_EVERY,
+            stop_helpers.clone(),
+        ));
         let reconciler = tokio::spawn(reconcile::run(
             shared.db.clone(),
             shared.redis.clone(),
@@ -165,6 +173,7 @@ impl Scheduler {
         stop_helpers.cancel();
         let _ = renewer.await;
         let _ = reconciler.await;
+        let _ = retention.await;
         tracing::info!("scheduler stopped");
         Ok(())
     }

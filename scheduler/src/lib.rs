@@ -15,6 +15,7 @@ pub mod queue;
 pub mod rate_limit;
 pub mod reconcile;
 pub mod redis;
+pub mod retention;
 pub mod retry;
 pub mod ssrf;
 pub mod task;

@@ -9,7 +9,9 @@ mod health;
 mod job;
 mod jobs;
 pub mod loaders;
+mod logs;
 mod plans;
+mod stats;
 mod user;
 
 use async_graphql::{EmptySubscription, MergedObject, Schema};
@@ -26,6 +28,8 @@ pub struct QueryRoot(
     plans::PlansQuery,
     auth::AuthQuery,
     jobs::JobsQuery,
+    logs::LogsQuery,
+    stats::StatsQuery,
 );
 
 /// Every mutation of the contract, by area.

@@ -82,7 +82,10 @@ pub struct JobFailures {
 const OWNER: &str = "($1::uuid IS NULL OR user_id = $1)";
 
 /// Run counts for the dashboard.
-pub async fn run_totals(conn: &mut AsyncPgConnection, user_id: Option<Uuid>) -> QueryResult<RunTotals> {
+pub async fn run_totals(
+    conn: &mut AsyncPgConnection,
+    user_id: Option<Uuid>,
+) -> QueryResult<RunTotals> {
     diesel::sql_query(format!(
         "SELECT count(*) AS total, \
                 count(*) FILTER (WHERE status = 'SUCCESS') AS success, \
@@ -97,7 +100,10 @@ pub async fn run_totals(conn: &mut AsyncPgConnection, user_id: Option<Uuid>) -> 
 }
 
 /// Job counts for the dashboard.
-pub async fn job_totals(conn: &mut AsyncPgConnection, user_id: Option<Uuid>) -> QueryResult<JobTotals> {
+pub async fn job_totals(
+    conn: &mut AsyncPgConnection,
+    user_id: Option<Uuid>,
+) -> QueryResult<JobTotals> {
     diesel::sql_query(format!(
         "SELECT count(*) AS total, \
                 count(*) FILTER (WHERE status = 'ACTIVE') AS active, \
