@@ -5,9 +5,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use anyhow::Context;
-use async_graphql::Data;
-use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
-use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
+use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource, WebSocketProtocols};
+use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
 use axum::extract::{ConnectInfo, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
@@ -28,6 +27,7 @@ use crate::cli::SchedulerCommand;
 use crate::config::{ApiConfig, AppEnv, ServerConfig};
 use crate::email::Mailer;
 use crate::error::ApiError;
+use crate::events::EventHub;
 use crate::graphql::loaders::Loaders;
 use crate::graphql::{self, CronOpsSchema};
 use crate::state::{AppState, Inner};
@@ -36,11 +36,13 @@ use crate::{health, metrics};
 /// How long in-flight requests get to finish after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
-/// What the routes share: the application state and the schema built over it.
+/// What the routes share: the application state, the schema built over it, and the
+/// shutdown signal that closes open sockets.
 #[derive(Clone)]
 struct ServerState {
     app: AppState,
     schema: CronOpsSchema,
+    shutdown: CancellationToken,
 }
 
 /// Runs the API (and, with `with_scheduler`, a scheduler in the same process) until
@@ -86,7 +88,9 @@ pub async fn serve(
         tokens,
         mailer,
     });
-    let app = router(state);
+    let hub = EventHub::start(&state.config.redis.url(), &state.keys, shutdown.clone())
+        .context("REDIS_URL")?;
+    let app = router(state, hub, shutdown.clone());
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("PORT: cannot listen on {addr}"))?;
@@ -184,11 +188,15 @@ async fn scheduler_health(State(probe): State<SchedulerProbe>) -> Response {
 }
 
 /// Every route and middleware of the API.
-pub fn router(state: AppState) -> Router {
+pub fn router(state: AppState, events: EventHub, shutdown: CancellationToken) -> Router {
     let server_config = state.config.server.clone();
     let production = state.env == AppEnv::Production;
-    let schema = graphql::build(state.clone());
-    let server_state = ServerState { app: state, schema };
+    let schema = graphql::build(state.clone(), events);
+    let server_state = ServerState {
+        app: state,
+        schema,
+        shutdown,
+    };
     let graphql_routes = Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/graphql/ws", get(graphql_ws))
@@ -423,32 +431,33 @@ fn is_mutation(request: &async_graphql::Request) -> bool {
 }
 
 /// WebSocket subscriptions, both graphql-transport-ws and the legacy graphql-ws protocol.
-/// The token comes in `connection_init`'s payload.
+/// The token comes in `connection_init`'s payload (see [`crate::ws`]).
 async fn graphql_ws(
     State(state): State<ServerState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    protocol: GraphQLProtocol,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    let schema = state.schema.clone();
-    let app = state.app.clone();
+    let protocol = headers
+        .get(header::SEC_WEBSOCKET_PROTOCOL)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|list| {
+            list.split(',')
+                .find_map(|p| p.trim().parse::<WebSocketProtocols>().ok())
+        })
+        .unwrap_or(WebSocketProtocols::GraphQLWS);
     let ip = client_ip(&state.app, &headers, peer);
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |socket| {
-            GraphQLWebSocket::new(socket, schema, protocol)
-                .on_connection_init(move |payload| async move {
-                    let mut data = Data::default();
-                    let token = RequestAuth::token_from_init_payload(&payload);
-                    data.insert(RequestAuth {
-                        credentials: auth::check_token(&app.tokens, token.as_deref()),
-                        client_ip: Some(ip),
-                    });
-                    data.insert(Loaders::new(&app));
-                    Ok(data)
-                })
-                .serve()
+            crate::ws::serve(
+                socket,
+                state.schema,
+                protocol,
+                state.app,
+                ip,
+                state.shutdown,
+            )
         })
 }
 

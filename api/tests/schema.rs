@@ -17,7 +17,6 @@ const NOT_YET_SERVED: &[&str] = &[
     "Query.adminJobs",
     "Query.adminLogs",
     "Mutation.deleteUser",
-    "Subscription.*",
 ];
 
 #[test]

@@ -13,6 +13,7 @@ pub mod process;
 pub mod redis_server;
 pub mod target;
 pub mod wait;
+pub mod ws;
 
 use std::path::PathBuf;
 

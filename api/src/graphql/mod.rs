@@ -4,6 +4,7 @@ mod admin;
 mod auth;
 pub mod connection;
 mod enums;
+mod events;
 mod execution_log;
 mod health;
 mod job;
@@ -14,7 +15,7 @@ mod plans;
 mod stats;
 mod user;
 
-use async_graphql::{EmptySubscription, MergedObject, Schema};
+use async_graphql::{MergedObject, MergedSubscription, Schema};
 
 use crate::state::AppState;
 
@@ -37,8 +38,13 @@ pub struct QueryRoot(
 #[graphql(name = "Mutation")]
 pub struct MutationRoot(auth::AuthMutation, jobs::JobsMutation, admin::AdminMutation);
 
+/// Every subscription of the contract.
+#[derive(MergedSubscription, Default)]
+#[graphql(name = "Subscription")]
+pub struct SubscriptionRoot(events::EventsSubscription);
+
 /// The served schema type.
-pub type CronOpsSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+pub type CronOpsSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
 /// Deepest selection a query may nest; generous for every contract query, bounded for abuse.
 const MAX_DEPTH: usize = 16;
@@ -46,19 +52,19 @@ const MAX_DEPTH: usize = 16;
 const MAX_COMPLEXITY: usize = 2_000;
 
 /// The schema with its limits, without runtime data (for `sdl`).
-fn builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
+fn builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
     Schema::build(
         QueryRoot::default(),
         MutationRoot::default(),
-        EmptySubscription,
+        SubscriptionRoot::default(),
     )
     .limit_depth(MAX_DEPTH)
     .limit_complexity(MAX_COMPLEXITY)
 }
 
-/// The schema the server executes, with the application state attached.
-pub fn build(state: AppState) -> CronOpsSchema {
-    builder().data(state).finish()
+/// The schema the server executes, with the application state and the live event hub.
+pub fn build(state: AppState, events: crate::events::EventHub) -> CronOpsSchema {
+    builder().data(state).data(events).finish()
 }
 
 /// The SDL of the served schema: what `cronops schema` prints and `schema.graphql` holds.
