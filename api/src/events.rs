@@ -43,7 +43,8 @@ impl EventHub {
             .set_policy(ReconnectPolicy::new_exponential(0, 100, 2_000, 2))
             .build_subscriber_client()?;
         client.connect();
-        let _ = client.manage_subscriptions();
+        // Resubscribes after every reconnect; the task lives as long as the client.
+        drop(client.manage_subscriptions());
         let pattern = keys.all_events_pattern();
         let tx = hub.tx.clone();
         tokio::spawn(async move {
