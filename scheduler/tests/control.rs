@@ -150,3 +150,49 @@ async fn trigger_now_fires_a_paused_job_once_as_manual() {
         "paused: no scheduled run besides the manual one"
     );
 }
+
+#[tokio::test]
+async fn retention_deletes_only_runs_past_the_owners_plan() {
+    let database = db::test_db::TestDatabase::new().await;
+    let free = fixtures::user(&database).await; // fixtures make PRO users
+    let pro = fixtures::user(&database).await;
+    let mut conn = database.connect().await;
+    diesel_async::RunQueryDsl::execute(
+        diesel::sql_query(format!(
+            "UPDATE users SET plan = 'FREE' WHERE id = '{free}'"
+        )),
+        &mut conn,
+    )
+    .await
+    .unwrap();
+    let spec = JobSpec::every_second("http://example.com/".into());
+    for (user, ages) in [(free, [1, 6, 8, 30]), (pro, [1, 29, 60, 91])] {
+        let job = fixtures::job(&database, user, &spec).await;
+        for days in ages {
+            diesel_async::RunQueryDsl::execute(
+                diesel::sql_query(format!(
+                    "INSERT INTO execution_logs (job_id, user_id, status, trigger, scheduled_for, started_at) \
+                     VALUES ('{job}', '{user}', 'SUCCESS', 'SCHEDULE', now() - interval '{days} days', now() - interval '{days} days')"
+                )),
+                &mut conn,
+            )
+            .await
+            .unwrap();
+        }
+    }
+    let deleted = scheduler::retention::sweep(&database.pool(), &CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(
+        deleted, 3,
+        "FREE keeps 7 days (8 and 30 go), PRO 90 (91 goes)"
+    );
+    let left: Vec<i64> = fixtures::all_runs(&database)
+        .await
+        .iter()
+        .map(|r| (Utc::now() - r.started_at).num_days())
+        .collect();
+    let mut left = left;
+    left.sort_unstable();
+    assert_eq!(left, [1, 1, 6, 29, 60]);
+}
