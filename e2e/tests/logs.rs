@@ -67,7 +67,7 @@ async fn logs_page_through_thousands_of_rows_with_filters() {
         async move {
             let mut ids = Vec::new();
             let mut after: Option<String> = None;
-            let mut total = 0;
+            let mut total;
             let mut previous: Option<String> = None;
             loop {
                 let mut vars = vars.clone();
