@@ -123,7 +123,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Dev(config) => {
             migrate(&config.database).await?;
             let pool = db::pool::build(&config.database.database_url, 2);
-            seed::run(&pool, env, &seed::SeedAccounts::default()).await?;
+            let accounts = seed::SeedAccounts {
+                port: config.server.port,
+                ..seed::SeedAccounts::default()
+            };
+            seed::run(&pool, env, &accounts).await?;
             let shutdown = shutdown_on_signal();
             server::serve(env, config, shutdown, true).await
         }

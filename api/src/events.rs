@@ -8,7 +8,17 @@ use std::time::Duration;
 
 use fred::prelude::*;
 use scheduler::Keys;
-use scheduler::events::ExecutionEvent;
+use scheduler::events::{ControlMessage, ExecutionEvent};
+use uuid::Uuid;
+
+/// What the hub fans out.
+#[derive(Debug, Clone)]
+pub enum HubMessage {
+    /// A run started or finished.
+    Event(Arc<ExecutionEvent>),
+    /// An account was deleted: its subscriptions end.
+    UserDeleted(Uuid),
+}
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
@@ -18,7 +28,7 @@ pub const CAPACITY: usize = 4_096;
 /// The process's event fan-out.
 #[derive(Debug, Clone)]
 pub struct EventHub {
-    tx: broadcast::Sender<Arc<ExecutionEvent>>,
+    tx: broadcast::Sender<HubMessage>,
 }
 
 impl EventHub {
@@ -66,9 +76,13 @@ impl EventHub {
                     message = messages.recv() => match message {
                         Ok(message) => {
                             let Some(text) = message.value.as_str() else { continue };
-                            match serde_json::from_str::<ExecutionEvent>(&text) {
+                            let parsed = serde_json::from_str::<ExecutionEvent>(&text)
+                                .map(|event| HubMessage::Event(Arc::new(event)))
+                                .or_else(|_| serde_json::from_str::<ControlMessage>(&text)
+                                    .map(|control| HubMessage::UserDeleted(control.user_deleted)));
+                            match parsed {
                                 // No receiver is fine: nobody is watching right now.
-                                Ok(event) => { let _ = tx.send(Arc::new(event)); }
+                                Ok(message) => { let _ = tx.send(message); }
                                 Err(e) => tracing::warn!(error = %e, "ignoring a malformed event"),
                             }
                         }
@@ -88,7 +102,7 @@ impl EventHub {
     }
 
     /// A receiver of every event from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<ExecutionEvent>> {
+    pub fn subscribe(&self) -> broadcast::Receiver<HubMessage> {
         self.tx.subscribe()
     }
 

@@ -2,6 +2,7 @@
 //! process kind. Resolvers stay thin: they authorise, call `db` / `scheduler` / `auth`
 //! functions, and map results and errors to the contract of `../shared/API.md`.
 
+pub mod admin;
 pub mod auth;
 pub mod cli;
 pub mod config;

@@ -18,9 +18,12 @@ pub const DEMO_ADMIN: (&str, &str) = ("admin@cronops.dev", "Admin123!");
 /// The demo user (development and test only).
 pub const DEMO_USER: (&str, &str) = ("demo@cronops.dev", "Password123!");
 
-/// Who to create in production.
+/// Who to create in production, and where the demo health job points.
 #[derive(Debug, Clone, Default, Args)]
 pub struct SeedAccounts {
+    /// Port of the local API that the demo user's health-check job calls every minute.
+    #[arg(long, env = "PORT", value_name = "PORT", default_value_t = 3001)]
+    pub port: u16,
     /// Email of the administrator `seed` creates in production.
     #[arg(long, env = "ADMIN_EMAIL", value_name = "ADMIN_EMAIL")]
     pub admin_email: Option<String>,
@@ -100,7 +103,7 @@ pub async fn run(pool: &db::Pool, env: AppEnv, accounts: &SeedAccounts) -> anyho
             }
             _ => password::hash(account.password.to_owned()).await?,
         };
-        let user = User::upsert(
+        let seeded = User::upsert(
             &mut conn,
             &NewUser {
                 email: &email,
@@ -112,7 +115,94 @@ pub async fn run(pool: &db::Pool, env: AppEnv, accounts: &SeedAccounts) -> anyho
             },
         )
         .await?;
-        tracing::info!(email = %user.email, role = %user.role, "seeded account");
+        tracing::info!(email = %seeded.email, role = %seeded.role, "seeded account");
+        if seeded.email == DEMO_USER.0 {
+            demo_jobs(&mut conn, seeded.id, accounts.port).await?;
+        }
+    }
+    Ok(())
+}
+
+/// The demo user's three jobs, created once (by name): a health check of the local API
+/// every minute, so a fresh `make dev` shows live runs at once, a nightly report and a
+/// paused weekly cleanup. The scheduler's reconciler puts them on the schedule.
+async fn demo_jobs(
+    conn: &mut db::AsyncPgConnection,
+    user_id: uuid::Uuid,
+    port: u16,
+) -> anyhow::Result<()> {
+    use db::models::Job;
+    use db::models::job::NewJob;
+    use db::{HttpMethod, JobStatus, TargetType};
+    let health = format!("http://localhost:{port}/health");
+    let report_headers = serde_json::json!({"content-type": "application/json"});
+    let jobs = [
+        (
+            "API health check",
+            "* * * * *",
+            "UTC",
+            health.as_str(),
+            HttpMethod::Get,
+            None,
+            None,
+            1,
+            JobStatus::Active,
+        ),
+        (
+            "Nightly report",
+            "0 2 * * *",
+            "Europe/London",
+            "https://httpbin.org/post",
+            HttpMethod::Post,
+            Some(&report_headers),
+            Some("{\"report\": \"nightly\"}"),
+            2,
+            JobStatus::Active,
+        ),
+        (
+            "Weekly cleanup",
+            "0 3 * * 0",
+            "UTC",
+            "https://example.com/cleanup",
+            HttpMethod::Delete,
+            None,
+            None,
+            0,
+            JobStatus::Paused,
+        ),
+    ];
+    for (name, cron, timezone, url, method, headers, body, retries, status) in jobs {
+        if Job::find_by_name(conn, user_id, name).await?.is_some() {
+            continue;
+        }
+        let next_run_at = (status == JobStatus::Active)
+            .then(|| {
+                scheduler::cron::Schedule::parse(cron, timezone)
+                    .ok()?
+                    .next_after(Utc::now())
+            })
+            .flatten();
+        Job::create(
+            conn,
+            &NewJob {
+                user_id,
+                name,
+                description: Some("Created by cronops seed"),
+                cron_expression: cron,
+                timezone,
+                target_type: TargetType::Http,
+                target_url: url,
+                http_method: method,
+                headers,
+                body,
+                timeout_ms: 10_000,
+                max_retries: retries,
+                status,
+                next_run_at,
+            },
+        )
+        .await?;
+        tracing::info!(name, "seeded demo job");
     }
     Ok(())
 }

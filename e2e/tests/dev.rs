@@ -62,8 +62,31 @@ async fn seed_twice_gives_the_same_state() {
     run_seed().await;
     let first = accounts(&env.database).await;
     assert_eq!(first.len(), 2);
+    let demo = first
+        .iter()
+        .find(|u| u.email == "demo@cronops.dev")
+        .unwrap()
+        .id;
+    let mut conn = env.database.connect().await;
+    let jobs = db::models::Job::all_of_user(&mut conn, demo).await.unwrap();
+    let names: Vec<_> = jobs.iter().map(|j| (j.name.as_str(), j.status)).collect();
+    assert_eq!(names.len(), 3, "three demo jobs: {names:?}");
+    assert!(jobs.iter().any(|j| j.name == "API health check"
+        && j.cron_expression == "* * * * *"
+        && j.target_url.ends_with("/health")));
+    assert_eq!(
+        jobs.iter()
+            .filter(|j| j.status == db::JobStatus::Active)
+            .count(),
+        2
+    );
     run_seed().await;
     assert_eq!(accounts(&env.database).await, first);
+    assert_eq!(
+        db::models::Job::all_of_user(&mut conn, demo).await.unwrap(),
+        jobs,
+        "no job added or changed"
+    );
 }
 
 #[tokio::test]

@@ -223,6 +223,10 @@ async fn websocket_speaks_both_subscription_protocols() {
 
     let env = TestEnv::new().await;
     let server = env.start_api().await;
+    let session = server
+        .api()
+        .signup_verified(&env.mail, "ws@example.com", "Password123!")
+        .await;
     let url = server.api().base.replace("http://", "ws://") + "/graphql/ws";
     for (protocol, ack) in [
         ("graphql-transport-ws", "connection_ack"),
@@ -236,7 +240,7 @@ async fn websocket_speaks_both_subscription_protocols() {
         assert_eq!(response.headers()["sec-websocket-protocol"], protocol);
         socket
             .send(Message::text(
-                json!({"type": "connection_init", "payload": {}}).to_string(),
+                json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {}", session.access_token)}}).to_string(),
             ))
             .await
             .unwrap();

@@ -115,3 +115,28 @@ pub async fn publish(
     pipe.all::<Value>().await.map_err(Error::Redis)?;
     Ok(())
 }
+
+/// A message for API processes rather than subscribers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ControlMessage {
+    /// This account was deleted: its open subscriptions end.
+    pub user_deleted: Uuid,
+}
+
+/// Tells every API process that an account is gone.
+pub async fn publish_user_deleted(
+    redis: &RedisPool,
+    keys: &Keys,
+    user_id: Uuid,
+) -> Result<(), Error> {
+    let payload = serde_json::to_string(&ControlMessage {
+        user_deleted: user_id,
+    })
+    .expect("serialises");
+    redis
+        .next()
+        .publish::<(), _, _>(keys.control_events(), payload)
+        .await
+        .map_err(Error::Redis)
+}

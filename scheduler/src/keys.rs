@@ -56,6 +56,12 @@ impl Keys {
         format!("{}:events:{user_id}", self.tag)
     }
 
+    /// Channel of control messages for API processes (an account was deleted: end its
+    /// subscriptions). It matches [`Keys::all_events_pattern`] too.
+    pub fn control_events(&self) -> String {
+        format!("{}:events:control", self.tag)
+    }
+
     /// Pattern matching every user's event channel (for the API's single subscription).
     pub fn all_events_pattern(&self) -> String {
         format!("{}:events:*", self.tag)

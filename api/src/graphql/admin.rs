@@ -1,9 +1,19 @@
-//! Operator operations (ADMIN only). Each checks the caller's current role in the database.
+//! Operator operations (ADMIN only). Each checks the caller's current role in the
+//! database, so a demoted admin loses access at once.
 
-use async_graphql::{Context, ID, Object, Result};
+use async_graphql::{Context, ID, Object, Result, SimpleObject};
+use db::models::execution_log::LogFilter;
+use db::models::job::JobFilter;
+use db::models::user::UserFilter;
 use uuid::Uuid;
 
-use super::{Role, user::User};
+use super::connection::{self, PageInfo};
+use super::execution_log::ExecutionLogConnection;
+use super::job::{JobConnection, jobs_connection};
+use super::loaders::Loaders;
+use super::stats::{Analytics, rate};
+use super::user::User;
+use super::{ExecutionStatus, JobStatus, Plan, Role};
 use crate::auth::{self, account};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -14,6 +24,197 @@ pub(crate) fn parse_id(id: &ID, what: &str) -> Result<Uuid, ApiError> {
         .map_err(|_| ApiError::NotFound(format!("no {what} with id {}", id.as_str())))
 }
 
+async fn require_admin(ctx: &Context<'_>) -> Result<(), ApiError> {
+    let state = ctx.data_unchecked::<AppState>();
+    account::require_admin(state, auth::viewer(ctx)?).await?;
+    Ok(())
+}
+
+/// Users on one plan.
+#[derive(SimpleObject, Debug)]
+pub struct PlanCount {
+    pub plan: Plan,
+    pub count: i32,
+}
+
+/// The whole system, for operators.
+#[derive(SimpleObject, Debug)]
+pub struct SystemStats {
+    pub total_users: i32,
+    pub verified_users: i32,
+    pub users_by_plan: Vec<PlanCount>,
+    pub total_jobs: i32,
+    pub active_jobs: i32,
+    pub total_executions: i32,
+    #[graphql(name = "executionsLast24h")]
+    pub executions_last24h: i32,
+    /// Percentage (0 to 100) of finished runs that succeeded.
+    pub success_rate: f64,
+    /// Scheduled jobs whose fire time has come and that no scheduler has claimed yet.
+    pub queue_depth: i32,
+    /// How late the oldest of those is, in milliseconds (0 when none is waiting).
+    pub scheduler_lag_ms: i32,
+}
+
+#[derive(SimpleObject, Debug)]
+pub struct UserEdge {
+    pub cursor: String,
+    pub node: User,
+}
+
+/// A page of users, newest first.
+#[derive(SimpleObject, Debug)]
+pub struct UserConnection {
+    pub edges: Vec<UserEdge>,
+    pub page_info: PageInfo,
+    pub total_count: i32,
+}
+
+fn int(n: i64) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
+fn optional_id(id: Option<ID>, what: &str) -> Result<Option<Uuid>, ApiError> {
+    id.map(|id| parse_id(&id, what)).transpose()
+}
+
+#[derive(Default)]
+pub struct AdminQuery;
+
+#[Object]
+impl AdminQuery {
+    /// System-wide totals and the scheduler's backlog.
+    async fn admin_stats(&self, ctx: &Context<'_>) -> Result<SystemStats> {
+        require_admin(ctx).await?;
+        let t = crate::admin::system_totals(ctx.data_unchecked::<AppState>()).await?;
+        Ok(SystemStats {
+            total_users: int(t.users.total),
+            verified_users: int(t.users.verified),
+            users_by_plan: vec![
+                PlanCount {
+                    plan: Plan::Free,
+                    count: int(t.users.free),
+                },
+                PlanCount {
+                    plan: Plan::Premium,
+                    count: int(t.users.premium),
+                },
+                PlanCount {
+                    plan: Plan::Pro,
+                    count: int(t.users.pro),
+                },
+            ],
+            total_jobs: int(t.jobs.total),
+            active_jobs: int(t.jobs.active),
+            total_executions: int(t.runs.total),
+            executions_last24h: int(t.runs.last_24h),
+            success_rate: rate(t.runs.success, t.runs.failure),
+            queue_depth: int(i64::try_from(t.queue_depth).unwrap_or(i64::MAX)),
+            scheduler_lag_ms: int(t.scheduler_lag_ms),
+        })
+    }
+
+    /// Trends over every user's runs.
+    async fn admin_analytics(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default_with = "Some(7)")] days: Option<i32>,
+        #[graphql(default_with = "Some(\"UTC\".to_owned())")] timezone: Option<String>,
+    ) -> Result<Analytics> {
+        require_admin(ctx).await?;
+        let timezone = timezone.unwrap_or_else(|| "UTC".to_owned());
+        Ok(super::stats::analytics(
+            ctx.data_unchecked::<AppState>(),
+            ctx.data_unchecked::<Loaders>(),
+            None,
+            days.unwrap_or(7),
+            &timezone,
+        )
+        .await?)
+    }
+
+    /// Every user, newest first; `search` matches email or name.
+    async fn admin_users(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default_with = "Some(20)")] first: Option<i32>,
+        after: Option<String>,
+        search: Option<String>,
+        role: Option<Role>,
+    ) -> Result<UserConnection> {
+        require_admin(ctx).await?;
+        let state = ctx.data_unchecked::<AppState>();
+        let size = connection::page_size(first)?;
+        let after = connection::decode_cursor(after.as_deref())?;
+        let filter = UserFilter {
+            search,
+            role: role.map(Into::into),
+        };
+        let mut conn = state.conn().await?;
+        let mut users = db::models::User::page(&mut conn, &filter, after, size + 1).await?;
+        let has_next_page = users.len() as i64 > size;
+        users.truncate(usize::try_from(size).unwrap_or(0));
+        let total = db::models::User::count(&mut conn, &filter).await?;
+        let edges: Vec<UserEdge> = users
+            .into_iter()
+            .map(|u| UserEdge {
+                cursor: connection::encode_cursor(u.created_at, u.id),
+                node: User(u),
+            })
+            .collect();
+        Ok(UserConnection {
+            page_info: PageInfo {
+                has_next_page,
+                end_cursor: edges.last().map(|e| e.cursor.clone()),
+            },
+            edges,
+            total_count: int(total),
+        })
+    }
+
+    /// Every job, newest first, optionally one user's or by status.
+    async fn admin_jobs(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default_with = "Some(20)")] first: Option<i32>,
+        after: Option<String>,
+        user_id: Option<ID>,
+        status: Option<JobStatus>,
+    ) -> Result<JobConnection> {
+        require_admin(ctx).await?;
+        let size = connection::page_size(first)?;
+        let after = connection::decode_cursor(after.as_deref())?;
+        let filter = JobFilter {
+            user_id: optional_id(user_id, "user")?,
+            status: status.map(Into::into),
+            search: None,
+        };
+        let (page, has_next, total) =
+            crate::jobs::list(ctx.data_unchecked::<AppState>(), &filter, after, size).await?;
+        Ok(jobs_connection(page, has_next, total))
+    }
+
+    /// Every run, newest first, optionally by user, job and status.
+    async fn admin_logs(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default_with = "Some(20)")] first: Option<i32>,
+        after: Option<String>,
+        user_id: Option<ID>,
+        job_id: Option<ID>,
+        status: Option<ExecutionStatus>,
+    ) -> Result<ExecutionLogConnection> {
+        require_admin(ctx).await?;
+        let filter = LogFilter {
+            user_id: optional_id(user_id, "user")?,
+            job_id: optional_id(job_id, "job")?,
+            status: status.map(Into::into),
+            ..Default::default()
+        };
+        Ok(super::logs::page(ctx.data_unchecked::<AppState>(), &filter, first, after).await?)
+    }
+}
+
 #[derive(Default)]
 pub struct AdminMutation;
 
@@ -21,8 +222,8 @@ pub struct AdminMutation;
 impl AdminMutation {
     /// Makes a user an ADMIN or a USER. The last ADMIN cannot be demoted (CONFLICT).
     async fn update_user_role(&self, ctx: &Context<'_>, id: ID, role: Role) -> Result<User> {
+        require_admin(ctx).await?;
         let state = ctx.data_unchecked::<AppState>();
-        account::require_admin(state, auth::viewer(ctx)?).await?;
         let id = parse_id(&id, "user")?;
         let mut conn = state.conn().await?;
         match db::models::User::set_role(&mut conn, id, role.into()).await? {
@@ -36,5 +237,15 @@ impl AdminMutation {
             )
             .into()),
         }
+    }
+
+    /// Deletes a user with their jobs, runs and sessions; their subscriptions end. The
+    /// last ADMIN cannot be deleted (CONFLICT).
+    async fn delete_user(&self, ctx: &Context<'_>, id: ID) -> Result<bool> {
+        require_admin(ctx).await?;
+        Ok(
+            crate::admin::delete_user(ctx.data_unchecked::<AppState>(), parse_id(&id, "user")?)
+                .await?,
+        )
     }
 }

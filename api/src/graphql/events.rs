@@ -8,7 +8,7 @@ use uuid::Uuid;
 use super::admin::parse_id;
 use super::execution_log::ExecutionLog;
 use crate::auth::{self, account};
-use crate::events::EventHub;
+use crate::events::{EventHub, HubMessage};
 use crate::state::AppState;
 
 /// What happened to a run.
@@ -67,7 +67,12 @@ impl EventsSubscription {
             let _guard = guard;
             loop {
                 match events.recv().await {
-                    Ok(event) => {
+                    Ok(HubMessage::UserDeleted(user)) if user == viewer.sub => {
+                        yield Err(async_graphql::Error::new("this account was deleted"));
+                        break;
+                    }
+                    Ok(HubMessage::UserDeleted(_)) => continue,
+                    Ok(HubMessage::Event(event)) => {
                         let log = &event.log;
                         if (!all_users && log.user_id != viewer.sub) || job.is_some_and(|j| j != log.job_id) {
                             continue;

@@ -31,6 +31,7 @@ pub struct QueryRoot(
     jobs::JobsQuery,
     logs::LogsQuery,
     stats::StatsQuery,
+    admin::AdminQuery,
 );
 
 /// Every mutation of the contract, by area.

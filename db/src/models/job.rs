@@ -245,6 +245,21 @@ impl Job {
             .map(|n| n > 0)
     }
 
+    /// A user's job with this exact name, if any (the seed's idempotence key).
+    pub async fn find_by_name(
+        conn: &mut AsyncPgConnection,
+        user_id: Uuid,
+        name: &str,
+    ) -> QueryResult<Option<Job>> {
+        jobs::table
+            .filter(jobs::user_id.eq(user_id))
+            .filter(jobs::name.eq(name))
+            .select(Job::as_select())
+            .first(conn)
+            .await
+            .optional()
+    }
+
     /// Every job of a user (for plan checks).
     pub async fn all_of_user(conn: &mut AsyncPgConnection, user_id: Uuid) -> QueryResult<Vec<Job>> {
         jobs::table
@@ -334,12 +349,15 @@ impl JobFilter {
             .map(str::trim)
             .filter(|s| !s.is_empty())
         {
-            let escaped = search
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_");
-            query = query.filter(jobs::name.ilike(format!("%{escaped}%")));
+            query = query.filter(jobs::name.ilike(format!("%{}%", escape_like(search))));
         }
         query
     }
+}
+
+/// Escapes `%`, `_` and `\` so user text matches literally inside a LIKE pattern.
+pub fn escape_like(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
 }

@@ -268,3 +268,31 @@ pub async fn delete_expired_runs(conn: &mut AsyncPgConnection, batch: i64) -> Qu
     .execute(conn)
     .await
 }
+
+/// User counts for the operator.
+#[derive(Debug, Clone, PartialEq, QueryableByName)]
+pub struct UserTotals {
+    #[diesel(sql_type = BigInt)]
+    pub total: i64,
+    #[diesel(sql_type = BigInt)]
+    pub verified: i64,
+    #[diesel(sql_type = BigInt)]
+    pub free: i64,
+    #[diesel(sql_type = BigInt)]
+    pub premium: i64,
+    #[diesel(sql_type = BigInt)]
+    pub pro: i64,
+}
+
+/// Users in all, verified, and by plan.
+pub async fn user_totals(conn: &mut AsyncPgConnection) -> QueryResult<UserTotals> {
+    diesel::sql_query(
+        "SELECT count(*) AS total, count(email_verified_at) AS verified, \
+                count(*) FILTER (WHERE plan = 'FREE') AS free, \
+                count(*) FILTER (WHERE plan = 'PREMIUM') AS premium, \
+                count(*) FILTER (WHERE plan = 'PRO') AS pro \
+         FROM users",
+    )
+    .get_result(conn)
+    .await
+}

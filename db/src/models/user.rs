@@ -250,3 +250,98 @@ impl User {
         .await
     }
 }
+
+/// Which users an admin listing shows.
+#[derive(Debug, Clone, Default)]
+pub struct UserFilter {
+    /// Case-insensitive substring of the email or the name.
+    pub search: Option<String>,
+    pub role: Option<Role>,
+}
+
+impl UserFilter {
+    fn apply<'a>(
+        &self,
+        mut query: users::BoxedQuery<'a, diesel::pg::Pg>,
+    ) -> users::BoxedQuery<'a, diesel::pg::Pg> {
+        if let Some(role) = self.role {
+            query = query.filter(users::role.eq(role));
+        }
+        if let Some(search) = self
+            .search
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            let pattern = format!("%{}%", crate::models::job::escape_like(search));
+            query = query.filter(
+                users::email
+                    .ilike(pattern.clone())
+                    .or(users::name.ilike(pattern)),
+            );
+        }
+        query
+    }
+}
+
+impl User {
+    /// One page of users, newest first, keyset after `after` = (created_at, id).
+    pub async fn page(
+        conn: &mut AsyncPgConnection,
+        filter: &UserFilter,
+        after: Option<(DateTime<Utc>, Uuid)>,
+        limit: i64,
+    ) -> QueryResult<Vec<User>> {
+        let mut query = filter.apply(users::table.into_boxed());
+        if let Some((created_at, id)) = after {
+            query = query.filter(
+                users::created_at
+                    .lt(created_at)
+                    .or(users::created_at.eq(created_at).and(users::id.lt(id))),
+            );
+        }
+        query
+            .order((users::created_at.desc(), users::id.desc()))
+            .limit(limit)
+            .select(User::as_select())
+            .load(conn)
+            .await
+    }
+
+    /// How many users match the filter.
+    pub async fn count(conn: &mut AsyncPgConnection, filter: &UserFilter) -> QueryResult<i64> {
+        filter
+            .apply(users::table.into_boxed())
+            .count()
+            .get_result(conn)
+            .await
+    }
+
+    /// Deletes a user with their jobs, runs, sessions and codes (cascades), refusing to
+    /// delete the last administrator. Returns the ids of the jobs that went, so the caller
+    /// can take them off the schedule; `Ok(None)` when there was no such user.
+    pub async fn delete_cascade(
+        conn: &mut AsyncPgConnection,
+        id: Uuid,
+    ) -> QueryResult<Result<Option<Vec<Uuid>>, LastAdmin>> {
+        conn.transaction::<_, diesel::result::Error, _>(async move |conn| {
+            let admins: Vec<Uuid> = users::table
+                .filter(users::role.eq(Role::Admin))
+                .select(users::id)
+                .for_update()
+                .load(conn)
+                .await?;
+            if admins == [id] {
+                return Ok(Err(LastAdmin));
+            }
+            let jobs: Vec<Uuid> = crate::schema::jobs::table
+                .filter(crate::schema::jobs::user_id.eq(id))
+                .select(crate::schema::jobs::id)
+                .load(conn)
+                .await?;
+            let deleted = diesel::delete(users::table.find(id)).execute(conn).await?;
+            Ok(Ok((deleted > 0).then_some(jobs)))
+        })
+        .await
+    }
+}
