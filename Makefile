@@ -25,7 +25,8 @@ TEST_ENV := TEST_DATABASE_URL=postgres://postgres@127.0.0.1:$(PG_PORT)/postgres 
 	TEST_REDIS_URL=redis://127.0.0.1:$(REDIS_PORT) \
 	CRONOPS_BIN=$(CURDIR)/target/debug/cronops
 
-.PHONY: help dev services stop status test build migrate seed schema lint fmt tools clean-test-dbs
+# Keep docker/Dockerfile's build step identical to `release` (e2e/tests/deploy.rs checks).
+.PHONY: help dev services stop status test build release migrate seed schema lint fmt tools clean-test-dbs
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -46,6 +47,9 @@ status: ## Say whether the private services run
 
 build: tools ## Build the cronops binary (debug)
 	cargo build --bin cronops
+
+release: tools ## Build the optimised cronops binary (what docker/Dockerfile runs)
+	cargo build --release --bin cronops
 
 test: services tools clean-test-dbs ## Set up services, check format and lints, run every test (nextest)
 	cargo build --bin cronops

@@ -66,3 +66,51 @@ pub async fn track_http(request: Request, next: Next) -> Response {
         .record(started.elapsed().as_secs_f64());
     response
 }
+
+/// `type:field,field` of the operation a request runs: bounded by the schema, unlike
+/// operation names, which clients choose.
+pub fn operation_label(request: &async_graphql::Request) -> String {
+    use async_graphql::parser::types::{DocumentOperations, OperationType, Selection};
+    let Ok(document) = async_graphql::parser::parse_query(&request.query) else {
+        return "invalid".to_owned();
+    };
+    let operation = match &document.operations {
+        DocumentOperations::Single(op) => Some(&op.node),
+        DocumentOperations::Multiple(ops) => match &request.operation_name {
+            Some(name) => ops.get(name.as_str()).map(|op| &op.node),
+            None => ops.values().next().map(|op| &op.node),
+        },
+    };
+    let Some(operation) = operation else {
+        return "invalid".to_owned();
+    };
+    let kind = match operation.ty {
+        OperationType::Query => "query",
+        OperationType::Mutation => "mutation",
+        OperationType::Subscription => "subscription",
+    };
+    let mut fields: Vec<&str> = operation
+        .selection_set
+        .node
+        .items
+        .iter()
+        .filter_map(|item| match &item.node {
+            Selection::Field(field) => Some(field.node.name.node.as_str()),
+            _ => None,
+        })
+        .collect();
+    fields.sort_unstable();
+    fields.dedup();
+    fields.truncate(5);
+    format!("{kind}:{}", fields.join(","))
+}
+
+/// How saturated the database pool is, as gauges.
+pub fn record_pool(pool: &db::Pool) {
+    let state = pool.state();
+    metrics::gauge!("cronops_db_pool_connections", "state" => "idle")
+        .set(f64::from(state.idle_connections));
+    metrics::gauge!("cronops_db_pool_connections", "state" => "in_use").set(f64::from(
+        state.connections.saturating_sub(state.idle_connections),
+    ));
+}

@@ -42,6 +42,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 struct ServerState {
     app: AppState,
     schema: CronOpsSchema,
+    events: EventHub,
     shutdown: CancellationToken,
 }
 
@@ -191,10 +192,13 @@ async fn scheduler_health(State(probe): State<SchedulerProbe>) -> Response {
 pub fn router(state: AppState, events: EventHub, shutdown: CancellationToken) -> Router {
     let server_config = state.config.server.clone();
     let production = state.env == AppEnv::Production;
-    let schema = graphql::build(state.clone(), events);
+    let schema = graphql::build(state.clone(), events.clone());
+    ::metrics::gauge!("cronops_db_pool_max")
+        .set(f64::from(state.config.database.database_pool_size));
     let server_state = ServerState {
         app: state,
         schema,
+        events,
         shutdown,
     };
     let graphql_routes = Router::new()
@@ -364,7 +368,37 @@ async fn graphql_post(
         .into_inner()
         .data(request_auth(&state.app, &headers, peer))
         .data(Loaders::new(&state.app));
-    state.schema.execute(request).await.into()
+    execute_measured(&state.schema, request).await.into()
+}
+
+/// Executes a request and records its rate, latency and outcome by operation (the
+/// operation type and root fields, which the schema bounds, never client-chosen names).
+async fn execute_measured(
+    schema: &CronOpsSchema,
+    request: async_graphql::Request,
+) -> async_graphql::Response {
+    let operation = metrics::operation_label(&request);
+    let started = std::time::Instant::now();
+    let response = schema.execute(request).await;
+    let outcome = response
+        .errors
+        .first()
+        .map(|e| {
+            e.extensions
+                .as_ref()
+                .and_then(|ext| ext.get("code"))
+                .and_then(|code| match code {
+                    async_graphql::Value::String(code) => Some(code.clone()),
+                    _ => None,
+                })
+                .unwrap_or_else(|| "GRAPHQL_ERROR".to_owned())
+        })
+        .unwrap_or_else(|| "OK".to_owned());
+    ::metrics::counter!("cronops_graphql_requests_total", "operation" => operation.clone(), "outcome" => outcome)
+        .increment(1);
+    ::metrics::histogram!("cronops_graphql_request_duration_seconds", "operation" => operation)
+        .record(started.elapsed().as_secs_f64());
+    response
 }
 
 /// `GET /graphql`: GraphiQL for a browser, else a query from the URL (never a mutation,
@@ -411,7 +445,7 @@ async fn graphql_get(
     let request = request
         .data(request_auth(&state.app, &headers, peer))
         .data(Loaders::new(&state.app));
-    GraphQLResponse::from(state.schema.execute(request).await).into_response()
+    GraphQLResponse::from(execute_measured(&state.schema, request).await).into_response()
 }
 
 /// Whether the operation the request would run is a mutation.
@@ -477,6 +511,8 @@ fn health_response(report: health::Health) -> Response {
 
 /// `GET /metrics`: Prometheus text format.
 async fn metrics_text(State(state): State<ServerState>) -> Response {
+    metrics::record_pool(&state.app.db);
+    ::metrics::gauge!("cronops_event_receivers").set(state.events.subscribers() as f64);
     metrics_response(&state.app.metrics)
 }
 

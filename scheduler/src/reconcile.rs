@@ -40,6 +40,12 @@ pub async fn run(
     let mut cursor = Cursor::default();
     let holder = Uuid::new_v4().to_string();
     loop {
+        // Every instance reports the backlog it sees: what an alert on a stalled
+        // scheduler watches.
+        if let Ok((depth, lag_ms)) = queue::due_depth(&redis, &keys, Utc::now()).await {
+            metrics::gauge!("cronops_scheduler_queue_depth").set(depth as f64);
+            metrics::gauge!("cronops_scheduler_lag_seconds").set(lag_ms as f64 / 1000.0);
+        }
         match tick(&db, &redis, &keys, &mut cursor, &holder, every).await {
             Ok(()) => {}
             Err(e) => tracing::warn!(error = %e, "reconcile pass failed"),
