@@ -21,7 +21,7 @@ pub use client::Api;
 pub use mail::MailReceiver;
 pub use pg_server::PgServer;
 pub use process::Cronops;
-pub use redis_server::RedisServer;
+pub use redis_server::{RedisCluster, RedisServer};
 pub use target::HttpTarget;
 pub use wait::poll_until;
 

@@ -112,3 +112,112 @@ impl RedisServer {
         String::from_utf8_lossy(&reply).trim_end().to_owned()
     }
 }
+
+/// A private three-node Redis Cluster (no replicas), stopped when dropped.
+#[derive(Debug)]
+pub struct RedisCluster {
+    nodes: Vec<(u16, Child)>,
+    _dir: tempfile::TempDir,
+}
+
+impl RedisCluster {
+    /// Starts three cluster-enabled nodes and joins them (all 16384 slots covered).
+    pub fn start() -> RedisCluster {
+        let dir = tempfile::tempdir().expect("cluster folder");
+        let mut nodes = Vec::new();
+        for _ in 0..3 {
+            let port = free_port();
+            let node_dir = dir.path().join(port.to_string());
+            std::fs::create_dir_all(&node_dir).expect("node folder");
+            let child = Command::new("redis-server")
+                .args([
+                    "--port",
+                    &port.to_string(),
+                    "--bind",
+                    "127.0.0.1",
+                    "--cluster-enabled",
+                    "yes",
+                ])
+                .args([
+                    "--cluster-config-file",
+                    "nodes.conf",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                ])
+                .current_dir(&node_dir)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("redis-server on PATH");
+            nodes.push((port, child));
+        }
+        for (port, _) in &nodes {
+            let probe = RedisServer {
+                port: *port,
+                child: None,
+            };
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !probe.answers_ping() {
+                assert!(
+                    Instant::now() < deadline,
+                    "cluster node {port} did not start"
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        let addresses: Vec<String> = nodes
+            .iter()
+            .map(|(p, _)| format!("127.0.0.1:{p}"))
+            .collect();
+        let created = Command::new("redis-cli")
+            .arg("--cluster")
+            .arg("create")
+            .args(&addresses)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .output()
+            .expect("redis-cli on PATH");
+        assert!(
+            created.status.success(),
+            "{}",
+            String::from_utf8_lossy(&created.stdout)
+        );
+        let cluster = RedisCluster { nodes, _dir: dir };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !cluster.is_ok() {
+            assert!(Instant::now() < deadline, "the cluster did not settle");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        cluster
+    }
+
+    /// Whether every node reports `cluster_state:ok` (CLUSTER INFO is a bulk reply,
+    /// read whole rather than by line).
+    fn is_ok(&self) -> bool {
+        self.nodes.iter().all(|(port, _)| {
+            let Ok(mut stream) = TcpStream::connect(("127.0.0.1", *port)) else {
+                return false;
+            };
+            let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+            let _ = stream.write_all(b"CLUSTER INFO\r\n");
+            let mut buffer = [0u8; 4096];
+            let read = stream.read(&mut buffer).unwrap_or(0);
+            String::from_utf8_lossy(&buffer[..read]).contains("cluster_state:ok")
+        })
+    }
+
+    /// `redis-cluster://127.0.0.1:<first node>`.
+    pub fn url(&self) -> String {
+        format!("redis-cluster://127.0.0.1:{}", self.nodes[0].0)
+    }
+}
+
+impl Drop for RedisCluster {
+    fn drop(&mut self) {
+        for (_, child) in &mut self.nodes {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

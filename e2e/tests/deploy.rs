@@ -267,3 +267,49 @@ async fn two_apis_and_three_schedulers_work_as_one() {
         "fired once by one of three schedulers"
     );
 }
+
+#[tokio::test]
+async fn redis_cluster_runs_schedules_and_subscriptions() {
+    let cluster = e2e::RedisCluster::start();
+    let env = TestEnv::with_redis(cluster.url()).await;
+    let server = env.start_all().await;
+    let api = server.api();
+    let (status, body) = api.health_status().await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    let user = api
+        .signup_verified(&env.mail, "cluster@example.com", "Password123!")
+        .await;
+    let mut socket = WsClient::authenticated(&api.base, Protocol::Modern, &user.access_token).await;
+    socket
+        .subscribe("s", "subscription { executionEvents { type } }", json!({}))
+        .await;
+    assert!(socket.quiet_for(Duration::from_millis(300)).await);
+    // A scheduled job (every second) fires through the cluster's due set.
+    let created = api
+        .graphql(
+            "mutation($i: CreateJobInput!) { createJob(input: $i) { id } }",
+            json!({"i": {"name": "clustered", "cronExpression": "* * * * *", "targetUrl": env.target.url("/cluster")}}),
+            Some(&user.access_token),
+        )
+        .await;
+    let id = created["data"]["createJob"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    api.graphql(
+        "mutation($id: ID!) { runJob(id: $id) { id } }",
+        json!({"id": id}),
+        Some(&user.access_token),
+    )
+    .await;
+    env.target
+        .wait_for("/cluster", 1, Duration::from_secs(15))
+        .await;
+    match socket.next(Duration::from_secs(15)).await {
+        Incoming::Json(v) => assert_eq!(
+            v["payload"]["data"]["executionEvents"]["type"], "STARTED",
+            "{v}"
+        ),
+        other => panic!("expected an event, got {other:?}"),
+    }
+}
