@@ -275,6 +275,9 @@ async fn a_standalone_scheduler_serves_its_metrics_and_health() {
         "cronops_scheduler_fired_total",
         "cronops_scheduler_lateness_seconds_bucket",
         "cronops_scheduler_in_flight",
+        "cronops_scheduler_queue_depth",
+        "cronops_scheduler_lag_seconds",
+        "cronops_db_pool_connections",
     ] {
         assert!(text.contains(name), "{name} missing:\n{text}");
     }
