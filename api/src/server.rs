@@ -148,10 +148,7 @@ pub async fn run_scheduler(
             metrics,
         };
         let app = Router::new()
-            .route(
-                "/metrics",
-                get(|State(p): State<SchedulerProbe>| async move { metrics_response(&p.metrics) }),
-            )
+            .route("/metrics", get(scheduler_metrics))
             .route("/health", get(scheduler_health))
             .with_state(probe);
         let stop = shutdown.clone();
@@ -181,6 +178,12 @@ struct SchedulerProbe {
     db: db::Pool,
     redis: scheduler::redis::RedisPool,
     metrics: metrics_exporter_prometheus::PrometheusHandle,
+}
+
+/// The scheduler's `/metrics`.
+async fn scheduler_metrics(State(probe): State<SchedulerProbe>) -> Response {
+    metrics::record_pool(&probe.db);
+    metrics_response(&probe.metrics)
 }
 
 /// The scheduler's `/health`: both stores, as the API's.
