@@ -26,7 +26,7 @@ TEST_ENV := TEST_DATABASE_URL=postgres://postgres@127.0.0.1:$(PG_PORT)/postgres 
 	CRONOPS_BIN=$(CURDIR)/target/debug/cronops
 
 # Keep docker/Dockerfile's build step identical to `release` (e2e/tests/deploy.rs checks).
-.PHONY: help dev services stop status test build release migrate seed schema lint fmt tools clean-test-dbs
+.PHONY: help dev services stop status test bench build release migrate seed schema lint fmt tools clean-test-dbs
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -52,10 +52,16 @@ release: tools ## Build the optimised cronops binary (what docker/Dockerfile run
 	cargo build --release --bin cronops
 
 test: services tools clean-test-dbs ## Set up services, check format and lints, run every test (nextest)
-	cargo build --bin cronops
+	cargo build --bin cronops --bin bench
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	$(TEST_ENV) cargo nextest run --workspace --no-fail-fast
+	@echo "benchmark harness smoke run (figures not checked):"
+	$(TEST_ENV) ./target/debug/bench --smoke all
+
+bench: services tools clean-test-dbs ## Run every benchmark scenario on release builds and print the table
+	cargo build --release --bin cronops --bin bench
+	$(TEST_ENV) CRONOPS_BIN=$(CURDIR)/target/release/cronops ./target/release/bench all
 
 migrate: services build ## Apply migrations to the development database
 	$(DEV_ENV) ./target/debug/cronops migrate

@@ -24,7 +24,7 @@ use tower_http::trace::TraceLayer;
 use crate::auth::tokens::TokenKeys;
 use crate::auth::{self, RequestAuth};
 use crate::cli::SchedulerCommand;
-use crate::config::{ApiConfig, AppEnv, ServerConfig};
+use crate::config::{ApiConfig, AppEnv, DatabaseConfig, RedisConfig, ServerConfig};
 use crate::email::Mailer;
 use crate::error::ApiError;
 use crate::events::EventHub;
@@ -46,6 +46,18 @@ struct ServerState {
     shutdown: CancellationToken,
 }
 
+/// The pools every process kind needs. Neither connects yet: a process starts (and says
+/// so on /health) while a store is down.
+fn connect_stores(
+    database: &DatabaseConfig,
+    redis: &RedisConfig,
+) -> anyhow::Result<(db::Pool, scheduler::redis::RedisPool)> {
+    let db = db::pool::build(&database.database_url, database.database_pool_size);
+    let redis = scheduler::redis::connect(&redis.url(), usize::from(redis.redis_pool_size))
+        .context("REDIS_URL")?;
+    Ok((db, redis))
+}
+
 /// Runs the API (and, with `with_scheduler`, a scheduler in the same process) until
 /// `shutdown` is cancelled.
 pub async fn serve(
@@ -55,15 +67,7 @@ pub async fn serve(
     with_scheduler: bool,
 ) -> anyhow::Result<()> {
     let metrics = metrics::install();
-    let db = db::pool::build(
-        &config.database.database_url,
-        config.database.database_pool_size,
-    );
-    let redis = scheduler::redis::connect(
-        &config.redis.url(),
-        usize::from(config.redis.redis_pool_size),
-    )
-    .context("REDIS_URL")?;
+    let (db, redis) = connect_stores(&config.database, &config.redis)?;
     let keys = Keys::new(&config.redis.redis_key_prefix);
     let addr = SocketAddr::new(config.server.host, config.server.port);
 
@@ -128,15 +132,7 @@ pub async fn run_scheduler(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let metrics = metrics::install();
-    let db = db::pool::build(
-        &config.database.database_url,
-        config.database.database_pool_size,
-    );
-    let redis = scheduler::redis::connect(
-        &config.redis.url(),
-        usize::from(config.redis.redis_pool_size),
-    )
-    .context("REDIS_URL")?;
+    let (db, redis) = connect_stores(&config.database, &config.redis)?;
     if let Some(port) = config.server.scheduler_metrics_port {
         let addr = SocketAddr::from(([0, 0, 0, 0], port));
         let listener = tokio::net::TcpListener::bind(addr)

@@ -11,7 +11,7 @@ use crate::schema::execution_logs;
 
 /// One run of a job as recorded. `(job_id, scheduled_for, trigger, attempt)` is unique,
 /// which is what keeps a slot from being recorded, and so fired, twice.
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Identifiable)]
+#[derive(Debug, Clone, PartialEq, Queryable, QueryableByName, Selectable, Identifiable)]
 #[diesel(table_name = execution_logs, check_for_backend(diesel::pg::Pg))]
 pub struct ExecutionLog {
     pub id: Uuid,
@@ -159,9 +159,8 @@ impl ExecutionLog {
         .bind::<Array<Nullable<Int4>>, _>(http)
         .bind::<Array<Nullable<Text>>, _>(bodies)
         .bind::<Array<Nullable<Text>>, _>(errors)
-        .load::<ExecutionLogRow>(conn)
+        .load::<ExecutionLog>(conn)
         .await
-        .map(|rows| rows.into_iter().map(ExecutionLog::from).collect())
     }
 
     /// The deterministic id of one attempt of one slot: the same whichever instance
@@ -183,47 +182,6 @@ impl ExecutionLog {
 
 /// Namespace of [`ExecutionLog::slot_id`].
 const SLOT_NAMESPACE: Uuid = Uuid::from_u128(0x6b1c_3a0e_5f1d_4c8e_9a57_c7d0_5e2f_0a11);
-
-/// `RETURNING l.*` of a raw query, read by name.
-#[derive(QueryableByName)]
-#[diesel(table_name = execution_logs, check_for_backend(diesel::pg::Pg))]
-struct ExecutionLogRow {
-    id: Uuid,
-    job_id: Uuid,
-    user_id: Uuid,
-    status: ExecutionStatus,
-    trigger: ExecutionTrigger,
-    attempt: i32,
-    scheduled_for: DateTime<Utc>,
-    late: bool,
-    started_at: DateTime<Utc>,
-    finished_at: Option<DateTime<Utc>>,
-    duration_ms: Option<i32>,
-    http_status: Option<i32>,
-    response_body: Option<String>,
-    error: Option<String>,
-}
-
-impl From<ExecutionLogRow> for ExecutionLog {
-    fn from(r: ExecutionLogRow) -> ExecutionLog {
-        ExecutionLog {
-            id: r.id,
-            job_id: r.job_id,
-            user_id: r.user_id,
-            status: r.status,
-            trigger: r.trigger,
-            attempt: r.attempt,
-            scheduled_for: r.scheduled_for,
-            late: r.late,
-            started_at: r.started_at,
-            finished_at: r.finished_at,
-            duration_ms: r.duration_ms,
-            http_status: r.http_status,
-            response_body: r.response_body,
-            error: r.error,
-        }
-    }
-}
 
 /// The first SCHEDULE run of a job at or after `slot`.
 pub async fn first_schedule_run_from(
@@ -324,9 +282,8 @@ impl ExecutionLog {
         )
         .bind::<Array<SqlUuid>, _>(job_ids.to_vec())
         .bind::<diesel::sql_types::BigInt, _>(limit)
-        .load::<ExecutionLogRow>(conn)
+        .load::<ExecutionLog>(conn)
         .await
-        .map(|rows| rows.into_iter().map(ExecutionLog::from).collect())
     }
 
     /// How many runs each job has (jobs without runs are absent).

@@ -1,0 +1,665 @@
+//! The benchmark harness: starts the real `cronops` binaries against the local PostgreSQL
+//! and Redis, runs each scenario, and prints one table with the machine and every figure,
+//! each with the command that reproduces it alone.
+//!
+//!   cargo run --release -p e2e --bin bench -- all          (what `make bench` runs)
+//!   cargo run --release -p e2e --bin bench -- burst --jobs 10000
+//!   cargo run --release -p e2e --bin bench -- --smoke all  (seconds; part of `make test`)
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use clap::{Parser, Subcommand};
+use diesel_async::RunQueryDsl;
+use e2e::fixtures;
+use e2e::{Cronops, TestEnv, poll_until};
+use fred::prelude::ClientLike;
+use serde_json::json;
+use uuid::Uuid;
+
+#[derive(Debug, Parser)]
+#[command(about = "CronOps benchmarks")]
+struct Args {
+    /// Tiny sizes, to check that the harness works (figures are not meaningful).
+    #[arg(long, global = true)]
+    smoke: bool,
+    #[command(subcommand)]
+    scenario: Scenario,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+enum Scenario {
+    /// Every scenario in turn.
+    All,
+    /// Many jobs due in the same second.
+    Burst {
+        #[arg(long, default_value_t = 10_000)]
+        jobs: usize,
+        #[arg(long, default_value_t = 2)]
+        schedulers: usize,
+    },
+    /// Many jobs on 1 s to 1 min schedules: how late each run arrives.
+    Lateness {
+        #[arg(long, default_value_t = 10_000)]
+        jobs: usize,
+        #[arg(long, default_value_t = 120)]
+        seconds: u64,
+    },
+    /// Claim cost per run as the due set grows.
+    Growth,
+    /// Redis bytes per scheduled job and scheduler memory.
+    Memory {
+        #[arg(long, default_value_t = 100_000)]
+        jobs: usize,
+    },
+    /// `jobs(first: 20)` through the API against a plain handler running the same SQL.
+    Api {
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
+}
+
+/// One line of the result table.
+struct Figure {
+    scenario: &'static str,
+    what: String,
+    value: String,
+    target: &'static str,
+    command: String,
+}
+
+fn machine() -> String {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let memory = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .next()
+                .map(|l| l.split_whitespace().nth(1).unwrap_or("0").to_owned())
+        })
+        .and_then(|kb| kb.parse::<u64>().ok())
+        .map_or("?".to_owned(), |kb| {
+            format!("{:.1} GiB", kb as f64 / 1024.0 / 1024.0)
+        });
+    format!("{cores} cores, {memory} memory")
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+fn cmd(args: &str, smoke: bool) -> String {
+    format!(
+        "cargo run --release -p e2e --bin bench -- {}{args}",
+        if smoke { "--smoke " } else { "" }
+    )
+}
+
+/// A PRO user and `count` jobs for them, inserted in one statement.
+async fn bulk_jobs(env: &TestEnv, count: usize, cron: &str, url: &str) -> (Uuid, Vec<Uuid>) {
+    let user = fixtures::user(&env.database).await;
+    let mut conn = env.database.connect().await;
+    #[derive(diesel::QueryableByName)]
+    struct Id {
+        #[diesel(sql_type = diesel::sql_types::Uuid)]
+        id: Uuid,
+    }
+    let ids: Vec<Id> = diesel::sql_query(format!(
+        "INSERT INTO jobs (user_id, name, cron_expression, target_url, timeout_ms) \
+         SELECT '{user}', 'bench ' || i, '{cron}', '{url}', 30000 FROM generate_series(1, {count}) AS i RETURNING id"
+    ))
+    .load(&mut conn)
+    .await
+    .expect("insert jobs");
+    (user, ids.into_iter().map(|i| i.id).collect())
+}
+
+async fn schedule_all(env: &TestEnv, jobs: &[(Uuid, DateTime<Utc>)]) {
+    let redis = scheduler::redis::connect(&env.redis_url, 2).expect("redis");
+    let keys = scheduler::Keys::new(&env.key_prefix);
+    for chunk in jobs.chunks(10_000) {
+        scheduler::queue::schedule_many(&redis, &keys, chunk)
+            .await
+            .expect("schedule");
+    }
+    // The reconciler must not think Redis lost its data and rebuild from scratch.
+    let _: () = fred::prelude::KeysInterface::set(
+        redis.next(),
+        keys.rebuilt_marker(),
+        "bench",
+        None,
+        None,
+        false,
+    )
+    .await
+    .expect("marker");
+}
+
+fn scheduler_vars(env: &TestEnv, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut vars = env.vars_with(&[
+        ("SCHEDULER_MAX_IN_FLIGHT", "20000"),
+        ("SCHEDULER_BATCH_SIZE", "1000"),
+        ("DATABASE_POOL_SIZE", "16"),
+        ("RUST_LOG", "warn"),
+        ("SCHEDULER_LEASE_MS", "30000"),
+    ]);
+    for (k, v) in extra {
+        vars.retain(|(key, _)| key != k);
+        vars.push((k.to_string(), v.to_string()));
+    }
+    vars
+}
+
+async fn final_runs(env: &TestEnv) -> i64 {
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let mut conn = env.database.connect().await;
+    let count: Count = diesel::sql_query(
+        "SELECT count(*) AS n FROM execution_logs WHERE status IN ('SUCCESS','FAILED','TIMEOUT')",
+    )
+    .get_result(&mut conn)
+    .await
+    .expect("count");
+    count.n
+}
+
+async fn burst(jobs: usize, schedulers: usize, smoke: bool) -> Vec<Figure> {
+    let env = TestEnv::new().await;
+    let (_, ids) = bulk_jobs(&env, jobs, "0 0 1 1 *", &env.target.url("/burst")).await;
+    let start = Utc::now() + chrono::Duration::seconds(5);
+    let slot = DateTime::from_timestamp(start.timestamp(), 0).unwrap();
+    schedule_all(&env, &ids.iter().map(|id| (*id, slot)).collect::<Vec<_>>()).await;
+    let processes: Vec<Cronops> = (0..schedulers)
+        .map(|_| {
+            Cronops::spawn(
+                &["scheduler"],
+                &scheduler_vars(&env, &[]),
+                env.workdir.path(),
+            )
+        })
+        .collect();
+    let recorded_at = poll_until(
+        "every burst run recorded",
+        Duration::from_secs(300),
+        || async { (final_runs(&env).await as usize >= jobs).then(Utc::now) },
+    )
+    .await;
+    drop(processes);
+    let arrivals: Vec<DateTime<Utc>> = env
+        .target
+        .received_on("/burst")
+        .iter()
+        .map(|r| r.received_at)
+        .collect();
+    let within_1s = arrivals
+        .iter()
+        .filter(|t| **t <= slot + chrono::Duration::seconds(1))
+        .count();
+    let last = arrivals.iter().max().copied().unwrap_or(slot);
+    let e2e_secs = (recorded_at - slot).num_milliseconds().max(1) as f64 / 1000.0;
+    let args = format!("burst --jobs {jobs} --schedulers {schedulers}");
+    vec![
+        Figure {
+            scenario: "burst",
+            what: format!("{jobs} due at once: runs/s end to end (fired, recorded, published)"),
+            value: format!("{:.0} runs/s ({e2e_secs:.2} s)", jobs as f64 / e2e_secs),
+            target: ">= 10,000 runs/s",
+            command: cmd(&args, smoke),
+        },
+        Figure {
+            scenario: "burst",
+            what: format!("{jobs} due at once: fired within 1 s of the slot"),
+            value: format!(
+                "{within_1s} of {} (last after {} ms)",
+                arrivals.len(),
+                (last - slot).num_milliseconds()
+            ),
+            target: "all",
+            command: cmd(&args, smoke),
+        },
+    ]
+}
+
+async fn lateness(jobs: usize, seconds: u64, smoke: bool) -> Vec<Figure> {
+    let env = TestEnv::new().await;
+    let periods = [1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60];
+    let user = fixtures::user(&env.database).await;
+    let mut conn = env.database.connect().await;
+    let mut scheduled = Vec::with_capacity(jobs);
+    let now = Utc::now() + chrono::Duration::seconds(3);
+    for chunk in 0..jobs.div_ceil(1000) {
+        let count = 1000.min(jobs - chunk * 1000);
+        let period = periods[chunk % periods.len()];
+        let cron = if period == 60 {
+            "0 * * * * *".to_owned()
+        } else {
+            format!("*/{period} * * * * *")
+        };
+        #[derive(diesel::QueryableByName)]
+        struct Id {
+            #[diesel(sql_type = diesel::sql_types::Uuid)]
+            id: Uuid,
+        }
+        let ids: Vec<Id> = diesel::sql_query(format!(
+            "INSERT INTO jobs (user_id, name, cron_expression, target_url) \
+             SELECT '{user}', 'late ' || i, '{cron}', '{}' FROM generate_series(1, {count}) AS i RETURNING id",
+            env.target.url("/late")
+        ))
+        .load(&mut conn)
+        .await
+        .expect("insert");
+        let next = scheduler::cron::Schedule::parse(&cron, "UTC")
+            .unwrap()
+            .next_after(now)
+            .unwrap();
+        scheduled.extend(ids.into_iter().map(|i| (i.id, next)));
+    }
+    drop(conn);
+    schedule_all(&env, &scheduled).await;
+    let processes: Vec<Cronops> = (0..2)
+        .map(|_| {
+            Cronops::spawn(
+                &["scheduler"],
+                &scheduler_vars(&env, &[]),
+                env.workdir.path(),
+            )
+        })
+        .collect();
+    let window_start = now;
+    tokio::time::sleep(Duration::from_secs(seconds) + Duration::from_secs(3)).await;
+    drop(processes);
+    let window_end = window_start + chrono::Duration::seconds(seconds as i64);
+    let mut lateness_ms = Vec::new();
+    let mut seen: HashSet<(String, String)> = HashSet::new();
+    let mut repeated = 0;
+    for request in env.target.received_on("/late") {
+        let job = request.headers["x-cronops-job-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let slot_text = request.headers["x-cronops-scheduled-for"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let slot = DateTime::parse_from_rfc3339(&slot_text)
+            .unwrap()
+            .with_timezone(&Utc);
+        if slot >= window_end {
+            continue;
+        }
+        if !seen.insert((job, slot_text)) {
+            repeated += 1;
+        }
+        lateness_ms
+            .push((request.received_at - slot).num_microseconds().unwrap_or(0) as f64 / 1000.0);
+    }
+    let expected: usize = scheduled
+        .iter()
+        .enumerate()
+        .map(|(i, _)| {
+            let period = periods[(i / 1000) % periods.len()] as i64;
+            ((window_end - window_start).num_seconds() / period) as usize
+        })
+        .sum();
+    lateness_ms.sort_by(f64::total_cmp);
+    let args = format!("lateness --jobs {jobs} --seconds {seconds}");
+    vec![
+        Figure {
+            scenario: "lateness",
+            what: format!(
+                "{jobs} jobs (1 s..1 min) for {seconds} s: arrival minus slot p50 / p99 / max"
+            ),
+            value: format!(
+                "{:.1} / {:.1} / {:.1} ms",
+                percentile(&lateness_ms, 50.0),
+                percentile(&lateness_ms, 99.0),
+                lateness_ms.last().copied().unwrap_or(f64::NAN)
+            ),
+            target: "p99 <= 25 ms, max <= 100 ms",
+            command: cmd(&args, smoke),
+        },
+        Figure {
+            scenario: "lateness",
+            what: "slots received / expected (about) and repeated".to_owned(),
+            value: format!("{} / ~{expected}, {repeated} repeated", seen.len()),
+            target: "none missed or repeated",
+            command: cmd(&args, smoke),
+        },
+    ]
+}
+
+async fn growth(smoke: bool) -> Vec<Figure> {
+    let redis = scheduler::redis::connect(&e2e::shared_redis_url(), 2).expect("redis");
+    let sizes: &[usize] = if smoke {
+        &[1_000, 10_000]
+    } else {
+        &[1_000, 100_000, 1_000_000]
+    };
+    let mut figures = Vec::new();
+    let mut baseline = None;
+    for &size in sizes {
+        let keys = scheduler::Keys::new(&format!("bench-{}", Uuid::new_v4().simple()));
+        let far = Utc::now() + chrono::Duration::days(365);
+        let filler: Vec<(Uuid, DateTime<Utc>)> = (0..size).map(|_| (Uuid::new_v4(), far)).collect();
+        for chunk in filler.chunks(20_000) {
+            scheduler::queue::schedule_many(&redis, &keys, chunk)
+                .await
+                .unwrap();
+        }
+        let mut per_run_us = Vec::new();
+        for _ in 0..20 {
+            let due: Vec<(Uuid, DateTime<Utc>)> = (0..500)
+                .map(|_| (Uuid::new_v4(), Utc::now() - chrono::Duration::seconds(1)))
+                .collect();
+            scheduler::queue::schedule_many(&redis, &keys, &due)
+                .await
+                .unwrap();
+            let started = Instant::now();
+            let claimed =
+                scheduler::queue::claim(&redis, &keys, Utc::now(), Duration::from_secs(30), 500)
+                    .await
+                    .unwrap();
+            per_run_us.push(started.elapsed().as_secs_f64() * 1e6 / claimed.len().max(1) as f64);
+            let members: Vec<String> = claimed.iter().map(|c| c.member.clone()).collect();
+            scheduler::queue::release(&redis, &keys, &members, &[])
+                .await
+                .unwrap();
+        }
+        per_run_us.sort_by(f64::total_cmp);
+        let median = percentile(&per_run_us, 50.0);
+        let base = *baseline.get_or_insert(median);
+        let _: () =
+            fred::prelude::KeysInterface::del(redis.next(), vec![keys.due(), keys.leases()])
+                .await
+                .unwrap();
+        figures.push(Figure {
+            scenario: "growth",
+            what: format!("claim cost per run, {size} jobs in the due set"),
+            value: format!(
+                "{median:.2} µs ({:+.0} % vs smallest)",
+                (median / base - 1.0) * 100.0
+            ),
+            target: "flat (within 20 %)",
+            command: cmd("growth", smoke),
+        });
+    }
+    figures
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .map(|l| l.split_whitespace().nth(1).unwrap_or("0").to_owned())
+        })
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+async fn memory(jobs: usize, smoke: bool) -> Vec<Figure> {
+    let env = TestEnv::new().await;
+    let (_, ids) = bulk_jobs(&env, jobs, "0 0 1 1 *", "http://127.0.0.1:9/never").await;
+    let next = Utc::now() + chrono::Duration::days(30);
+    schedule_all(&env, &ids.iter().map(|id| (*id, next)).collect::<Vec<_>>()).await;
+    let redis = scheduler::redis::connect(&env.redis_url, 1).unwrap();
+    let keys = scheduler::Keys::new(&env.key_prefix);
+    let bytes: u64 = redis
+        .next()
+        .custom(
+            fred::types::CustomCommand::new_static(
+                "MEMORY",
+                fred::types::ClusterHash::Random,
+                false,
+            ),
+            vec![
+                "USAGE".to_owned(),
+                keys.due(),
+                "SAMPLES".to_owned(),
+                "0".to_owned(),
+            ],
+        )
+        .await
+        .unwrap();
+    let process = Cronops::spawn(
+        &["scheduler"],
+        &scheduler_vars(&env, &[]),
+        env.workdir.path(),
+    );
+    // Let the reconciler page through every job at least once.
+    tokio::time::sleep(Duration::from_secs(if smoke { 2 } else { 15 })).await;
+    let rss = rss_kib(process.pid());
+    drop(process);
+    let args = format!("memory --jobs {jobs}");
+    vec![
+        Figure {
+            scenario: "memory",
+            what: format!("Redis bytes per scheduled job ({jobs} jobs)"),
+            value: format!("{:.0} B", bytes as f64 / jobs as f64),
+            target: "<= 150 B",
+            command: cmd(&args, smoke),
+        },
+        Figure {
+            scenario: "memory",
+            what: format!("scheduler RSS with {jobs} jobs"),
+            value: format!("{:.1} MiB", rss as f64 / 1024.0),
+            target: "<= 64 MiB, flat in job count",
+            command: cmd(&args, smoke),
+        },
+    ]
+}
+
+/// Requests per second and latencies of `concurrency` workers hammering `send`.
+async fn load<F, Fut>(seconds: u64, concurrency: usize, send: F) -> (f64, Vec<f64>)
+where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let workers: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let send = send.clone();
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                while Instant::now() < deadline {
+                    let started = Instant::now();
+                    if send().await {
+                        latencies.push(started.elapsed().as_secs_f64() * 1000.0);
+                    }
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for worker in workers {
+        all.extend(worker.await.unwrap());
+    }
+    all.sort_by(f64::total_cmp);
+    (all.len() as f64 / seconds as f64, all)
+}
+
+async fn api(seconds: u64, smoke: bool) -> Vec<Figure> {
+    let env = TestEnv::new().await;
+    let total = if smoke { 2_000 } else { 100_000 };
+    let (_, _) = bulk_jobs(&env, total - 1_000, "0 0 1 1 *", "https://example.com/").await;
+    let server = Cronops::start_server(
+        "api",
+        env.vars_with(&[("RUST_LOG", "warn"), ("DATABASE_POOL_SIZE", "16")]),
+        env.workdir.path(),
+    )
+    .await;
+    let api = server.api().clone();
+    let user = api
+        .signup_verified(&env.mail, "bench@example.com", "Password123!")
+        .await;
+    let user_id: Uuid = user.user_id.parse().unwrap();
+    let mut conn = env.database.connect().await;
+    diesel::sql_query(format!(
+        "INSERT INTO jobs (user_id, name, cron_expression, target_url) \
+         SELECT '{user_id}', 'mine ' || i, '0 0 1 1 *', 'https://example.com/' FROM generate_series(1, 1000) AS i"
+    ))
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    drop(conn);
+
+    // The baseline: a plain axum handler running the same two queries through a pool of
+    // the same size, in this process.
+    let pool = db::pool::build(env.database.url(), 16);
+    let app = axum::Router::new().route(
+        "/plain",
+        axum::routing::get(move || {
+            let pool = pool.clone();
+            async move {
+                let mut conn = pool.get().await.unwrap();
+                let filter = db::models::job::JobFilter {
+                    user_id: Some(user_id),
+                    ..Default::default()
+                };
+                let page = db::models::Job::page(&mut conn, &filter, None, 21)
+                    .await
+                    .unwrap();
+                let count = db::models::Job::count(&mut conn, &filter).await.unwrap();
+                axum::Json(
+                    json!({"count": count, "ids": page.iter().map(|j| j.id).collect::<Vec<_>>()}),
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let plain = format!("http://{}/plain", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .build()
+        .unwrap();
+    let graphql = format!("{}/graphql", api.base);
+    let token = user.access_token.clone();
+    let body = json!({"query": "{ jobs(first: 20) { totalCount edges { node { id name } } } }"})
+        .to_string();
+    let gql = {
+        let http = http.clone();
+        move || {
+            let request = http
+                .post(graphql.clone())
+                .bearer_auth(token.clone())
+                .header("content-type", "application/json")
+                .body(body.clone())
+                .send();
+            async move { request.await.is_ok_and(|r| r.status().is_success()) }
+        }
+    };
+    let base = {
+        let http = http.clone();
+        move || {
+            let request = http.get(plain.clone()).send();
+            async move { request.await.is_ok_and(|r| r.status().is_success()) }
+        }
+    };
+    let (plain_rps, plain_lat) = load(seconds, 64, base).await;
+    let (gql_rps, gql_lat) = load(seconds, 64, gql).await;
+    let args = format!("api --seconds {seconds}");
+    vec![
+        Figure {
+            scenario: "api",
+            what: "jobs(first: 20) with auth, 64 connections: GraphQL vs plain handler".to_owned(),
+            value: format!(
+                "{gql_rps:.0} vs {plain_rps:.0} req/s ({:.0} %)",
+                gql_rps / plain_rps * 100.0
+            ),
+            target: ">= 50 %",
+            command: cmd(&args, smoke),
+        },
+        Figure {
+            scenario: "api",
+            what: "latency p50 / p99 at peak (GraphQL; plain)".to_owned(),
+            value: format!(
+                "{:.1} / {:.1} ms; {:.1} / {:.1} ms",
+                percentile(&gql_lat, 50.0),
+                percentile(&gql_lat, 99.0),
+                percentile(&plain_lat, 50.0),
+                percentile(&plain_lat, 99.0)
+            ),
+            target: "p99 < 10 ms at half the peak rate",
+            command: cmd(&args, smoke),
+        },
+    ]
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    let smoke = args.smoke;
+    let scenarios = match args.scenario {
+        Scenario::All if smoke => vec![
+            Scenario::Burst {
+                jobs: 200,
+                schedulers: 2,
+            },
+            Scenario::Lateness {
+                jobs: 100,
+                seconds: 3,
+            },
+            Scenario::Growth,
+            Scenario::Memory { jobs: 1_000 },
+            Scenario::Api { seconds: 1 },
+        ],
+        Scenario::All => vec![
+            Scenario::Burst {
+                jobs: 10_000,
+                schedulers: 2,
+            },
+            Scenario::Lateness {
+                jobs: 10_000,
+                seconds: 120,
+            },
+            Scenario::Growth,
+            Scenario::Memory { jobs: 100_000 },
+            Scenario::Api { seconds: 10 },
+        ],
+        one => vec![one],
+    };
+    let mut figures = Vec::new();
+    for scenario in scenarios {
+        eprintln!("running {scenario:?}");
+        figures.extend(match scenario {
+            Scenario::Burst { jobs, schedulers } => burst(jobs, schedulers, smoke).await,
+            Scenario::Lateness { jobs, seconds } => lateness(jobs, seconds, smoke).await,
+            Scenario::Growth => growth(smoke).await,
+            Scenario::Memory { jobs } => memory(jobs, smoke).await,
+            Scenario::Api { seconds } => api(seconds, smoke).await,
+            Scenario::All => unreachable!("expanded above"),
+        });
+    }
+    let binary = e2e::process::binary();
+    println!(
+        "CronOps benchmarks on {} ({}){}",
+        machine(),
+        binary.display(),
+        if smoke {
+            " - SMOKE RUN, figures not meaningful"
+        } else {
+            ""
+        }
+    );
+    println!();
+    println!("| scenario | what | measured | target | reproduce |");
+    println!("|---|---|---|---|---|");
+    for f in &figures {
+        println!(
+            "| {} | {} | {} | {} | `{}` |",
+            f.scenario, f.what, f.value, f.target, f.command
+        );
+    }
+}
