@@ -79,9 +79,6 @@ struct Finished {
     completion: Completion,
 }
 
-/// Claimed batches prepared at the same time.
-const PARALLEL_PREPARES: usize = 4;
-
 /// How often expired runs are swept.
 const RETENTION_EVERY: Duration = Duration::from_secs(300);
 
@@ -183,9 +180,6 @@ impl Scheduler {
 
     async fn claim_loop(&self, shutdown: &CancellationToken, record_tx: &mpsc::Sender<Finished>) {
         let shared = &self.0;
-        // Batches are prepared (recorded, rescheduled) concurrently so that one slow
-        // database round trip does not hold back the next claim.
-        let preparing = Arc::new(Semaphore::new(PARALLEL_PREPARES));
         let mut failures = 0u32;
         while !shutdown.is_cancelled() {
             let room = shared
@@ -200,11 +194,6 @@ impl Scheduler {
                 }
                 continue;
             }
-            // Reserve the room first: a claimed slot always has a permit to fire with.
-            let Ok(mut reserved) = shared.permits.clone().try_acquire_many_owned(room as u32)
-            else {
-                continue;
-            };
             let now = Utc::now();
             let claimed =
                 match queue::claim(&shared.redis, &shared.keys, now, shared.config.lease, room)
@@ -219,13 +208,11 @@ impl Scheduler {
                         if failures == 1 || failures.is_multiple_of(20) {
                             tracing::warn!(error = %e, "claiming failed; retrying");
                         }
-                        drop(reserved);
                         sleep_or_stop(shutdown, Duration::from_millis(250)).await;
                         continue;
                     }
                 };
             if claimed.is_empty() {
-                drop(reserved);
                 let wake = queue::next_wake(&shared.redis, &shared.keys)
                     .await
                     .ok()
@@ -237,38 +224,20 @@ impl Scheduler {
                 sleep_or_stop(shutdown, wait).await;
                 continue;
             }
-            if claimed.len() < room {
-                drop(reserved.split(room - claimed.len()));
-            }
             metrics::counter!("cronops_scheduler_claimed_total").increment(claimed.len() as u64);
             {
                 let mut held = shared.held.lock().expect("held lock");
                 held.extend(claimed.iter().map(|c| c.member.clone()));
             }
-            let Ok(turn) = preparing.clone().acquire_owned().await else {
-                break;
-            };
-            let this = self.clone();
-            let record_tx = record_tx.clone();
-            let shutdown = shutdown.clone();
-            tokio::spawn(async move {
-                let _turn = turn;
-                if let Err(e) = this
-                    .prepare_and_fire(claimed.clone(), reserved, &record_tx)
-                    .await
-                {
-                    let shared = &this.0;
-                    tracing::warn!(error = %e, "could not start claimed runs; handing them back");
-                    if let Err(e) = queue::unclaim(&shared.redis, &shared.keys, &claimed).await {
-                        tracing::warn!(error = %e, "handing back failed; the leases will expire instead");
-                    }
-                    this.forget(claimed.iter().map(|c| c.member.clone()));
-                    sleep_or_stop(&shutdown, Duration::from_millis(250)).await;
+            if let Err(e) = self.prepare_and_fire(claimed.clone(), record_tx).await {
+                tracing::warn!(error = %e, "could not start claimed runs; handing them back");
+                if let Err(e) = queue::unclaim(&shared.redis, &shared.keys, &claimed).await {
+                    tracing::warn!(error = %e, "handing back failed; the leases will expire instead");
                 }
-            });
+                self.forget(claimed.iter().map(|c| c.member.clone()));
+                sleep_or_stop(shutdown, Duration::from_millis(250)).await;
+            }
         }
-        // Let batches being prepared finish handing their runs out.
-        let _ = preparing.acquire_many(PARALLEL_PREPARES as u32).await;
     }
 
     fn forget(&self, members: impl IntoIterator<Item = String>) {
@@ -283,7 +252,6 @@ impl Scheduler {
     async fn prepare_and_fire(
         &self,
         claimed: Vec<Claimed>,
-        mut reserved: tokio::sync::OwnedSemaphorePermit,
         record_tx: &mpsc::Sender<Finished>,
     ) -> Result<(), Error> {
         let shared = &self.0;
@@ -505,12 +473,12 @@ impl Scheduler {
             let Some((member, slot_ms)) = pending.get(&row.id).cloned() else {
                 continue;
             };
-            let Some(permit) = reserved.split(1) else {
-                tracing::error!(
-                    "more runs than reserved permits; this run waits for its lease to expire"
-                );
-                continue;
-            };
+            let permit = shared
+                .permits
+                .clone()
+                .acquire_owned()
+                .await
+                .expect("the semaphore is never closed");
             let request = execute::Request {
                 job_id: job.id,
                 execution_id: row.id,
