@@ -488,6 +488,38 @@ where
     (all.len() as f64 / seconds as f64, all)
 }
 
+/// Latencies of requests sent at a fixed `rate` per second for `seconds` (each on its own
+/// task, so a slow answer never delays the next send).
+async fn paced<F, Fut>(seconds: u64, rate: f64, send: F) -> Vec<f64>
+where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = bool> + Send + 'static,
+{
+    let every = Duration::from_secs_f64(1.0 / rate.max(1.0));
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let mut tasks = Vec::new();
+    while Instant::now() < deadline {
+        tick.tick().await;
+        let send = send.clone();
+        tasks.push(tokio::spawn(async move {
+            let started = Instant::now();
+            send()
+                .await
+                .then(|| started.elapsed().as_secs_f64() * 1000.0)
+        }));
+    }
+    let mut latencies = Vec::new();
+    for task in tasks {
+        if let Ok(Some(ms)) = task.await {
+            latencies.push(ms);
+        }
+    }
+    latencies.sort_by(f64::total_cmp);
+    latencies
+}
+
 async fn api(seconds: u64, smoke: bool) -> Vec<Figure> {
     let env = TestEnv::new().await;
     let total = if smoke { 2_000 } else { 100_000 };
@@ -568,7 +600,8 @@ async fn api(seconds: u64, smoke: bool) -> Vec<Figure> {
         }
     };
     let (plain_rps, plain_lat) = load(seconds, 64, base).await;
-    let (gql_rps, gql_lat) = load(seconds, 64, gql).await;
+    let (gql_rps, gql_lat) = load(seconds, 64, gql.clone()).await;
+    let half = paced(seconds, gql_rps / 2.0, gql).await;
     let args = format!("api --seconds {seconds}");
     vec![
         Figure {
@@ -591,7 +624,21 @@ async fn api(seconds: u64, smoke: bool) -> Vec<Figure> {
                 percentile(&plain_lat, 50.0),
                 percentile(&plain_lat, 99.0)
             ),
-            target: "p99 < 10 ms at half the peak rate",
+            target: "(at peak: no target)",
+            command: cmd(&args, smoke),
+        },
+        Figure {
+            scenario: "api",
+            what: format!(
+                "GraphQL latency p50 / p99 at half the peak rate ({:.0} req/s)",
+                gql_rps / 2.0
+            ),
+            value: format!(
+                "{:.1} / {:.1} ms",
+                percentile(&half, 50.0),
+                percentile(&half, 99.0)
+            ),
+            target: "p99 < 10 ms",
             command: cmd(&args, smoke),
         },
     ]
