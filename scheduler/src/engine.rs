@@ -432,7 +432,7 @@ impl Scheduler {
             .iter()
             .map(|row| ExecutionEvent {
                 kind: EventKind::Started,
-                log: row.into(),
+                log: row.clone(),
             })
             .collect();
         if let Err(e) = events::publish(&shared.redis, &shared.keys, &events).await {
@@ -623,7 +623,7 @@ impl Scheduler {
             );
             events.push(ExecutionEvent {
                 kind,
-                log: row.into(),
+                log: row.clone(),
             });
         }
         let members: Vec<String> = batch.iter().map(|f| f.member.clone()).collect();

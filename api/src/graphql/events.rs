@@ -79,7 +79,7 @@ impl EventsSubscription {
                         }
                         yield Ok(ExecutionEvent {
                             kind: event.kind.into(),
-                            log: ExecutionLog(log.clone().into()),
+                            log: ExecutionLog(log.clone()),
                         });
                     }
                     Err(RecvError::Lagged(missed)) => {

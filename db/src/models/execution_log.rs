@@ -11,8 +11,21 @@ use crate::schema::execution_logs;
 
 /// One run of a job as recorded. `(job_id, scheduled_for, trigger, attempt)` is unique,
 /// which is what keeps a slot from being recorded, and so fired, twice.
-#[derive(Debug, Clone, PartialEq, Queryable, QueryableByName, Selectable, Identifiable)]
+///
+/// It serialises with the contract's field names: run events carry it as JSON.
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    Queryable,
+    QueryableByName,
+    Selectable,
+    Identifiable,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 #[diesel(table_name = execution_logs, check_for_backend(diesel::pg::Pg))]
+#[serde(rename_all = "camelCase")]
 pub struct ExecutionLog {
     pub id: Uuid,
     pub job_id: Uuid,
