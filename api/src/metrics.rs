@@ -1,8 +1,13 @@
 //! Prometheus metrics: the process-wide recorder and the HTTP request middleware.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest, NextRequest,
+};
+use async_graphql::parser::types::ExecutableDocument;
+use async_graphql::{ServerResult, Variables};
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
 use axum::response::Response;
@@ -67,17 +72,92 @@ pub async fn track_http(request: Request, next: Next) -> Response {
     response
 }
 
-/// `type:field,field` of the operation a request runs: bounded by the schema, unlike
-/// operation names, which clients choose.
-pub fn operation_label(request: &async_graphql::Request) -> String {
+/// Records rate, latency and outcome of every GraphQL request by operation: the operation
+/// type and its root fields (`query:jobs`), which the schema bounds, never the
+/// client-chosen operation name. It reads the document async-graphql parses anyway.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OperationMetrics;
+
+impl ExtensionFactory for OperationMetrics {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(OperationRecorder::default())
+    }
+}
+
+/// One request's recorder (async-graphql creates one per request).
+#[derive(Debug, Default)]
+struct OperationRecorder {
+    operation_name: Mutex<Option<String>>,
+    label: Mutex<Option<String>>,
+}
+
+#[async_trait::async_trait]
+impl Extension for OperationRecorder {
+    async fn request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        next: NextRequest<'_>,
+    ) -> async_graphql::Response {
+        let started = Instant::now();
+        let response = next.run(ctx).await;
+        let operation = self
+            .label
+            .lock()
+            .expect("label lock")
+            .take()
+            .unwrap_or_else(|| "invalid".to_owned());
+        let outcome = response
+            .errors
+            .first()
+            .map(|e| {
+                e.extensions
+                    .as_ref()
+                    .and_then(|ext| ext.get("code"))
+                    .and_then(|code| match code {
+                        async_graphql::Value::String(code) => Some(code.clone()),
+                        _ => None,
+                    })
+                    .unwrap_or_else(|| "GRAPHQL_ERROR".to_owned())
+            })
+            .unwrap_or_else(|| "OK".to_owned());
+        metrics::counter!("cronops_graphql_requests_total", "operation" => operation.clone(), "outcome" => outcome)
+            .increment(1);
+        metrics::histogram!("cronops_graphql_request_duration_seconds", "operation" => operation)
+            .record(started.elapsed().as_secs_f64());
+        response
+    }
+
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        request: async_graphql::Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<async_graphql::Request> {
+        *self.operation_name.lock().expect("name lock") = request.operation_name.clone();
+        next.run(ctx, request).await
+    }
+
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        let document = next.run(ctx, query, variables).await?;
+        let name = self.operation_name.lock().expect("name lock").clone();
+        *self.label.lock().expect("label lock") = Some(operation_label(&document, name.as_deref()));
+        Ok(document)
+    }
+}
+
+/// `type:field,field` of the operation the document runs.
+fn operation_label(document: &ExecutableDocument, operation_name: Option<&str>) -> String {
     use async_graphql::parser::types::{DocumentOperations, OperationType, Selection};
-    let Ok(document) = async_graphql::parser::parse_query(&request.query) else {
-        return "invalid".to_owned();
-    };
     let operation = match &document.operations {
         DocumentOperations::Single(op) => Some(&op.node),
-        DocumentOperations::Multiple(ops) => match &request.operation_name {
-            Some(name) => ops.get(name.as_str()).map(|op| &op.node),
+        DocumentOperations::Multiple(ops) => match operation_name {
+            Some(name) => ops.get(name).map(|op| &op.node),
             None => ops.values().next().map(|op| &op.node),
         },
     };

@@ -367,37 +367,7 @@ async fn graphql_post(
         .into_inner()
         .data(request_auth(&state.app, &headers, peer))
         .data(Loaders::new(&state.app));
-    execute_measured(&state.schema, request).await.into()
-}
-
-/// Executes a request and records its rate, latency and outcome by operation (the
-/// operation type and root fields, which the schema bounds, never client-chosen names).
-async fn execute_measured(
-    schema: &CronOpsSchema,
-    request: async_graphql::Request,
-) -> async_graphql::Response {
-    let operation = metrics::operation_label(&request);
-    let started = std::time::Instant::now();
-    let response = schema.execute(request).await;
-    let outcome = response
-        .errors
-        .first()
-        .map(|e| {
-            e.extensions
-                .as_ref()
-                .and_then(|ext| ext.get("code"))
-                .and_then(|code| match code {
-                    async_graphql::Value::String(code) => Some(code.clone()),
-                    _ => None,
-                })
-                .unwrap_or_else(|| "GRAPHQL_ERROR".to_owned())
-        })
-        .unwrap_or_else(|| "OK".to_owned());
-    ::metrics::counter!("cronops_graphql_requests_total", "operation" => operation.clone(), "outcome" => outcome)
-        .increment(1);
-    ::metrics::histogram!("cronops_graphql_request_duration_seconds", "operation" => operation)
-        .record(started.elapsed().as_secs_f64());
-    response
+    state.schema.execute(request).await.into()
 }
 
 /// `GET /graphql`: GraphiQL for a browser, else a query from the URL (never a mutation,
@@ -444,7 +414,7 @@ async fn graphql_get(
     let request = request
         .data(request_auth(&state.app, &headers, peer))
         .data(Loaders::new(&state.app));
-    GraphQLResponse::from(execute_measured(&state.schema, request).await).into_response()
+    GraphQLResponse::from(state.schema.execute(request).await).into_response()
 }
 
 /// Whether the operation the request would run is a mutation.

@@ -61,6 +61,7 @@ fn builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, Subscripti
     )
     .limit_depth(MAX_DEPTH)
     .limit_complexity(MAX_COMPLEXITY)
+    .extension(crate::metrics::OperationMetrics)
 }
 
 /// The schema the server executes, with the application state and the live event hub.
