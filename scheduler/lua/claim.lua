@@ -26,9 +26,15 @@ if room > 0 then
   local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'WITHSCORES', 'LIMIT', 0, room)
   for i = 1, #due, 2 do
     redis.call('ZREM', KEYS[1], due[i])
-    lease('s:' .. due[i] .. ':' .. due[i + 1], 'n')
+    local member = 's:' .. due[i] .. ':' .. due[i + 1]
+    local held = redis.call('ZSCORE', KEYS[3], member)
+    -- A slot someone holds (put back by the reconciler between that claim and the
+    -- holder's put-back) is dropped: its holder fires it and schedules the next one.
+    if not held or tonumber(held) <= now then
+      lease(member, 'n')
+      room = room - 1
+    end
   end
-  room = room - #due / 2
 end
 
 if room > 0 then

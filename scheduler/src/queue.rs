@@ -62,6 +62,25 @@ pub async fn schedule_many(
     keys: &Keys,
     jobs: &[(Uuid, DateTime<Utc>)],
 ) -> Result<(), Error> {
+    zadd_jobs(redis, keys, jobs, None).await
+}
+
+/// Puts back jobs missing from the due set, never moving one that is there (the
+/// reconciler: an instance may have put a newer time there since it looked).
+pub async fn schedule_missing(
+    redis: &RedisPool,
+    keys: &Keys,
+    jobs: &[(Uuid, DateTime<Utc>)],
+) -> Result<(), Error> {
+    zadd_jobs(redis, keys, jobs, Some(SetOptions::NX)).await
+}
+
+async fn zadd_jobs(
+    redis: &RedisPool,
+    keys: &Keys,
+    jobs: &[(Uuid, DateTime<Utc>)],
+    options: Option<SetOptions>,
+) -> Result<(), Error> {
     if jobs.is_empty() {
         return Ok(());
     }
@@ -71,7 +90,7 @@ pub async fn schedule_many(
         .collect();
     redis
         .next()
-        .zadd::<(), _, _>(keys.due(), None, None, false, false, values)
+        .zadd::<(), _, _>(keys.due(), options, None, false, false, values)
         .await
         .map_err(redis_err)
 }

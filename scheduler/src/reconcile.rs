@@ -177,7 +177,7 @@ async fn restore_page_counting(
             count = missing.len(),
             "putting missing jobs back in the due set"
         );
-        queue::schedule_many(redis, keys, &missing).await?;
+        queue::schedule_missing(redis, keys, &missing).await?;
     }
     Ok((done, missing.len()))
 }

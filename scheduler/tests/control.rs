@@ -196,3 +196,46 @@ async fn retention_deletes_only_runs_past_the_owners_plan() {
     left.sort_unstable();
     assert_eq!(left, [1, 1, 6, 29, 60]);
 }
+
+#[tokio::test]
+async fn a_slot_put_back_while_leased_is_not_leased_twice() {
+    // The reconciler can see a job missing from the due set while an instance holds its
+    // slot (between the claim and the put-back) and add it again at the same time.
+    let (database, redis, keys, _target) = setup().await;
+    drop(database);
+    let job = uuid::Uuid::new_v4();
+    let slot = Utc::now() - chrono::Duration::seconds(1);
+    queue::schedule(&redis, &keys, job, slot).await.unwrap();
+    let first = queue::claim(&redis, &keys, Utc::now(), Duration::from_secs(30), 10)
+        .await
+        .unwrap();
+    assert_eq!(first.len(), 1);
+    queue::schedule(&redis, &keys, job, slot).await.unwrap();
+    let second = queue::claim(&redis, &keys, Utc::now(), Duration::from_secs(30), 10)
+        .await
+        .unwrap();
+    assert!(
+        second.is_empty(),
+        "the held slot was leased again: {second:?}"
+    );
+    // The holder's lease is intact: releasing a duplicate cannot have removed it.
+    let leases: Vec<(String, f64)> = fred::prelude::SortedSetsInterface::zrange(
+        redis.next(),
+        keys.leases(),
+        0,
+        -1,
+        None,
+        false,
+        None,
+        true,
+    )
+    .await
+    .unwrap();
+    assert_eq!(leases.len(), 1);
+    assert_eq!(leases[0].0, first[0].member);
+    assert_eq!(
+        queue::scores(&redis, &keys, &[job]).await.unwrap()[0],
+        None,
+        "the duplicate left the due set"
+    );
+}
