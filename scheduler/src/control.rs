@@ -62,6 +62,12 @@ pub async fn trigger_now(
     let log = inserted
         .pop()
         .ok_or_else(|| Error::Conflict(format!("run {} already exists", row.id)))?;
-    queue::enqueue_manual(redis, keys, log.id).await?;
+    if let Err(e) = queue::enqueue_manual(redis, keys, log.id).await {
+        // Nothing would ever pick the PENDING row up: take it back and report.
+        if let Err(cleanup) = ExecutionLog::delete(conn, log.id).await {
+            tracing::error!(run_id = %log.id, error = %cleanup, "could not remove an unqueued manual run");
+        }
+        return Err(e);
+    }
     Ok(log)
 }

@@ -393,21 +393,11 @@ impl Scheduler {
         }
 
         // Record before firing: only rows this call inserted (or moved to RUNNING) fire.
-        let mut started = ExecutionLog::insert_new(&mut conn, &new_rows)
-            .await
-            .map_err(db::Error::from)?;
-        if !to_start.is_empty() {
-            started.extend(
-                ExecutionLog::start_pending(&mut conn, &to_start, now)
-                    .await
-                    .map_err(db::Error::from)?,
-            );
-        }
         let next_pg: Vec<(Uuid, Option<DateTime<Utc>>)> =
             next_runs.iter().map(|(id, at)| (*id, Some(*at))).collect();
-        if let Err(e) = Job::set_next_runs(&mut conn, &next_pg).await {
-            tracing::warn!(error = %e, "could not store next run times; the reconciler will");
-        }
+        let started = ExecutionLog::start_runs(&mut conn, &new_rows, &to_start, now, &next_pg)
+            .await
+            .map_err(db::Error::from)?;
         drop(conn);
 
         // From here on the runs are ours: failures are logged, never handed back.
@@ -570,17 +560,9 @@ impl Scheduler {
     async fn write_results(&self, batch: &[Finished]) -> Result<Vec<ExecutionLog>, Error> {
         let mut conn = self.0.db.get().await.map_err(db::Error::from)?;
         let completions: Vec<Completion> = batch.iter().map(|f| f.completion.clone()).collect();
-        let rows = ExecutionLog::complete_many(&mut conn, &completions)
+        Ok(ExecutionLog::complete_and_record(&mut conn, &completions)
             .await
-            .map_err(db::Error::from)?;
-        let last: Vec<(Uuid, DateTime<Utc>, ExecutionStatus)> = rows
-            .iter()
-            .map(|r| (r.job_id, r.started_at, r.status))
-            .collect();
-        Job::record_last_runs(&mut conn, &last)
-            .await
-            .map_err(db::Error::from)?;
-        Ok(rows)
+            .map_err(db::Error::from)?)
     }
 
     /// Queues retries, releases leases and publishes the outcome of recorded runs.
@@ -627,18 +609,18 @@ impl Scheduler {
             });
         }
         let members: Vec<String> = batch.iter().map(|f| f.member.clone()).collect();
+        // Retries ride in the same transaction as the release: keep trying (the leases stay
+        // held and renewed meanwhile) rather than drop them.
         let mut delay = Duration::from_millis(50);
-        for attempt in 1..=5 {
-            match queue::release(&shared.redis, &shared.keys, &members, &follow_ups).await {
-                Ok(()) => break,
-                Err(e) if attempt == 5 => {
-                    tracing::error!(error = %e, "could not release leases or queue retries; the leases will expire and be taken back");
-                }
-                Err(_) => {
-                    tokio::time::sleep(delay).await;
-                    delay *= 2;
-                }
+        let mut failures = 0u32;
+        while let Err(e) = queue::release(&shared.redis, &shared.keys, &members, &follow_ups).await
+        {
+            failures += 1;
+            if failures == 1 || failures.is_multiple_of(20) {
+                tracing::warn!(error = %e, "could not release leases and queue retries yet; retrying");
             }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(2));
         }
         self.forget(members);
         if let Err(e) = events::publish(&shared.redis, &shared.keys, &events).await {

@@ -239,3 +239,30 @@ async fn a_slot_put_back_while_leased_is_not_leased_twice() {
         "the duplicate left the due set"
     );
 }
+
+#[tokio::test]
+async fn a_manual_run_that_cannot_be_queued_leaves_no_pending_row() {
+    let database = db::test_db::TestDatabase::new().await;
+    // Nothing listens here: queueing fails (after the command timeout).
+    let redis =
+        scheduler::redis::connect(&format!("redis://127.0.0.1:{}", e2e::free_port()), 1).unwrap();
+    let keys = Keys::new("unreachable");
+    let user = fixtures::user(&database).await;
+    let id = fixtures::job(
+        &database,
+        user,
+        &JobSpec::every_second("http://example.com/".into()),
+    )
+    .await;
+    let job = load_job(&database, id).await;
+    let mut conn = database.connect().await;
+    assert!(
+        control::trigger_now(&mut conn, &redis, &keys, &job)
+            .await
+            .is_err()
+    );
+    assert!(
+        fixtures::runs(&database, id).await.is_empty(),
+        "the PENDING row was taken back"
+    );
+}

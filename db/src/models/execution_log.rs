@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{Array, Int4, Nullable, Text, Timestamptz, Uuid as SqlUuid};
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use crate::enums::{ExecutionStatus, ExecutionTrigger};
@@ -174,6 +174,56 @@ impl ExecutionLog {
         .bind::<Array<Nullable<Text>>, _>(errors)
         .load::<ExecutionLog>(conn)
         .await
+    }
+
+    /// Records runs about to start, in one transaction: inserts new rows (a slot already
+    /// recorded is skipped), moves manual runs from PENDING to RUNNING, and stores the jobs'
+    /// next fire times. Returns the rows this call started: those, and only those, fire.
+    /// All or nothing, so a caller that fails here can hand its claims back untouched.
+    pub async fn start_runs(
+        conn: &mut AsyncPgConnection,
+        new_rows: &[NewExecutionLog],
+        pending: &[Uuid],
+        started_at: DateTime<Utc>,
+        next_runs: &[(Uuid, Option<DateTime<Utc>>)],
+    ) -> QueryResult<Vec<ExecutionLog>> {
+        let (new_rows, pending, next_runs) =
+            (new_rows.to_vec(), pending.to_vec(), next_runs.to_vec());
+        conn.transaction::<_, diesel::result::Error, _>(async move |conn| {
+            let mut started = Self::insert_new(conn, &new_rows).await?;
+            if !pending.is_empty() {
+                started.extend(Self::start_pending(conn, &pending, started_at).await?);
+            }
+            crate::models::Job::set_next_runs(conn, &next_runs).await?;
+            Ok(started)
+        })
+        .await
+    }
+
+    /// Writes finished runs and their jobs' last run, in one transaction, so a retry of a
+    /// failed write never finds the runs closed and the jobs not updated.
+    pub async fn complete_and_record(
+        conn: &mut AsyncPgConnection,
+        completions: &[Completion],
+    ) -> QueryResult<Vec<ExecutionLog>> {
+        let completions = completions.to_vec();
+        conn.transaction::<_, diesel::result::Error, _>(async move |conn| {
+            let rows = Self::complete_many(conn, &completions).await?;
+            let last: Vec<(Uuid, DateTime<Utc>, ExecutionStatus)> = rows
+                .iter()
+                .map(|r| (r.job_id, r.started_at, r.status))
+                .collect();
+            crate::models::Job::record_last_runs(conn, &last).await?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    /// Deletes a run (a manual run that could not be queued).
+    pub async fn delete(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<usize> {
+        diesel::delete(execution_logs::table.find(id))
+            .execute(conn)
+            .await
     }
 
     /// The deterministic id of one attempt of one slot: the same whichever instance
