@@ -151,15 +151,6 @@ impl User {
             .optional()
     }
 
-    /// How many jobs the user owns.
-    pub async fn job_count(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<i64> {
-        crate::schema::jobs::table
-            .filter(crate::schema::jobs::user_id.eq(id))
-            .count()
-            .get_result(conn)
-            .await
-    }
-
     /// Whether the email is verified.
     pub fn is_verified(&self) -> bool {
         self.email_verified_at.is_some()
