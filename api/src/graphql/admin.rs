@@ -11,7 +11,7 @@ use super::connection::{self, PageInfo};
 use super::execution_log::ExecutionLogConnection;
 use super::job::{JobConnection, jobs_connection};
 use super::loaders::Loaders;
-use super::stats::{Analytics, rate};
+use super::stats::{Analytics, int, rate};
 use super::user::User;
 use super::{ExecutionStatus, JobStatus, Plan, Role};
 use crate::auth::{self, account};
@@ -68,10 +68,6 @@ pub struct UserConnection {
     pub edges: Vec<UserEdge>,
     pub page_info: PageInfo,
     pub total_count: i32,
-}
-
-fn int(n: i64) -> i32 {
-    i32::try_from(n).unwrap_or(i32::MAX)
 }
 
 fn optional_id(id: Option<ID>, what: &str) -> Result<Option<Uuid>, ApiError> {

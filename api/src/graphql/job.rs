@@ -172,6 +172,6 @@ pub fn jobs_connection(
             end_cursor: edges.last().map(|e| e.cursor.clone()),
         },
         edges,
-        total_count: i32::try_from(total).unwrap_or(i32::MAX),
+        total_count: super::stats::int(total),
     }
 }

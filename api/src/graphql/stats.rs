@@ -88,7 +88,8 @@ pub struct Analytics {
     pub top_failing_jobs: Vec<JobFailures>,
 }
 
-fn int(n: i64) -> i32 {
+/// A count as a GraphQL `Int` (saturating: no count here comes near 2^31).
+pub(crate) fn int(n: i64) -> i32 {
     i32::try_from(n).unwrap_or(i32::MAX)
 }
 

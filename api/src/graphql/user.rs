@@ -46,6 +46,6 @@ impl User {
     async fn job_count(&self, ctx: &Context<'_>) -> Result<i32> {
         let loaders = ctx.data_unchecked::<Loaders>();
         let count = loaders.job_counts.load_one(self.0.id).await?.unwrap_or(0);
-        Ok(i32::try_from(count).unwrap_or(i32::MAX))
+        Ok(super::stats::int(count))
     }
 }

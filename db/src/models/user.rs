@@ -44,15 +44,6 @@ pub fn normalize_email(email: &str) -> String {
 }
 
 impl User {
-    /// The user with this id.
-    pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<User> {
-        users::table
-            .find(id)
-            .select(User::as_select())
-            .first(conn)
-            .await
-    }
-
     /// The user with this email, in any case and with surrounding blanks.
     pub async fn find_by_email(
         conn: &mut AsyncPgConnection,
