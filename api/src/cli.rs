@@ -98,7 +98,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             config.normalize();
             config.validate(env)?;
         }
-        Command::Scheduler(config) => config.redis.normalize(),
+        Command::Scheduler(config) => {
+            config.redis.normalize();
+            config.scheduler.validate()?;
+        }
         Command::Seed(seed) => seed.accounts.normalize(),
         Command::Migrate(_) | Command::Schema => {}
     }

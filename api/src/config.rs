@@ -282,6 +282,12 @@ pub struct SchedulerArgs {
     #[arg(long, env = "SCHEDULER_LEASE_MS", value_name = "SCHEDULER_LEASE_MS", default_value_t = 15_000,
           value_parser = clap::value_parser!(u64).range(1_000..))]
     pub scheduler_lease_ms: u64,
+    /// How far ahead due work is claimed and prepared (run rows written, next times set),
+    /// so that each request leaves at its slot instead of after the preparation
+    /// (milliseconds; 0 turns it off). At most a third of SCHEDULER_LEASE_MS.
+    #[arg(long, env = "SCHEDULER_LOOKAHEAD_MS", value_name = "SCHEDULER_LOOKAHEAD_MS", default_value_t = 1_000,
+          value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    pub scheduler_lookahead_ms: u64,
     /// How often the reconciler compares the due set with PostgreSQL (milliseconds).
     #[arg(long, env = "SCHEDULER_RECONCILE_INTERVAL_MS", value_name = "SCHEDULER_RECONCILE_INTERVAL_MS",
           default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(100..))]
@@ -302,6 +308,20 @@ pub struct SchedulerServerArgs {
 }
 
 impl SchedulerArgs {
+    /// Checks what clap cannot: work prepared ahead must fire well inside its lease.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.scheduler_lookahead_ms.saturating_mul(3) > self.scheduler_lease_ms {
+            return Err(ConfigError {
+                variable: "SCHEDULER_LOOKAHEAD_MS",
+                problem: format!(
+                    "must be at most a third of SCHEDULER_LEASE_MS ({} ms), got {}",
+                    self.scheduler_lease_ms, self.scheduler_lookahead_ms
+                ),
+            });
+        }
+        Ok(())
+    }
+
     /// The scheduler library's settings.
     pub fn engine_config(&self) -> scheduler::SchedulerConfig {
         scheduler::SchedulerConfig {
@@ -309,6 +329,7 @@ impl SchedulerArgs {
             max_in_flight: self.scheduler_max_in_flight as usize,
             batch_size: self.scheduler_batch_size as usize,
             lease: Duration::from_millis(self.scheduler_lease_ms),
+            lookahead: Duration::from_millis(self.scheduler_lookahead_ms),
             reconcile_interval: Duration::from_millis(self.scheduler_reconcile_interval_ms),
             ..scheduler::SchedulerConfig::default()
         }
@@ -372,8 +393,9 @@ impl ApiConfig {
         blank_to_none(&mut self.email.email_pass);
     }
 
-    /// Checks what clap cannot: production secrets.
+    /// Checks what clap cannot: production secrets and scheduler timings.
     pub fn validate(&self, env: AppEnv) -> Result<(), ConfigError> {
+        self.scheduler.validate()?;
         if env == AppEnv::Production {
             for (variable, value) in [
                 ("JWT_ACCESS_SECRET", &self.auth.jwt_access_secret),

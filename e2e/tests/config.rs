@@ -79,6 +79,21 @@ async fn production_refuses_missing_or_short_jwt_secrets() {
 }
 
 #[tokio::test]
+async fn a_lookahead_longer_than_a_third_of_the_lease_is_refused() {
+    let (code, output) = run_api(&[
+        DB,
+        ("SCHEDULER_LEASE_MS", "15000"),
+        ("SCHEDULER_LOOKAHEAD_MS", "6000"),
+    ])
+    .await;
+    assert_eq!(code, Some(1), "started:\n{output}");
+    assert!(
+        output.contains("SCHEDULER_LOOKAHEAD_MS") && output.contains("15000"),
+        "the message does not name the variable and the lease:\n{output}"
+    );
+}
+
+#[tokio::test]
 async fn help_lists_every_variable() {
     let dir = tempfile::tempdir().unwrap();
     let (status, output) = Cronops::spawn(&["api", "--help"], &[], dir.path())

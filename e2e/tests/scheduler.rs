@@ -45,8 +45,21 @@ async fn a_job_fires_every_second_and_each_run_is_recorded() {
         assert!(run.finished_at.is_some() && run.duration_ms.is_some());
         let lateness = run.started_at - run.scheduled_for;
         assert!(
-            lateness < chrono::Duration::seconds(1),
+            lateness < chrono::Duration::seconds(1) && lateness >= chrono::Duration::zero(),
             "fired {lateness} after its slot"
+        );
+    }
+    // Slots are claimed and prepared ahead (SCHEDULER_LOOKAHEAD_MS), but each request
+    // leaves at its slot, never before.
+    for hit in env.target.received_on("/tick") {
+        let slot = chrono::DateTime::parse_from_rfc3339(
+            hit.headers["x-cronops-scheduled-for"].to_str().unwrap(),
+        )
+        .unwrap();
+        assert!(
+            hit.received_at >= slot,
+            "a request arrived {} before its slot",
+            slot.with_timezone(&Utc) - hit.received_at
         );
     }
     // The target saw each recorded slot's execution id exactly once.

@@ -2,28 +2,32 @@
 -- KEYS[1]: due set (job id -> next fire ms)
 -- KEYS[2]: work queue (retry and manual tasks -> run-at ms)
 -- KEYS[3]: leases (task -> lease deadline ms)
--- ARGV[1]: now (ms), ARGV[2]: lease length (ms), ARGV[3]: most items to take
--- Returns task members, each prefixed with 'n' (new) or 'x' (taken back from an expired
--- lease, whose holder died). A due job leaves the due set; its holder puts the next fire
--- time back.
+-- ARGV[1]: now (ms), ARGV[2]: lease length (ms), ARGV[3]: most items to take,
+-- ARGV[4]: horizon (ms): due and queued work up to this time is taken, so the caller can
+-- prepare it ahead and fire it on time.
+-- Returns pairs: the task member prefixed with 'n' (new) or 'x' (taken back from an
+-- expired lease, whose holder died), then the time it is due (ms). A due job leaves the
+-- due set; its holder puts the next fire time back.
 local now = tonumber(ARGV[1])
 local deadline = now + tonumber(ARGV[2])
 local room = tonumber(ARGV[3])
+local horizon = tonumber(ARGV[4])
 local out = {}
 
-local function lease(member, prefix)
+local function lease(member, prefix, at)
   redis.call('ZADD', KEYS[3], deadline, member)
   out[#out + 1] = prefix .. member
+  out[#out + 1] = at
 end
 
 local expired = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, room)
 for _, member in ipairs(expired) do
-  lease(member, 'x')
+  lease(member, 'x', tostring(now))
 end
 room = room - #expired
 
 if room > 0 then
-  local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'WITHSCORES', 'LIMIT', 0, room)
+  local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', horizon, 'WITHSCORES', 'LIMIT', 0, room)
   for i = 1, #due, 2 do
     redis.call('ZREM', KEYS[1], due[i])
     local member = 's:' .. due[i] .. ':' .. due[i + 1]
@@ -31,17 +35,17 @@ if room > 0 then
     -- A slot someone holds (put back by the reconciler between that claim and the
     -- holder's put-back) is dropped: its holder fires it and schedules the next one.
     if not held or tonumber(held) <= now then
-      lease(member, 'n')
+      lease(member, 'n', due[i + 1])
       room = room - 1
     end
   end
 end
 
 if room > 0 then
-  local queued = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, room)
-  for _, member in ipairs(queued) do
-    redis.call('ZREM', KEYS[2], member)
-    lease(member, 'n')
+  local queued = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', horizon, 'WITHSCORES', 'LIMIT', 0, room)
+  for i = 1, #queued, 2 do
+    redis.call('ZREM', KEYS[2], queued[i])
+    lease(queued[i], 'n', queued[i + 1])
   end
 end
 

@@ -2,6 +2,8 @@
 //! record the outcome. Any number of instances may run against one Redis and PostgreSQL,
 //! and any may die at any moment:
 //!
+//! - work is claimed up to `lookahead` before it is due and prepared then, so requests
+//!   leave at their slot rather than after the preparation's round trips;
 //! - a claimed slot is leased; a holder that dies stops renewing, and another instance
 //!   takes the lease back and finishes the slot;
 //! - the run row, unique per (job, slot, trigger, attempt), is written RUNNING before the
@@ -12,7 +14,7 @@
 //! - results wait in a bounded buffer while PostgreSQL is unreachable and are written
 //!   when it returns.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -20,7 +22,7 @@ use chrono::{DateTime, Utc};
 use db::models::execution_log::{Completion, NewExecutionLog};
 use db::models::{ExecutionLog, Job};
 use db::{ExecutionStatus, ExecutionTrigger, JobStatus};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -50,6 +52,9 @@ pub struct SchedulerConfig {
     pub batch_size: usize,
     /// How long a claim holds before another instance may take it back.
     pub lease: Duration,
+    /// How far ahead due work is claimed and prepared, so that requests leave at their
+    /// slot rather than after the database round trips of preparing them.
+    pub lookahead: Duration,
     /// How often the reconciler checks the due set against PostgreSQL.
     pub reconcile_interval: Duration,
     /// How long shutdown waits for requests in flight.
@@ -63,6 +68,7 @@ impl Default for SchedulerConfig {
             max_in_flight: 1_000,
             batch_size: 500,
             lease: Duration::from_secs(15),
+            lookahead: Duration::from_secs(1),
             reconcile_interval: Duration::from_secs(1),
             shutdown_grace: Duration::from_secs(20),
         }
@@ -77,6 +83,21 @@ struct Finished {
     slot_ms: i64,
     max_retries: i32,
     completion: Completion,
+    /// Cancelled once the run's STARTED event is out: its outcome is published after.
+    announced: CancellationToken,
+}
+
+/// A prepared run waiting for its start time.
+struct Fire {
+    request: execute::Request,
+    member: String,
+    slot_ms: i64,
+    max_retries: i32,
+    /// The RUNNING row.
+    row: ExecutionLog,
+    /// Its STARTED event, encoded while preparing (taken when it is published).
+    announcement: Option<events::Encoded>,
+    permit: OwnedSemaphorePermit,
 }
 
 /// How often expired runs are swept.
@@ -181,6 +202,7 @@ impl Scheduler {
     async fn claim_loop(&self, shutdown: &CancellationToken, record_tx: &mpsc::Sender<Finished>) {
         let shared = &self.0;
         let mut failures = 0u32;
+        let lookahead = chrono::Duration::from_std(shared.config.lookahead).unwrap_or_default();
         while !shutdown.is_cancelled() {
             let room = shared
                 .permits
@@ -195,30 +217,41 @@ impl Scheduler {
                 continue;
             }
             let now = Utc::now();
-            let claimed =
-                match queue::claim(&shared.redis, &shared.keys, now, shared.config.lease, room)
-                    .await
-                {
-                    Ok(claimed) => {
-                        failures = 0;
-                        claimed
+            let horizon = now + lookahead;
+            let claimed = match queue::claim(
+                &shared.redis,
+                &shared.keys,
+                now,
+                horizon,
+                shared.config.lease,
+                room,
+            )
+            .await
+            {
+                Ok(claimed) => {
+                    failures = 0;
+                    claimed
+                }
+                Err(e) => {
+                    failures += 1;
+                    if failures == 1 || failures.is_multiple_of(20) {
+                        tracing::warn!(error = %e, "claiming failed; retrying");
                     }
-                    Err(e) => {
-                        failures += 1;
-                        if failures == 1 || failures.is_multiple_of(20) {
-                            tracing::warn!(error = %e, "claiming failed; retrying");
-                        }
-                        sleep_or_stop(shutdown, Duration::from_millis(250)).await;
-                        continue;
-                    }
-                };
+                    sleep_or_stop(shutdown, Duration::from_millis(250)).await;
+                    continue;
+                }
+            };
             if claimed.is_empty() {
                 let wake = queue::next_wake(&shared.redis, &shared.keys)
                     .await
                     .ok()
                     .flatten();
                 let wait = wake
-                    .map(|at| (at - Utc::now()).to_std().unwrap_or(Duration::ZERO))
+                    .map(|at| {
+                        (at - lookahead - Utc::now())
+                            .to_std()
+                            .unwrap_or(Duration::ZERO)
+                    })
                     .unwrap_or(Duration::MAX)
                     .clamp(Duration::from_millis(1), Duration::from_millis(50));
                 sleep_or_stop(shutdown, wait).await;
@@ -256,6 +289,7 @@ impl Scheduler {
     ) -> Result<(), Error> {
         let shared = &self.0;
         let now = Utc::now();
+        let clock = Instant::now();
         let mut conn = shared.db.get().await.map_err(db::Error::from)?;
 
         let job_ids: Vec<Uuid> = claimed
@@ -287,6 +321,7 @@ impl Scheduler {
             .into_iter()
             .map(|j| (j.id, j))
             .collect();
+        let loaded = clock.elapsed();
         let manual_rows: HashMap<Uuid, ExecutionLog> =
             existing_manual.into_iter().map(|l| (l.id, l)).collect();
 
@@ -333,15 +368,27 @@ impl Scheduler {
                         }
                     }
                     // Misfire rule: of slots missed while nothing ran, only the latest fires.
-                    let fire = schedule
-                        .latest_between(slot - chrono::Duration::milliseconds(1), now)
-                        .unwrap_or(slot);
+                    // A slot claimed ahead fires at its own time.
+                    let fire = if slot > now {
+                        slot
+                    } else {
+                        schedule
+                            .latest_between(slot - chrono::Duration::milliseconds(1), now)
+                            .unwrap_or(slot)
+                    };
                     let late =
                         fire != slot || (now - fire).to_std().unwrap_or_default() > LATE_AFTER;
                     if let Some(next) = schedule.next_after(fire.max(now)) {
                         next_runs.push((job_id, next));
                     }
-                    let row = new_row(job, fire, ExecutionTrigger::Schedule, 1, late, now);
+                    let row = new_row(
+                        job,
+                        fire,
+                        ExecutionTrigger::Schedule,
+                        1,
+                        late,
+                        fire.max(now),
+                    );
                     pending.insert(row.id, (c.member.clone(), fire.timestamp_millis()));
                     new_rows.push(row);
                 }
@@ -372,7 +419,8 @@ impl Scheduler {
                         }
                         continue;
                     }
-                    let row = new_row(job, slot, ExecutionTrigger::Retry, attempt, false, now);
+                    let at = ms_to_time(c.due_ms).max(now);
+                    let row = new_row(job, slot, ExecutionTrigger::Retry, attempt, false, at);
                     pending.insert(row.id, (c.member.clone(), slot_ms));
                     new_rows.push(row);
                 }
@@ -399,6 +447,7 @@ impl Scheduler {
             .await
             .map_err(db::Error::from)?;
         drop(conn);
+        let written = clock.elapsed();
 
         // From here on the runs are ours: failures are logged, never handed back.
         if let Err(e) = queue::schedule_many(&shared.redis, &shared.keys, &next_runs).await {
@@ -416,17 +465,6 @@ impl Scheduler {
                 tracing::warn!(error = %e, "could not release leases; they will expire");
             }
             self.forget(done_members);
-        }
-
-        let events: Vec<ExecutionEvent> = started
-            .iter()
-            .map(|row| ExecutionEvent {
-                kind: EventKind::Started,
-                log: row.clone(),
-            })
-            .collect();
-        if let Err(e) = events::publish(&shared.redis, &shared.keys, &events).await {
-            tracing::warn!(error = %e, "could not publish STARTED events");
         }
 
         for (c, row) in abandoned {
@@ -448,6 +486,7 @@ impl Scheduler {
                     response_body: None,
                     error: Some(ABANDONED.to_owned()),
                 },
+                announced: already_announced(),
             };
             if record_tx.send(finished).await.is_err() {
                 tracing::error!(
@@ -456,6 +495,10 @@ impl Scheduler {
             }
         }
 
+        // Each run leaves at its start time (its slot, when claimed ahead): one timer per
+        // distinct instant, not per run. The permits travel with the runs, so shutdown
+        // waits for runs prepared but not yet fired.
+        let mut groups: BTreeMap<DateTime<Utc>, Vec<Fire>> = BTreeMap::new();
         for row in started {
             let Some(job) = jobs.get(&row.job_id) else {
                 continue;
@@ -480,47 +523,114 @@ impl Scheduler {
                 body: job.body.clone(),
                 timeout: Duration::from_millis(u64::try_from(job.timeout_ms).unwrap_or(10_000)),
             };
-            let lateness = (Utc::now() - row.scheduled_for)
-                .to_std()
-                .unwrap_or_default();
-            metrics::histogram!("cronops_scheduler_lateness_seconds")
-                .record(lateness.as_secs_f64());
-            metrics::counter!("cronops_scheduler_fired_total", "trigger" => row.trigger.as_str())
-                .increment(1);
-            let executor = shared.executor.clone();
-            let record_tx = record_tx.clone();
-            let max_retries = job.max_retries;
-            tracing::debug!(job_id = %row.job_id, scheduled_for = %row.scheduled_for, attempt = row.attempt, "firing");
-            tokio::spawn(async move {
-                metrics::gauge!("cronops_scheduler_in_flight").increment(1.0);
-                let started = Instant::now();
-                let outcome = executor.execute(&request).await;
-                metrics::gauge!("cronops_scheduler_in_flight").decrement(1.0);
-                metrics::histogram!("cronops_scheduler_request_duration_seconds")
-                    .record(started.elapsed().as_secs_f64());
-                let finished = Finished {
-                    member,
-                    job_id: request.job_id,
-                    slot_ms,
-                    max_retries,
-                    completion: Completion {
-                        id: request.execution_id,
-                        status: outcome.status,
-                        finished_at: outcome.finished_at,
-                        duration_ms: outcome.duration_ms,
-                        http_status: outcome.http_status,
-                        response_body: outcome.response_body,
-                        error: outcome.error,
-                    },
-                };
-                // Waits while the buffer is full (PostgreSQL down): back-pressure, not loss.
-                if record_tx.send(finished).await.is_err() {
-                    tracing::error!(run_id = %request.execution_id, "recorder stopped before this result was written");
-                }
-                drop(permit);
+            let announcement = events::encode(
+                &shared.keys,
+                &ExecutionEvent {
+                    kind: EventKind::Started,
+                    log: row.clone(),
+                },
+            );
+            groups.entry(row.started_at).or_default().push(Fire {
+                request,
+                member,
+                slot_ms,
+                max_retries: job.max_retries,
+                row,
+                announcement: Some(announcement),
+                permit,
             });
         }
+        tracing::debug!(
+            claimed = claimed.len(),
+            ahead_ms = groups
+                .keys()
+                .next()
+                .map(|at| (*at - Utc::now()).num_milliseconds()),
+            load_ms = loaded.as_millis(),
+            write_ms = (written - loaded).as_millis(),
+            total_ms = clock.elapsed().as_millis(),
+            "prepared a batch"
+        );
+        if !groups.is_empty() {
+            tokio::spawn(self.clone().fire_on_time(groups, record_tx.clone()));
+        }
         Ok(())
+    }
+
+    /// Waits for each instant in turn, announces its runs and sends their requests.
+    async fn fire_on_time(
+        self,
+        groups: BTreeMap<DateTime<Utc>, Vec<Fire>>,
+        record_tx: mpsc::Sender<Finished>,
+    ) {
+        let shared = &self.0;
+        for (at, group) in groups {
+            if let Ok(wait) = (at - Utc::now()).to_std() {
+                tokio::time::sleep(wait).await;
+            }
+            // Requests first, then their STARTED events; each outcome is published only
+            // after `announced`, so subscribers still see STARTED first.
+            let announced = CancellationToken::new();
+            let mut announcements = Vec::with_capacity(group.len());
+            for mut fire in group {
+                announcements.extend(fire.announcement.take());
+                self.send(fire, announced.clone(), record_tx.clone());
+            }
+            if let Err(e) = events::publish_encoded(&shared.redis, announcements).await {
+                tracing::warn!(error = %e, "could not publish STARTED events");
+            }
+            announced.cancel();
+        }
+    }
+
+    /// Sends one request on its own task and hands the outcome to the recorder.
+    fn send(&self, fire: Fire, announced: CancellationToken, record_tx: mpsc::Sender<Finished>) {
+        let Fire {
+            request,
+            member,
+            slot_ms,
+            max_retries,
+            row,
+            permit,
+            ..
+        } = fire;
+        let lateness = (Utc::now() - row.scheduled_for)
+            .to_std()
+            .unwrap_or_default();
+        metrics::histogram!("cronops_scheduler_lateness_seconds").record(lateness.as_secs_f64());
+        metrics::counter!("cronops_scheduler_fired_total", "trigger" => row.trigger.as_str())
+            .increment(1);
+        let executor = self.0.executor.clone();
+        tracing::debug!(job_id = %row.job_id, scheduled_for = %row.scheduled_for, attempt = row.attempt, "firing");
+        tokio::spawn(async move {
+            metrics::gauge!("cronops_scheduler_in_flight").increment(1.0);
+            let started = Instant::now();
+            let outcome = executor.execute(&request).await;
+            metrics::gauge!("cronops_scheduler_in_flight").decrement(1.0);
+            metrics::histogram!("cronops_scheduler_request_duration_seconds")
+                .record(started.elapsed().as_secs_f64());
+            let finished = Finished {
+                member,
+                job_id: request.job_id,
+                slot_ms,
+                max_retries,
+                completion: Completion {
+                    id: request.execution_id,
+                    status: outcome.status,
+                    finished_at: outcome.finished_at,
+                    duration_ms: outcome.duration_ms,
+                    http_status: outcome.http_status,
+                    response_body: outcome.response_body,
+                    error: outcome.error,
+                },
+                announced,
+            };
+            // Waits while the buffer is full (PostgreSQL down): back-pressure, not loss.
+            if record_tx.send(finished).await.is_err() {
+                tracing::error!(run_id = %request.execution_id, "recorder stopped before this result was written");
+            }
+            drop(permit);
+        });
     }
 
     /// Writes finished runs in batches; while PostgreSQL is unreachable, keeps the batch
@@ -553,6 +663,7 @@ impl Scheduler {
                 }
             };
             metrics::gauge!("cronops_scheduler_unrecorded").set(0.0);
+            tracing::debug!(runs = batch.len(), "recorded a batch");
             self.after_recorded(std::mem::take(&mut batch), rows).await;
         }
     }
@@ -623,6 +734,9 @@ impl Scheduler {
             delay = (delay * 2).min(Duration::from_secs(2));
         }
         self.forget(members);
+        for finished in &batch {
+            finished.announced.cancelled().await;
+        }
         if let Err(e) = events::publish(&shared.redis, &shared.keys, &events).await {
             tracing::warn!(error = %e, "could not publish run events");
         }
@@ -657,6 +771,13 @@ impl Scheduler {
             }
         }
     }
+}
+
+/// For a run with no STARTED event to wait for.
+fn already_announced() -> CancellationToken {
+    let token = CancellationToken::new();
+    token.cancel();
+    token
 }
 
 async fn sleep_or_stop(shutdown: &CancellationToken, wait: Duration) {

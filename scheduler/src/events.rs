@@ -32,6 +32,22 @@ pub struct ExecutionEvent {
     pub log: ExecutionLog,
 }
 
+/// An event ready to publish: its channel and payload.
+#[derive(Debug, Clone)]
+pub struct Encoded {
+    channel: String,
+    payload: String,
+}
+
+/// Serialises an event ahead of publishing it (the scheduler does this while preparing
+/// runs, to keep the moment of firing short).
+pub fn encode(keys: &Keys, event: &ExecutionEvent) -> Encoded {
+    Encoded {
+        channel: keys.user_events(event.log.user_id),
+        payload: serde_json::to_string(event).expect("events serialise"),
+    }
+}
+
 /// Publishes events, pipelined. Failures are logged by the caller: events are a live
 /// view, the rows are the record.
 pub async fn publish(
@@ -39,13 +55,18 @@ pub async fn publish(
     keys: &Keys,
     events: &[ExecutionEvent],
 ) -> Result<(), Error> {
+    let encoded: Vec<Encoded> = events.iter().map(|event| encode(keys, event)).collect();
+    publish_encoded(redis, encoded).await
+}
+
+/// Publishes encoded events, pipelined.
+pub async fn publish_encoded(redis: &RedisPool, events: Vec<Encoded>) -> Result<(), Error> {
     if events.is_empty() {
         return Ok(());
     }
     let pipe = redis.next().pipeline();
     for event in events {
-        let payload = serde_json::to_string(event).expect("events serialise");
-        pipe.publish::<(), _, _>(keys.user_events(event.log.user_id), payload)
+        pipe.publish::<(), _, _>(event.channel, event.payload)
             .await
             .map_err(Error::Redis)?;
     }

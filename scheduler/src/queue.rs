@@ -25,6 +25,9 @@ pub struct Claimed {
     pub member: String,
     /// Taken back from an instance whose lease expired (it probably died mid-task).
     pub recovered: bool,
+    /// When it is due (epoch ms): its slot, its retry time, or the claim time for work
+    /// taken back. It may lie ahead of the claim, up to the claim's horizon.
+    pub due_ms: i64,
 }
 
 fn redis_err(e: fred::error::Error) -> Error {
@@ -143,17 +146,19 @@ pub async fn enqueue(
         .map_err(redis_err)
 }
 
-/// Atomically takes up to `max` due items (expired leases first) and leases them to the
-/// caller until `now + lease`.
+/// Atomically takes up to `max` items due by `horizon` (expired leases first) and leases
+/// them to the caller until `now + lease`. A horizon past `now` lets the caller prepare
+/// work ahead and fire it on time; it must stay well inside the lease.
 pub async fn claim(
     redis: &RedisPool,
     keys: &Keys,
     now: DateTime<Utc>,
+    horizon: DateTime<Utc>,
     lease: std::time::Duration,
     max: usize,
 ) -> Result<Vec<Claimed>, Error> {
     let lease_ms = u64::try_from(lease.as_millis()).unwrap_or(u64::MAX);
-    let members: Vec<String> = CLAIM
+    let pairs: Vec<String> = CLAIM
         .evalsha_with_reload(
             redis.next(),
             vec![keys.due(), keys.queue(), keys.leases()],
@@ -161,20 +166,23 @@ pub async fn claim(
                 now.timestamp_millis().to_string(),
                 lease_ms.to_string(),
                 max.to_string(),
+                horizon.max(now).timestamp_millis().to_string(),
             ],
         )
         .await
         .map_err(redis_err)?;
-    let mut claimed = Vec::with_capacity(members.len());
-    for tagged in members {
+    let mut claimed = Vec::with_capacity(pairs.len() / 2);
+    for pair in pairs.chunks(2) {
+        let [tagged, due] = pair else { continue };
         let (flag, member) = tagged.split_at(1);
-        match Task::decode(member) {
-            Some(task) => claimed.push(Claimed {
+        match (Task::decode(member), crate::task::parse_ms(due)) {
+            (Some(task), Some(due_ms)) => claimed.push(Claimed {
                 task,
                 member: member.to_owned(),
                 recovered: flag == "x",
+                due_ms,
             }),
-            None => {
+            _ => {
                 tracing::warn!(member, "dropping a malformed scheduler entry");
                 release(redis, keys, &[member.to_owned()], &[]).await?;
             }
@@ -249,7 +257,7 @@ pub async fn unclaim(redis: &RedisPool, keys: &Keys, claimed: &[Claimed]) -> Res
     for c in claimed {
         match c.task {
             Task::Slot { job_id, slot_ms } => due.push((slot_ms as f64, job_id.to_string())),
-            _ => queued.push((Utc::now().timestamp_millis() as f64, c.member.clone())),
+            _ => queued.push((c.due_ms as f64, c.member.clone())),
         }
     }
     let trx = redis.next().multi();

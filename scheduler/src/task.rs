@@ -54,7 +54,7 @@ impl Task {
 }
 
 /// Scores come back from Lua as strings, possibly in float form (`1.7e12`).
-fn parse_ms(raw: &str) -> Option<i64> {
+pub(crate) fn parse_ms(raw: &str) -> Option<i64> {
     raw.parse::<i64>()
         .ok()
         .or_else(|| raw.parse::<f64>().ok().map(|f| f as i64))

@@ -206,14 +206,28 @@ async fn a_slot_put_back_while_leased_is_not_leased_twice() {
     let job = uuid::Uuid::new_v4();
     let slot = Utc::now() - chrono::Duration::seconds(1);
     queue::schedule(&redis, &keys, job, slot).await.unwrap();
-    let first = queue::claim(&redis, &keys, Utc::now(), Duration::from_secs(30), 10)
-        .await
-        .unwrap();
+    let first = queue::claim(
+        &redis,
+        &keys,
+        Utc::now(),
+        Utc::now(),
+        Duration::from_secs(30),
+        10,
+    )
+    .await
+    .unwrap();
     assert_eq!(first.len(), 1);
     queue::schedule(&redis, &keys, job, slot).await.unwrap();
-    let second = queue::claim(&redis, &keys, Utc::now(), Duration::from_secs(30), 10)
-        .await
-        .unwrap();
+    let second = queue::claim(
+        &redis,
+        &keys,
+        Utc::now(),
+        Utc::now(),
+        Duration::from_secs(30),
+        10,
+    )
+    .await
+    .unwrap();
     assert!(
         second.is_empty(),
         "the held slot was leased again: {second:?}"

@@ -106,12 +106,35 @@ impl ExecutionLog {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
-        diesel::insert_into(execution_logs::table)
-            .values(rows)
-            .on_conflict_do_nothing()
-            .returning(ExecutionLog::as_returning())
-            .get_results(conn)
-            .await
+        // One array per column rather than a VALUES list: a thousand rows are nine binds,
+        // not nine thousand, which PostgreSQL parses and plans several times faster.
+        diesel::sql_query(
+            "INSERT INTO execution_logs \
+                    (id, job_id, user_id, status, trigger, attempt, scheduled_for, late, started_at) \
+             SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], \
+                                  $6::int4[], $7::timestamptz[], $8::bool[], $9::timestamptz[]) \
+             ON CONFLICT DO NOTHING \
+             RETURNING *",
+        )
+        .bind::<Array<SqlUuid>, _>(rows.iter().map(|r| r.id).collect::<Vec<_>>())
+        .bind::<Array<SqlUuid>, _>(rows.iter().map(|r| r.job_id).collect::<Vec<_>>())
+        .bind::<Array<SqlUuid>, _>(rows.iter().map(|r| r.user_id).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(
+            rows.iter()
+                .map(|r| r.status.as_str().to_owned())
+                .collect::<Vec<_>>(),
+        )
+        .bind::<Array<Text>, _>(
+            rows.iter()
+                .map(|r| r.trigger.as_str().to_owned())
+                .collect::<Vec<_>>(),
+        )
+        .bind::<Array<Int4>, _>(rows.iter().map(|r| r.attempt).collect::<Vec<_>>())
+        .bind::<Array<Timestamptz>, _>(rows.iter().map(|r| r.scheduled_for).collect::<Vec<_>>())
+        .bind::<Array<diesel::sql_types::Bool>, _>(rows.iter().map(|r| r.late).collect::<Vec<_>>())
+        .bind::<Array<Timestamptz>, _>(rows.iter().map(|r| r.started_at).collect::<Vec<_>>())
+        .load::<ExecutionLog>(conn)
+        .await
     }
 
     /// Moves manual runs from PENDING to RUNNING. Returns the rows this call moved: a run

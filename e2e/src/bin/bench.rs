@@ -147,12 +147,33 @@ fn scheduler_vars(env: &TestEnv, extra: &[(&str, &str)]) -> Vec<(String, String)
         ("DATABASE_POOL_SIZE", "16"),
         ("RUST_LOG", "warn"),
         ("SCHEDULER_LEASE_MS", "30000"),
+        ("SCHEDULER_LOOKAHEAD_MS", "3000"),
     ]);
+    // SCHEDULER_* variables in the bench's own environment override these (to compare
+    // settings without rebuilding).
+    for (key, value) in std::env::vars().filter(|(k, _)| k.starts_with("SCHEDULER_")) {
+        vars.retain(|(k, _)| *k != key);
+        vars.push((key, value));
+    }
+    // BENCH_SCHEDULER_LOG=<filter>: scheduler logs at this level, printed at the end.
+    if let Ok(filter) = std::env::var("BENCH_SCHEDULER_LOG") {
+        vars.retain(|(key, _)| key != "RUST_LOG");
+        vars.push(("RUST_LOG".to_owned(), filter));
+    }
     for (k, v) in extra {
         vars.retain(|(key, _)| key != k);
         vars.push((k.to_string(), v.to_string()));
     }
     vars
+}
+
+/// The scheduler logs, when BENCH_SCHEDULER_LOG asked for them.
+fn print_logs(processes: &[Cronops]) {
+    if std::env::var_os("BENCH_SCHEDULER_LOG").is_some() {
+        for (i, process) in processes.iter().enumerate() {
+            eprintln!("--- scheduler {i} ---\n{}", process.output());
+        }
+    }
 }
 
 async fn final_runs(env: &TestEnv) -> i64 {
@@ -192,6 +213,7 @@ async fn burst(jobs: usize, schedulers: usize, smoke: bool) -> Vec<Figure> {
         || async { (final_runs(&env).await as usize >= jobs).then(Utc::now) },
     )
     .await;
+    print_logs(&processes);
     drop(processes);
     let arrivals: Vec<DateTime<Utc>> = env
         .target
@@ -275,11 +297,13 @@ async fn lateness(jobs: usize, seconds: u64, smoke: bool) -> Vec<Figure> {
         .collect();
     let window_start = now;
     tokio::time::sleep(Duration::from_secs(seconds) + Duration::from_secs(3)).await;
+    print_logs(&processes);
     drop(processes);
     let window_end = window_start + chrono::Duration::seconds(seconds as i64);
     let mut lateness_ms = Vec::new();
     let mut seen: HashSet<(String, String)> = HashSet::new();
     let mut repeated = 0;
+    let mut dump = Vec::new();
     for request in env.target.received_on("/late") {
         let job = request.headers["x-cronops-job-id"]
             .to_str()
@@ -298,8 +322,13 @@ async fn lateness(jobs: usize, seconds: u64, smoke: bool) -> Vec<Figure> {
         if !seen.insert((job, slot_text)) {
             repeated += 1;
         }
-        lateness_ms
-            .push((request.received_at - slot).num_microseconds().unwrap_or(0) as f64 / 1000.0);
+        let late = (request.received_at - slot).num_microseconds().unwrap_or(0) as f64 / 1000.0;
+        dump.push(format!("{},{late:.3}", slot.timestamp_millis()));
+        lateness_ms.push(late);
+    }
+    // BENCH_DUMP=<file>: every arrival as `slot ms,lateness ms`, to see where lateness is.
+    if let Some(path) = std::env::var_os("BENCH_DUMP") {
+        std::fs::write(path, dump.join("\n")).expect("write BENCH_DUMP");
     }
     let expected: usize = scheduled
         .iter()
@@ -363,10 +392,16 @@ async fn growth(smoke: bool) -> Vec<Figure> {
                 .await
                 .unwrap();
             let started = Instant::now();
-            let claimed =
-                scheduler::queue::claim(&redis, &keys, Utc::now(), Duration::from_secs(30), 500)
-                    .await
-                    .unwrap();
+            let claimed = scheduler::queue::claim(
+                &redis,
+                &keys,
+                Utc::now(),
+                Utc::now(),
+                Duration::from_secs(30),
+                500,
+            )
+            .await
+            .unwrap();
             per_run_us.push(started.elapsed().as_secs_f64() * 1e6 / claimed.len().max(1) as f64);
             let members: Vec<String> = claimed.iter().map(|c| c.member.clone()).collect();
             scheduler::queue::release(&redis, &keys, &members, &[])
