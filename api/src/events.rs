@@ -1,17 +1,22 @@
-//! Live run events for subscriptions: one Redis pub/sub connection per API process, fanned
-//! out in-process through a bounded broadcast channel. A subscriber that falls more than
-//! the channel's capacity behind is told and dropped, so a slow client never slows the
-//! others or grows memory.
+//! Live run events for subscriptions: one Redis pub/sub connection per API process, routed
+//! in-process to the subscriptions of the event's user (and to admins watching all users).
+//! Each subscription has its own bounded queue: one that falls more than [`CAPACITY`]
+//! events behind is told and dropped, so a slow client never slows the others or grows
+//! memory, and an event costs work only for the subscriptions it is for.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use fred::prelude::*;
 use scheduler::Keys;
 use scheduler::events::{ControlMessage, ExecutionEvent};
+use tokio::sync::{broadcast, mpsc};
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-/// What the hub fans out.
+/// What the hub delivers.
 #[derive(Debug, Clone)]
 pub enum HubMessage {
     /// A run started or finished.
@@ -19,24 +24,150 @@ pub enum HubMessage {
     /// An account was deleted: its subscriptions end.
     UserDeleted(Uuid),
 }
-use tokio::sync::broadcast;
-use tokio_util::sync::CancellationToken;
 
-/// Events buffered per process; a subscriber further behind than this is dropped.
+/// Events queued per subscription; a subscription further behind than this is dropped.
+/// Queues grow in small blocks as they fill, so an idle subscription costs little.
 pub const CAPACITY: usize = 4_096;
 
+/// Why a subscription's stream ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// It fell [`CAPACITY`] events behind.
+    Lagged,
+    /// The hub stopped (shutdown).
+    Closed,
+}
+
+struct Subscriber {
+    id: u64,
+    /// Whose runs (for an admin watching everyone: the admin).
+    user: Uuid,
+    tx: mpsc::Sender<HubMessage>,
+    lagged: Arc<AtomicBool>,
+}
+
+impl Subscriber {
+    /// Queues a message; false when the subscriber is gone or too far behind (it is then
+    /// removed, and a lagging one learns why).
+    fn deliver(&self, message: &HubMessage) -> bool {
+        match self.tx.try_send(message.clone()) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.lagged.store(true, Ordering::Release);
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+}
+
+#[derive(Default)]
+struct Routes {
+    /// Subscriptions to one user's runs, by user.
+    by_user: HashMap<Uuid, Vec<Subscriber>>,
+    /// Admin subscriptions to every user's runs.
+    everyone: Vec<Subscriber>,
+}
+
+impl Routes {
+    fn dispatch(&mut self, message: &HubMessage) {
+        let user = match message {
+            HubMessage::Event(event) => event.log.user_id,
+            HubMessage::UserDeleted(user) => *user,
+        };
+        if let Some(subscribers) = self.by_user.get_mut(&user) {
+            subscribers.retain(|s| s.deliver(message));
+            if subscribers.is_empty() {
+                self.by_user.remove(&user);
+            }
+        }
+        match message {
+            HubMessage::Event(_) => self.everyone.retain(|s| s.deliver(message)),
+            // An admin watching everyone is ended only by their own deletion.
+            HubMessage::UserDeleted(user) => self
+                .everyone
+                .retain(|s| s.user != *user || s.deliver(message)),
+        }
+    }
+
+    fn remove(&mut self, id: u64, user: Uuid, everyone: bool) {
+        if everyone {
+            self.everyone.retain(|s| s.id != id);
+        } else if let Some(subscribers) = self.by_user.get_mut(&user) {
+            subscribers.retain(|s| s.id != id);
+            if subscribers.is_empty() {
+                self.by_user.remove(&user);
+            }
+        }
+    }
+
+    fn count(&self) -> usize {
+        self.everyone.len() + self.by_user.values().map(Vec::len).sum::<usize>()
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    routes: Mutex<Routes>,
+    next_id: AtomicU64,
+}
+
 /// The process's event fan-out.
-#[derive(Debug, Clone)]
+#[derive(Clone, Default)]
 pub struct EventHub {
-    tx: broadcast::Sender<HubMessage>,
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for EventHub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventHub")
+            .field("subscribers", &self.subscribers())
+            .finish()
+    }
+}
+
+/// One subscription's queue; leaving the hub when dropped.
+pub struct Subscription {
+    rx: mpsc::Receiver<HubMessage>,
+    lagged: Arc<AtomicBool>,
+    hub: Arc<Inner>,
+    id: u64,
+    user: Uuid,
+    everyone: bool,
+}
+
+impl Subscription {
+    /// The next message for this subscription, or why there will be none.
+    pub async fn recv(&mut self) -> Result<HubMessage, Ended> {
+        match self.rx.recv().await {
+            Some(message) => Ok(message),
+            None if self.lagged.load(Ordering::Acquire) => Err(Ended::Lagged),
+            None => Err(Ended::Closed),
+        }
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        if let Ok(mut routes) = self.hub.routes.lock() {
+            routes.remove(self.id, self.user, self.everyone);
+        }
+    }
 }
 
 impl EventHub {
     /// A hub fed by nothing (for schema-only use and tests).
     pub fn idle() -> EventHub {
-        EventHub {
-            tx: broadcast::channel(CAPACITY).0,
-        }
+        EventHub::default()
+    }
+
+    /// Delivers a message to the subscriptions it is for.
+    pub fn dispatch(&self, message: &HubMessage) {
+        self.inner
+            .routes
+            .lock()
+            .expect("event routes lock")
+            .dispatch(message);
     }
 
     /// Subscribes to every user's event channel and forwards events until `shutdown`.
@@ -47,6 +178,7 @@ impl EventHub {
         shutdown: CancellationToken,
     ) -> anyhow::Result<EventHub> {
         let hub = EventHub::idle();
+        let routes = hub.clone();
         let mut config = Config::from_url(redis_url)?;
         config.fail_fast = false;
         let client = Builder::from_config(config)
@@ -56,7 +188,6 @@ impl EventHub {
         // Resubscribes after every reconnect; the task lives as long as the client.
         drop(client.manage_subscriptions());
         let pattern = keys.all_events_pattern();
-        let tx = hub.tx.clone();
         tokio::spawn(async move {
             let mut messages = client.message_rx();
             loop {
@@ -81,8 +212,7 @@ impl EventHub {
                                 .or_else(|_| serde_json::from_str::<ControlMessage>(&text)
                                     .map(|control| HubMessage::UserDeleted(control.user_deleted)));
                             match parsed {
-                                // No receiver is fine: nobody is watching right now.
-                                Ok(message) => { let _ = tx.send(message); }
+                                Ok(message) => routes.dispatch(&message),
                                 Err(e) => tracing::warn!(error = %e, "ignoring a malformed event"),
                             }
                         }
@@ -101,13 +231,149 @@ impl EventHub {
         Ok(hub)
     }
 
-    /// A receiver of every event from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<HubMessage> {
-        self.tx.subscribe()
+    /// A subscription to `user`'s runs, or with `everyone` to every user's (the caller
+    /// checks that `user` is an admin); ended when `user` is deleted.
+    pub fn subscribe(&self, user: Uuid, everyone: bool) -> Subscription {
+        let (tx, rx) = mpsc::channel(CAPACITY);
+        let lagged = Arc::new(AtomicBool::new(false));
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let subscriber = Subscriber {
+            id,
+            user,
+            tx,
+            lagged: lagged.clone(),
+        };
+        let mut routes = self.inner.routes.lock().expect("event routes lock");
+        if everyone {
+            routes.everyone.push(subscriber);
+        } else {
+            routes.by_user.entry(user).or_default().push(subscriber);
+        }
+        Subscription {
+            rx,
+            lagged,
+            hub: self.inner.clone(),
+            id,
+            user,
+            everyone,
+        }
     }
 
-    /// Subscribers listening now.
+    /// Subscriptions open now.
     pub fn subscribers(&self) -> usize {
-        self.tx.receiver_count()
+        self.inner
+            .routes
+            .lock()
+            .map(|routes| routes.count())
+            .unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Utc;
+    use db::models::ExecutionLog;
+    use db::{ExecutionStatus, ExecutionTrigger};
+    use scheduler::events::EventKind;
+
+    fn event(user: Uuid) -> HubMessage {
+        HubMessage::Event(Arc::new(ExecutionEvent {
+            kind: EventKind::Started,
+            log: ExecutionLog {
+                id: Uuid::new_v4(),
+                job_id: Uuid::new_v4(),
+                user_id: user,
+                status: ExecutionStatus::Running,
+                trigger: ExecutionTrigger::Schedule,
+                attempt: 1,
+                scheduled_for: Utc::now(),
+                late: false,
+                started_at: Utc::now(),
+                finished_at: None,
+                duration_ms: None,
+                http_status: None,
+                response_body: None,
+                error: None,
+            },
+        }))
+    }
+
+    fn owner(message: &HubMessage) -> Uuid {
+        match message {
+            HubMessage::Event(event) => event.log.user_id,
+            HubMessage::UserDeleted(user) => *user,
+        }
+    }
+
+    #[tokio::test]
+    async fn events_reach_only_their_users_subscriptions_and_admins_watching_everyone() {
+        let hub = EventHub::idle();
+        let (alice, bob, admin) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        let mut alice_sub = hub.subscribe(alice, false);
+        let mut bob_sub = hub.subscribe(bob, false);
+        let mut everyone = hub.subscribe(admin, true);
+        hub.dispatch(&event(alice));
+        hub.dispatch(&event(bob));
+        hub.dispatch(&HubMessage::UserDeleted(bob));
+
+        assert_eq!(owner(&alice_sub.recv().await.unwrap()), alice);
+        assert!(
+            alice_sub.rx.try_recv().is_err(),
+            "alice got someone else's message"
+        );
+        assert_eq!(owner(&bob_sub.recv().await.unwrap()), bob);
+        assert!(matches!(
+            bob_sub.recv().await.unwrap(),
+            HubMessage::UserDeleted(user) if user == bob
+        ));
+        assert_eq!(owner(&everyone.recv().await.unwrap()), alice);
+        assert_eq!(owner(&everyone.recv().await.unwrap()), bob);
+        assert!(
+            everyone.rx.try_recv().is_err(),
+            "another user's deletion must not reach an admin watching everyone"
+        );
+        hub.dispatch(&HubMessage::UserDeleted(admin));
+        assert!(matches!(
+            everyone.recv().await.unwrap(),
+            HubMessage::UserDeleted(user) if user == admin
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_subscription_too_far_behind_gets_what_was_queued_then_lagged() {
+        let hub = EventHub::idle();
+        let user = Uuid::new_v4();
+        let mut slow = hub.subscribe(user, false);
+        let mut other = hub.subscribe(user, false);
+        for _ in 0..CAPACITY {
+            hub.dispatch(&event(user));
+            other.recv().await.unwrap();
+        }
+        assert_eq!(hub.subscribers(), 2);
+        hub.dispatch(&event(user));
+        assert_eq!(hub.subscribers(), 1, "the lagging subscription is removed");
+        assert_eq!(
+            owner(&other.recv().await.unwrap()),
+            user,
+            "the others go on"
+        );
+        for _ in 0..CAPACITY {
+            slow.recv().await.unwrap();
+        }
+        assert_eq!(slow.recv().await.unwrap_err(), Ended::Lagged);
+    }
+
+    #[tokio::test]
+    async fn a_dropped_subscription_leaves_the_hub() {
+        let hub = EventHub::idle();
+        let user = Uuid::new_v4();
+        let first = hub.subscribe(user, false);
+        let second = hub.subscribe(user, true);
+        assert_eq!(hub.subscribers(), 2);
+        drop(first);
+        drop(second);
+        assert_eq!(hub.subscribers(), 0);
+        assert!(hub.inner.routes.lock().unwrap().by_user.is_empty());
     }
 }

@@ -2,13 +2,12 @@
 
 use async_graphql::{Context, Enum, ID, Result, SimpleObject, Subscription};
 use futures_util::Stream;
-use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
 
 use super::admin::parse_id;
 use super::execution_log::ExecutionLog;
 use crate::auth::{self, account};
-use crate::events::{EventHub, HubMessage};
+use crate::events::{CAPACITY, Ended, EventHub, HubMessage};
 use crate::state::AppState;
 
 /// What happened to a run.
@@ -60,21 +59,24 @@ impl EventsSubscription {
             ),
             None => None,
         };
-        let mut events = ctx.data_unchecked::<EventHub>().subscribe();
+        let mut events = ctx
+            .data_unchecked::<EventHub>()
+            .subscribe(viewer.sub, all_users);
         metrics::gauge!("cronops_subscriptions").increment(1.0);
         let guard = SubscriberGauge;
         Ok(async_stream::stream! {
             let _guard = guard;
             loop {
                 match events.recv().await {
-                    Ok(HubMessage::UserDeleted(user)) if user == viewer.sub => {
+                    // The hub delivers only this viewer's deletion and, unless watching
+                    // everyone, only their runs.
+                    Ok(HubMessage::UserDeleted(_)) => {
                         yield Err(async_graphql::Error::new("this account was deleted"));
                         break;
                     }
-                    Ok(HubMessage::UserDeleted(_)) => continue,
                     Ok(HubMessage::Event(event)) => {
                         let log = &event.log;
-                        if (!all_users && log.user_id != viewer.sub) || job.is_some_and(|j| j != log.job_id) {
+                        if job.is_some_and(|j| j != log.job_id) {
                             continue;
                         }
                         yield Ok(ExecutionEvent {
@@ -82,13 +84,13 @@ impl EventsSubscription {
                             log: ExecutionLog(log.clone()),
                         });
                     }
-                    Err(RecvError::Lagged(missed)) => {
+                    Err(Ended::Lagged) => {
                         yield Err(async_graphql::Error::new(format!(
-                            "this subscription fell {missed} events behind and was stopped; subscribe again"
+                            "this subscription fell more than {CAPACITY} events behind and was stopped; subscribe again"
                         )));
                         break;
                     }
-                    Err(RecvError::Closed) => break,
+                    Err(Ended::Closed) => break,
                 }
             }
         })
