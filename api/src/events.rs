@@ -29,6 +29,9 @@ pub enum HubMessage {
 /// Queues grow in small blocks as they fill, so an idle subscription costs little.
 pub const CAPACITY: usize = 4_096;
 
+/// Messages the Redis subscriber connection buffers before the hub reads them.
+const REDIS_BUFFER: usize = 65_536;
+
 /// Why a subscription's stream ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ended {
@@ -183,6 +186,9 @@ impl EventHub {
         config.fail_fast = false;
         let client = Builder::from_config(config)
             .set_policy(ReconnectPolicy::new_exponential(0, 100, 2_000, 2))
+            // The scheduler publishes a batch's events in one pipeline: fred's own queue
+            // (32 messages by default) would drop most of a burst before the hub reads it.
+            .with_performance_config(|perf| perf.broadcast_channel_capacity = REDIS_BUFFER)
             .build_subscriber_client()?;
         client.connect();
         // Resubscribes after every reconnect; the task lives as long as the client.

@@ -242,3 +242,85 @@ async fn a_thousand_subscribers_all_receive_the_event() {
         "every subscriber got the run's STARTED event"
     );
 }
+
+#[tokio::test]
+async fn a_burst_published_in_one_pipeline_reaches_the_subscriber_whole() {
+    // The scheduler publishes a batch's events in one pipeline; none may be lost between
+    // Redis and the subscription on the way.
+    let env = TestEnv::new().await;
+    let server = env.start_api().await;
+    let api = server.api();
+    let ada = api
+        .signup_verified(&env.mail, "burst@example.com", "Password123!")
+        .await;
+    let user: uuid::Uuid = ada.user_id.parse().unwrap();
+    let mut socket = WsClient::authenticated(&api.base, Protocol::Modern, &ada.access_token).await;
+    socket.subscribe("burst", EVENTS_BY_ID, json!({})).await;
+    let redis = scheduler::redis::connect(&env.redis_url, 1).unwrap();
+    let keys = scheduler::Keys::new(&env.key_prefix);
+    // Registered once a first event comes through.
+    e2e::poll_until("the subscription to be live", WAIT, || {
+        let (redis, keys) = (redis.clone(), keys.clone());
+        async move {
+            scheduler::events::publish(&redis, &keys, &[started(user)])
+                .await
+                .unwrap();
+            Some(())
+        }
+    })
+    .await;
+    let Incoming::Json(_) = socket.next(WAIT).await else {
+        panic!("no first event")
+    };
+    while !socket.quiet_for(Duration::from_millis(200)).await {}
+
+    let burst: Vec<_> = (0..2_000).map(|_| started(user)).collect();
+    scheduler::events::publish(&redis, &keys, &burst)
+        .await
+        .unwrap();
+    let mut seen = std::collections::HashSet::new();
+    while seen.len() < burst.len() {
+        match socket.next(WAIT).await {
+            Incoming::Json(message) => {
+                let id = message["payload"]["data"]["executionEvents"]["log"]["id"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("not an event: {message}"))
+                    .to_owned();
+                seen.insert(id);
+            }
+            Incoming::Closed { code, reason } => panic!(
+                "closed ({code} {reason}) after {} of {} events",
+                seen.len(),
+                burst.len()
+            ),
+        }
+    }
+    let published: std::collections::HashSet<String> =
+        burst.iter().map(|e| e.log.id.to_string()).collect();
+    assert_eq!(seen, published);
+}
+
+const EVENTS_BY_ID: &str = "subscription { executionEvents { type log { id } } }";
+
+fn started(user: uuid::Uuid) -> scheduler::events::ExecutionEvent {
+    let now = chrono::Utc::now();
+    scheduler::events::ExecutionEvent {
+        kind: scheduler::events::EventKind::Started,
+        log: db::models::ExecutionLog {
+            id: uuid::Uuid::new_v4(),
+            job_id: uuid::Uuid::new_v4(),
+            user_id: user,
+            status: db::ExecutionStatus::Running,
+            trigger: db::ExecutionTrigger::Schedule,
+            attempt: 1,
+            scheduled_for: now,
+            late: false,
+            started_at: now,
+            finished_at: None,
+            duration_ms: None,
+            http_status: None,
+            response_body: None,
+            error: None,
+        },
+    }
+}
