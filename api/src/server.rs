@@ -433,6 +433,9 @@ fn is_mutation(request: &async_graphql::Request) -> bool {
     }
 }
 
+/// Read buffer of each WebSocket (see [`graphql_ws`]).
+const WS_READ_BUFFER: usize = 4 * 1024;
+
 /// WebSocket subscriptions, both graphql-transport-ws and the legacy graphql-ws protocol.
 /// The token comes in `connection_init`'s payload (see [`crate::ws`]).
 async fn graphql_ws(
@@ -452,6 +455,10 @@ async fn graphql_ws(
     let ip = client_ip(&state.app, &headers, peer);
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        // tungstenite zero-fills its whole read buffer (128 KiB by default) on every read
+        // and keeps it per socket: clients send a few small messages, and thousands of
+        // idle subscribers must stay cheap. Larger frames still grow the buffer as needed.
+        .read_buffer_size(WS_READ_BUFFER)
         .on_upgrade(move |socket| {
             crate::ws::serve(
                 socket,

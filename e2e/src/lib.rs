@@ -28,6 +28,9 @@ pub use wait::poll_until;
 /// Where `make test` runs the shared test Redis, unless `TEST_REDIS_URL` says.
 pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:16379";
 
+/// The access-token secret of every test process (benchmarks sign tokens with it).
+pub const TEST_ACCESS_SECRET: &str = "test-access-secret-0123456789abcdef";
+
 /// The shared test Redis (each test isolates itself with a key prefix).
 pub fn shared_redis_url() -> String {
     std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| DEFAULT_REDIS_URL.to_owned())
@@ -83,10 +86,7 @@ impl TestEnv {
             ("EMAIL_HOST", "127.0.0.1".to_owned()),
             ("EMAIL_PORT", self.mail.port().to_string()),
             ("EMAIL_FROM", "CronOps <noreply@cronops.test>".to_owned()),
-            (
-                "JWT_ACCESS_SECRET",
-                "test-access-secret-0123456789abcdef".to_owned(),
-            ),
+            ("JWT_ACCESS_SECRET", TEST_ACCESS_SECRET.to_owned()),
             (
                 "JWT_REFRESH_SECRET",
                 "test-refresh-secret-0123456789abcdef".to_owned(),

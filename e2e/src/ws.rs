@@ -45,9 +45,14 @@ impl WsClient {
         request
             .headers_mut()
             .insert("sec-websocket-protocol", name.parse().unwrap());
-        let (socket, _) = tokio_tungstenite::connect_async(request)
-            .await
-            .expect("websocket handshake");
+        // A small read buffer: tungstenite zero-fills all of it on every read, and the
+        // benchmarks hold thousands of sockets.
+        let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+            .read_buffer_size(4 * 1024);
+        let (socket, _) =
+            tokio_tungstenite::connect_async_with_config(request, Some(config), false)
+                .await
+                .expect("websocket handshake");
         WsClient { socket, protocol }
     }
 
