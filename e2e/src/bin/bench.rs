@@ -765,7 +765,8 @@ async fn live(
     let query = "subscription { executionEvents { type log { id status startedAt } } }";
 
     // Every delivery: the event's id and when the client read it.
-    let received: Arc<Mutex<Vec<(Uuid, StdInstant)>>> = Arc::default();
+    type Deliveries = Arc<Mutex<Vec<(Uuid, StdInstant)>>>;
+    let received: Deliveries = Arc::default();
     let open = |index: usize| {
         let base = base.clone();
         let token = tokens[index % users].clone();
@@ -773,28 +774,29 @@ async fn live(
         async move {
             let mut socket = WsClient::authenticated(&base, Protocol::Modern, &token).await;
             socket.subscribe("live", query, json!({})).await;
-            tokio::spawn(async move {
-                loop {
-                    match socket.next(Duration::from_secs(3600)).await {
-                        Incoming::Json(message) => {
-                            let at = StdInstant::now();
-                            if let Some(id) =
-                                message["payload"]["data"]["executionEvents"]["log"]["id"]
-                                    .as_str()
-                                    .and_then(|id| id.parse().ok())
-                            {
-                                received.lock().unwrap().push((id, at));
-                            }
-                        }
-                        Incoming::Closed { .. } => break,
-                    }
-                }
-            })
+            (socket, received)
         }
+    };
+    let read = |(mut socket, received): (WsClient, Deliveries)| {
+        tokio::spawn(async move {
+            while let Incoming::Json(message) = socket.next(Duration::from_secs(3600)).await {
+                let at = StdInstant::now();
+                if let Some(id) = message["payload"]["data"]["executionEvents"]["log"]["id"]
+                    .as_str()
+                    .and_then(|id| id.parse().ok())
+                {
+                    received.lock().unwrap().push((id, at));
+                }
+            }
+        })
     };
     // A first tenth warms the server up; the rest is what idle subscriptions cost.
     let warm = (subscribers / 10).max(1);
-    let mut readers = futures_util::future::join_all((0..warm).map(open)).await;
+    let mut readers: Vec<_> = futures_util::future::join_all((0..warm).map(open))
+        .await
+        .into_iter()
+        .map(read)
+        .collect();
     poll_until(
         "warm-up subscriptions registered",
         Duration::from_secs(60),
@@ -806,7 +808,12 @@ async fn live(
     .await;
     let rss_before = rss_kib(server.pid());
     for chunk in (warm..subscribers).collect::<Vec<_>>().chunks(500) {
-        readers.extend(futures_util::future::join_all(chunk.iter().map(|i| open(*i))).await);
+        readers.extend(
+            futures_util::future::join_all(chunk.iter().map(|i| open(*i)))
+                .await
+                .into_iter()
+                .map(read),
+        );
     }
     poll_until(
         "every subscription registered",
@@ -873,7 +880,6 @@ async fn live(
     let expected: usize = (0..events).map(|e| subscribers_per_user(e % users)).sum();
     let settled = poll_until("deliveries to settle", Duration::from_secs(30), || {
         let received = received.clone();
-        let expected = expected;
         async move {
             let count = received.lock().unwrap().len();
             (count >= expected).then_some(())
