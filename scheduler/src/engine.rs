@@ -112,6 +112,8 @@ struct Shared {
     keys: Keys,
     config: SchedulerConfig,
     executor: Executor,
+    /// This instance's name in the owners of the tasks it claims.
+    instance: String,
     /// Lease members this instance holds (claimed and not yet released).
     held: Mutex<HashSet<String>>,
     permits: Arc<Semaphore>,
@@ -144,6 +146,7 @@ impl Scheduler {
             permits: Arc::new(Semaphore::new(config.max_in_flight.max(1))),
             config,
             executor,
+            instance: Uuid::new_v4().to_string(),
             held: Mutex::new(HashSet::new()),
         }))
     }
@@ -221,6 +224,7 @@ impl Scheduler {
             let claimed = match queue::claim(
                 &shared.redis,
                 &shared.keys,
+                &shared.instance,
                 now,
                 horizon,
                 shared.config.lease,
@@ -242,16 +246,12 @@ impl Scheduler {
                 }
             };
             if claimed.is_empty() {
-                let wake = queue::next_wake(&shared.redis, &shared.keys)
+                let wake = queue::next_wake(&shared.redis, &shared.keys, lookahead)
                     .await
                     .ok()
                     .flatten();
                 let wait = wake
-                    .map(|at| {
-                        (at - lookahead - Utc::now())
-                            .to_std()
-                            .unwrap_or(Duration::ZERO)
-                    })
+                    .map(|at| (at - Utc::now()).to_std().unwrap_or(Duration::ZERO))
                     .unwrap_or(Duration::MAX)
                     .clamp(Duration::from_millis(1), Duration::from_millis(50));
                 sleep_or_stop(shutdown, wait).await;
@@ -328,6 +328,8 @@ impl Scheduler {
         let mut new_rows = Vec::new();
         let mut next_runs: Vec<(Uuid, DateTime<Utc>)> = Vec::new();
         let mut to_start: Vec<Uuid> = Vec::new();
+        // Rows a dead holder prepared but never sent: they fire now (late if so).
+        let mut unsent: Vec<(Uuid, bool)> = Vec::new();
         let mut abandoned: Vec<(Claimed, ExecutionLog)> = Vec::new();
         let mut done_members: Vec<String> = Vec::new();
         // What each row to fire needs besides the row: its lease and the slot it serves.
@@ -356,7 +358,13 @@ impl Scheduler {
                             if let Some(next) = schedule.next_after(row.scheduled_for.max(now)) {
                                 next_runs.push((job_id, next));
                             }
-                            if matches!(
+                            if c.unsent && row.status == ExecutionStatus::Running {
+                                pending.insert(
+                                    row.id,
+                                    (c.member.clone(), row.scheduled_for.timestamp_millis()),
+                                );
+                                unsent.push((row.id, is_late(row.scheduled_for, now)));
+                            } else if matches!(
                                 row.status,
                                 ExecutionStatus::Running | ExecutionStatus::Pending
                             ) {
@@ -409,7 +417,10 @@ impl Scheduler {
                             .await
                             .map_err(db::Error::from)?
                     {
-                        if matches!(
+                        if c.unsent && row.status == ExecutionStatus::Running {
+                            pending.insert(row.id, (c.member.clone(), slot_ms));
+                            unsent.push((row.id, false));
+                        } else if matches!(
                             row.status,
                             ExecutionStatus::Running | ExecutionStatus::Pending
                         ) {
@@ -432,6 +443,13 @@ impl Scheduler {
                         );
                         to_start.push(log_id);
                     }
+                    Some(row) if c.unsent && row.status == ExecutionStatus::Running => {
+                        pending.insert(
+                            log_id,
+                            (c.member.clone(), row.scheduled_for.timestamp_millis()),
+                        );
+                        unsent.push((log_id, false));
+                    }
                     Some(row) if c.recovered && row.status == ExecutionStatus::Running => {
                         abandoned.push((c.clone(), row.clone()));
                     }
@@ -443,9 +461,10 @@ impl Scheduler {
         // Record before firing: only rows this call inserted (or moved to RUNNING) fire.
         let next_pg: Vec<(Uuid, Option<DateTime<Utc>>)> =
             next_runs.iter().map(|(id, at)| (*id, Some(*at))).collect();
-        let started = ExecutionLog::start_runs(&mut conn, &new_rows, &to_start, now, &next_pg)
-            .await
-            .map_err(db::Error::from)?;
+        let started =
+            ExecutionLog::start_runs(&mut conn, &new_rows, &to_start, &unsent, now, &next_pg)
+                .await
+                .map_err(db::Error::from)?;
         drop(conn);
         let written = clock.elapsed();
 
@@ -568,6 +587,7 @@ impl Scheduler {
             if let Ok(wait) = (at - Utc::now()).to_std() {
                 tokio::time::sleep(wait).await;
             }
+            let group = self.commit(group).await;
             // Requests first, then their STARTED events; each outcome is published only
             // after `announced`, so subscribers still see STARTED first.
             let announced = CancellationToken::new();
@@ -576,11 +596,52 @@ impl Scheduler {
                 announcements.extend(fire.announcement.take());
                 self.send(fire, announced.clone(), record_tx.clone());
             }
-            if let Err(e) = events::publish_encoded(&shared.redis, announcements).await {
-                tracing::warn!(error = %e, "could not publish STARTED events");
-            }
-            announced.cancel();
+            // Published on the side, so a slow Redis never holds back the next instant;
+            // the guard releases the outcomes even if this task is dropped.
+            let redis = shared.redis.clone();
+            let guard = announced.drop_guard();
+            tokio::spawn(async move {
+                if let Err(e) = events::publish_encoded(&redis, announcements).await {
+                    tracing::warn!(error = %e, "could not publish STARTED events");
+                }
+                drop(guard);
+            });
         }
+    }
+
+    /// Marks a group's runs as sent in Redis before any request leaves, keeping those this
+    /// instance still owns. The others were taken over (this instance lost their leases)
+    /// and are dropped; if Redis cannot be reached none is sent, and their leases expire
+    /// so that whichever instance takes them over sends them (their rows say unsent).
+    async fn commit(&self, group: Vec<Fire>) -> Vec<Fire> {
+        let shared = &self.0;
+        let members: Vec<String> = group.iter().map(|f| f.member.clone()).collect();
+        let mut delay = Duration::from_millis(20);
+        let mut committed = None;
+        for _ in 0..5 {
+            match queue::commit(&shared.redis, &shared.keys, &shared.instance, &members).await {
+                Ok(ours) => {
+                    committed = Some(ours);
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not mark runs as sent; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                }
+            }
+        }
+        let ours: HashSet<String> = committed.unwrap_or_default().into_iter().collect();
+        let (keep, lost): (Vec<Fire>, Vec<Fire>) =
+            group.into_iter().partition(|f| ours.contains(&f.member));
+        if !lost.is_empty() {
+            tracing::warn!(
+                runs = lost.len(),
+                "not sending runs this instance no longer owns; another instance sends them"
+            );
+            self.forget(lost.into_iter().map(|f| f.member));
+        }
+        keep
     }
 
     /// Sends one request on its own task and hands the outcome to the recorder.
@@ -785,6 +846,11 @@ async fn sleep_or_stop(shutdown: &CancellationToken, wait: Duration) {
         _ = tokio::time::sleep(wait) => {}
         _ = shutdown.cancelled() => {}
     }
+}
+
+/// Whether a run starting `now` for a slot at `slot` counts as late.
+fn is_late(slot: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+    (now - slot).to_std().unwrap_or_default() > LATE_AFTER
 }
 
 fn new_row(

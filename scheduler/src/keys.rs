@@ -30,6 +30,13 @@ impl Keys {
         format!("{}:leases", self.tag)
     }
 
+    /// Hash of claimed slots to the instance holding them, with `:sent` appended once
+    /// that instance has committed to sending the request: what tells an instance
+    /// taking over a dead holder's work whether the request may have gone out.
+    pub fn owners(&self) -> String {
+        format!("{}:owners", self.tag)
+    }
+
     /// Sorted set of queued retry and manual tasks scored by the time they may run (ms).
     pub fn queue(&self) -> String {
         format!("{}:queue", self.tag)

@@ -16,6 +16,8 @@ use crate::{Error, Keys};
 
 static CLAIM: LazyLock<Script> =
     LazyLock::new(|| Script::from_lua(include_str!("../lua/claim.lua")));
+static COMMIT: LazyLock<Script> =
+    LazyLock::new(|| Script::from_lua(include_str!("../lua/commit.lua")));
 
 /// A task handed to this instance by [`claim`].
 #[derive(Debug, Clone, PartialEq)]
@@ -25,6 +27,9 @@ pub struct Claimed {
     pub member: String,
     /// Taken back from an instance whose lease expired (it probably died mid-task).
     pub recovered: bool,
+    /// Taken back, and that instance had not committed to sending the request: the
+    /// task has not run and is fired, not closed as abandoned.
+    pub unsent: bool,
     /// When it is due (epoch ms): its slot, its retry time, or the claim time for work
     /// taken back. It may lie ahead of the claim, up to the claim's horizon.
     pub due_ms: i64,
@@ -152,6 +157,7 @@ pub async fn enqueue(
 pub async fn claim(
     redis: &RedisPool,
     keys: &Keys,
+    instance: &str,
     now: DateTime<Utc>,
     horizon: DateTime<Utc>,
     lease: std::time::Duration,
@@ -161,12 +167,13 @@ pub async fn claim(
     let pairs: Vec<String> = CLAIM
         .evalsha_with_reload(
             redis.next(),
-            vec![keys.due(), keys.queue(), keys.leases()],
+            vec![keys.due(), keys.queue(), keys.leases(), keys.owners()],
             vec![
                 now.timestamp_millis().to_string(),
                 lease_ms.to_string(),
                 max.to_string(),
                 horizon.max(now).timestamp_millis().to_string(),
+                instance.to_owned(),
             ],
         )
         .await
@@ -179,7 +186,8 @@ pub async fn claim(
             (Some(task), Some(due_ms)) => claimed.push(Claimed {
                 task,
                 member: member.to_owned(),
-                recovered: flag == "x",
+                recovered: flag == "x" || flag == "u",
+                unsent: flag == "u",
                 due_ms,
             }),
             _ => {
@@ -189,6 +197,27 @@ pub async fn claim(
         }
     }
     Ok(claimed)
+}
+
+/// Commits to sending the requests of `members`: returns those this instance still owns,
+/// now marked as sent. A member missing from the answer was taken over by another
+/// instance (this one lost its lease) and must not be sent.
+pub async fn commit(
+    redis: &RedisPool,
+    keys: &Keys,
+    instance: &str,
+    members: &[String],
+) -> Result<Vec<String>, Error> {
+    if members.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut args = Vec::with_capacity(members.len() + 1);
+    args.push(instance.to_owned());
+    args.extend(members.iter().cloned());
+    COMMIT
+        .evalsha_with_reload(redis.next(), vec![keys.owners()], args)
+        .await
+        .map_err(redis_err)
 }
 
 /// Extends the leases this instance still holds.
@@ -241,6 +270,9 @@ pub async fn release(
         trx.zrem::<(), _, _>(keys.leases(), members.to_vec())
             .await
             .map_err(redis_err)?;
+        trx.hdel::<(), _, _>(keys.owners(), members.to_vec())
+            .await
+            .map_err(redis_err)?;
     }
     trx.exec::<Value>(true).await.map_err(redis_err)?;
     Ok(())
@@ -273,15 +305,23 @@ pub async fn unclaim(redis: &RedisPool, keys: &Keys, claimed: &[Claimed]) -> Res
             .map_err(redis_err)?;
     }
     let members: Vec<String> = claimed.iter().map(|c| c.member.clone()).collect();
-    trx.zrem::<(), _, _>(keys.leases(), members)
+    trx.zrem::<(), _, _>(keys.leases(), members.clone())
+        .await
+        .map_err(redis_err)?;
+    trx.hdel::<(), _, _>(keys.owners(), members)
         .await
         .map_err(redis_err)?;
     trx.exec::<Value>(true).await.map_err(redis_err)?;
     Ok(())
 }
 
-/// The earliest time anything becomes claimable (due set, queue or an expiring lease).
-pub async fn next_wake(redis: &RedisPool, keys: &Keys) -> Result<Option<DateTime<Utc>>, Error> {
+/// The earliest time anything becomes claimable by a claim looking `lookahead` ahead:
+/// due and queued work that long before its time, an expiring lease at its deadline.
+pub async fn next_wake(
+    redis: &RedisPool,
+    keys: &Keys,
+    lookahead: chrono::Duration,
+) -> Result<Option<DateTime<Utc>>, Error> {
     let pipe = redis.next().pipeline();
     for key in [keys.due(), keys.queue(), keys.leases()] {
         pipe.zrange::<(), _, _, _>(key, 0, 0, None, false, None, true)
@@ -289,9 +329,15 @@ pub async fn next_wake(redis: &RedisPool, keys: &Keys) -> Result<Option<DateTime
             .map_err(redis_err)?;
     }
     let firsts: Vec<Vec<(String, f64)>> = pipe.all().await.map_err(redis_err)?;
+    let ahead = lookahead.num_milliseconds() as f64;
     Ok(firsts
         .into_iter()
-        .filter_map(|first| first.first().map(|(_, score)| *score))
+        .enumerate()
+        .filter_map(|(i, first)| {
+            // Leases (the last key) expire at their deadline, whatever the lookahead.
+            let early = if i == 2 { 0.0 } else { ahead };
+            first.first().map(|(_, score)| *score - early)
+        })
         .min_by(f64::total_cmp)
         .and_then(|score| DateTime::from_timestamp_millis(score as i64)))
 }

@@ -209,6 +209,7 @@ async fn a_slot_put_back_while_leased_is_not_leased_twice() {
     let first = queue::claim(
         &redis,
         &keys,
+        "test",
         Utc::now(),
         Utc::now(),
         Duration::from_secs(30),
@@ -221,6 +222,7 @@ async fn a_slot_put_back_while_leased_is_not_leased_twice() {
     let second = queue::claim(
         &redis,
         &keys,
+        "test",
         Utc::now(),
         Utc::now(),
         Duration::from_secs(30),
@@ -279,4 +281,83 @@ async fn a_manual_run_that_cannot_be_queued_leaves_no_pending_row() {
         fixtures::runs(&database, id).await.is_empty(),
         "the PENDING row was taken back"
     );
+}
+
+#[tokio::test]
+async fn work_taken_back_says_whether_its_request_may_have_gone_out() {
+    // Instance A claims two slots ahead and commits to sending one; then it stops
+    // renewing. Instance B, taking both back, must fire the unsent one and treat the
+    // other as abandoned; A, committing after the takeover, must be refused.
+    let (database, redis, keys, _target) = setup().await;
+    drop(database);
+    let now = Utc::now();
+    let (sent_job, unsent_job) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    let slot = now + chrono::Duration::milliseconds(500);
+    queue::schedule(&redis, &keys, sent_job, slot)
+        .await
+        .unwrap();
+    queue::schedule(&redis, &keys, unsent_job, slot)
+        .await
+        .unwrap();
+    let horizon = now + chrono::Duration::seconds(1);
+    let taken = queue::claim(&redis, &keys, "a", now, horizon, Duration::from_secs(2), 10)
+        .await
+        .unwrap();
+    assert_eq!(taken.len(), 2, "both slots are claimed ahead: {taken:?}");
+    assert!(
+        taken
+            .iter()
+            .all(|c| !c.recovered && c.due_ms == slot.timestamp_millis())
+    );
+    let member = |job: uuid::Uuid| {
+        taken
+            .iter()
+            .find(|c| matches!(c.task, scheduler::task::Task::Slot { job_id, .. } if job_id == job))
+            .unwrap()
+            .member
+            .clone()
+    };
+    let committed = queue::commit(&redis, &keys, "a", &[member(sent_job)])
+        .await
+        .unwrap();
+    assert_eq!(committed, [member(sent_job)]);
+
+    // A's leases have expired by B's clock.
+    let later = now + chrono::Duration::seconds(3);
+    let back = queue::claim(
+        &redis,
+        &keys,
+        "b",
+        later,
+        later,
+        Duration::from_secs(30),
+        10,
+    )
+    .await
+    .unwrap();
+    assert_eq!(back.len(), 2, "{back:?}");
+    for c in &back {
+        assert!(c.recovered, "{c:?}");
+        assert_eq!(c.unsent, c.member == member(unsent_job), "{c:?}");
+    }
+    assert!(
+        queue::commit(&redis, &keys, "a", &[member(unsent_job)])
+            .await
+            .unwrap()
+            .is_empty(),
+        "the old holder must not send what another instance took over"
+    );
+    assert_eq!(
+        queue::commit(&redis, &keys, "b", &[member(unsent_job)])
+            .await
+            .unwrap(),
+        [member(unsent_job)]
+    );
+    // Releasing forgets the owners too.
+    let members: Vec<String> = back.iter().map(|c| c.member.clone()).collect();
+    queue::release(&redis, &keys, &members, &[]).await.unwrap();
+    let owners: u64 = fred::prelude::HashesInterface::hlen(redis.next(), keys.owners())
+        .await
+        .unwrap();
+    assert_eq!(owners, 0);
 }

@@ -156,6 +156,28 @@ impl ExecutionLog {
             .await
     }
 
+    /// Restarts RUNNING runs whose instance died before sending their request (they were
+    /// prepared ahead): they start now, marked late where asked. Returns the rows moved.
+    pub async fn restart_unsent(
+        conn: &mut AsyncPgConnection,
+        runs: &[(Uuid, bool)],
+        started_at: DateTime<Utc>,
+    ) -> QueryResult<Vec<ExecutionLog>> {
+        let ids: Vec<Uuid> = runs.iter().map(|(id, _)| *id).collect();
+        let late: Vec<bool> = runs.iter().map(|(_, late)| *late).collect();
+        diesel::sql_query(
+            "UPDATE execution_logs AS l SET started_at = $3, late = l.late OR v.late \
+             FROM unnest($1::uuid[], $2::bool[]) AS v(id, late) \
+             WHERE l.id = v.id AND l.status = 'RUNNING' \
+             RETURNING l.*",
+        )
+        .bind::<Array<SqlUuid>, _>(ids)
+        .bind::<Array<diesel::sql_types::Bool>, _>(late)
+        .bind::<Timestamptz, _>(started_at)
+        .load::<ExecutionLog>(conn)
+        .await
+    }
+
     /// Writes the outcome of each run that is still RUNNING (a row closed by another
     /// instance meanwhile is left alone) and returns the rows as they now stand.
     /// One statement for the whole batch.
@@ -207,15 +229,23 @@ impl ExecutionLog {
         conn: &mut AsyncPgConnection,
         new_rows: &[NewExecutionLog],
         pending: &[Uuid],
+        unsent: &[(Uuid, bool)],
         started_at: DateTime<Utc>,
         next_runs: &[(Uuid, Option<DateTime<Utc>>)],
     ) -> QueryResult<Vec<ExecutionLog>> {
-        let (new_rows, pending, next_runs) =
-            (new_rows.to_vec(), pending.to_vec(), next_runs.to_vec());
+        let (new_rows, pending, unsent, next_runs) = (
+            new_rows.to_vec(),
+            pending.to_vec(),
+            unsent.to_vec(),
+            next_runs.to_vec(),
+        );
         conn.transaction::<_, diesel::result::Error, _>(async move |conn| {
             let mut started = Self::insert_new(conn, &new_rows).await?;
             if !pending.is_empty() {
                 started.extend(Self::start_pending(conn, &pending, started_at).await?);
+            }
+            if !unsent.is_empty() {
+                started.extend(Self::restart_unsent(conn, &unsent, started_at).await?);
             }
             crate::models::Job::set_next_runs(conn, &next_runs).await?;
             Ok(started)

@@ -409,6 +409,7 @@ async fn growth(smoke: bool) -> Vec<Figure> {
             let claimed = scheduler::queue::claim(
                 &redis,
                 &keys,
+                "bench",
                 Utc::now(),
                 Utc::now(),
                 Duration::from_secs(30),
