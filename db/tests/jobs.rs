@@ -74,3 +74,102 @@ async fn runs_do_not_change_a_jobs_updated_at_but_edits_do() {
         "an edit moves updated_at"
     );
 }
+
+async fn insert_jobs(conn: &mut db::AsyncPgConnection, count: usize) -> Vec<Uuid> {
+    #[derive(diesel::QueryableByName)]
+    struct Id {
+        #[diesel(sql_type = diesel::sql_types::Uuid)]
+        id: Uuid,
+    }
+    let mut ids: Vec<Uuid> = diesel::sql_query(format!(
+        "WITH u AS (INSERT INTO users (email, name, password_hash, email_verified_at) \
+                    VALUES ('locks@example.com', 'Locks', 'x', now()) RETURNING id) \
+         INSERT INTO jobs (user_id, name, cron_expression, target_url) \
+         SELECT u.id, 'job ' || i, '* * * * *', 'https://example.com' \
+         FROM u, generate_series(1, {count}) AS i RETURNING id"
+    ))
+    .load::<Id>(conn)
+    .await
+    .unwrap()
+    .into_iter()
+    .map(|i| i.id)
+    .collect();
+    ids.sort();
+    ids
+}
+
+/// Backends of this database waiting for a lock.
+async fn lock_waiters(conn: &mut db::AsyncPgConnection) -> i64 {
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    diesel::sql_query(
+        "SELECT count(*) AS n FROM pg_stat_activity \
+         WHERE datname = current_database() AND wait_event_type = 'Lock'",
+    )
+    .get_result::<Count>(conn)
+    .await
+    .unwrap()
+    .n
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn scheduler_writes_to_overlapping_jobs_never_deadlock() {
+    // One instance sets next runs while another records last runs, over the same jobs
+    // given in opposite orders. Both wait behind a third transaction holding two of the
+    // rows, so each has locked part of its set when it resumes: locking in the order
+    // given would deadlock (a 1 s stall, then an error).
+    use diesel_async::AsyncConnection;
+    let database = TestDatabase::new().await;
+    let mut admin = database.connect().await;
+    let ids = insert_jobs(&mut admin, 400).await;
+    let (first, last) = (ids[0], ids[ids.len() - 1]);
+
+    let mut holder = database.connect().await;
+    diesel::sql_query("BEGIN")
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    diesel::sql_query("SELECT id FROM jobs WHERE id = $1 OR id = $2 FOR UPDATE")
+        .bind::<diesel::sql_types::Uuid, _>(first)
+        .bind::<diesel::sql_types::Uuid, _>(last)
+        .execute(&mut holder)
+        .await
+        .unwrap();
+
+    let next = Utc::now() + chrono::Duration::minutes(1);
+    let mut descending: Vec<(Uuid, Option<DateTime<Utc>>)> =
+        ids.iter().map(|id| (*id, Some(next))).collect();
+    descending.reverse();
+    let ascending: Vec<(Uuid, DateTime<Utc>, ExecutionStatus)> = ids
+        .iter()
+        .map(|id| (*id, Utc::now(), ExecutionStatus::Success))
+        .collect();
+    let mut a = database.connect().await;
+    let mut b = database.connect().await;
+    let setter = tokio::spawn(async move {
+        a.transaction::<_, diesel::result::Error, _>(async move |conn| {
+            Job::set_next_runs(conn, &descending).await
+        })
+        .await
+    });
+    let recorder = tokio::spawn(async move {
+        b.transaction::<_, diesel::result::Error, _>(async move |conn| {
+            Job::record_last_runs(conn, &ascending).await
+        })
+        .await
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while lock_waiters(&mut admin).await < 2 {
+        assert!(std::time::Instant::now() < deadline, "writers never queued");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    diesel::sql_query("COMMIT")
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    assert_eq!(setter.await.unwrap(), Ok(ids.len()));
+    assert_eq!(recorder.await.unwrap(), Ok(ids.len()));
+}

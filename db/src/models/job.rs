@@ -103,9 +103,15 @@ impl Job {
         }
         let ids: Vec<Uuid> = next.iter().map(|(id, _)| *id).collect();
         let times: Vec<Option<DateTime<Utc>>> = next.iter().map(|(_, t)| *t).collect();
+        // Rows are locked in id order first: scheduler instances write overlapping sets
+        // of jobs concurrently, and locking them in whatever order the join yields
+        // deadlocks (which PostgreSQL only notices after deadlock_timeout, a 1 s stall).
         diesel::sql_query(
-            "UPDATE jobs AS j SET next_run_at = v.next_run_at \
-             FROM unnest($1::uuid[], $2::timestamptz[]) AS v(id, next_run_at) \
+            "WITH v AS (SELECT * FROM unnest($1::uuid[], $2::timestamptz[]) AS v(id, next_run_at)), \
+                  locked AS (SELECT j.id FROM jobs j WHERE j.id IN (SELECT id FROM v) \
+                             ORDER BY j.id FOR NO KEY UPDATE) \
+             UPDATE jobs AS j SET next_run_at = v.next_run_at \
+             FROM v JOIN locked ON locked.id = v.id \
              WHERE j.id = v.id AND j.status = 'ACTIVE' AND j.next_run_at IS DISTINCT FROM v.next_run_at",
         )
         .bind::<Array<SqlUuid>, _>(ids)
@@ -126,11 +132,16 @@ impl Job {
         let ids: Vec<Uuid> = runs.iter().map(|(id, _, _)| *id).collect();
         let at: Vec<DateTime<Utc>> = runs.iter().map(|(_, t, _)| *t).collect();
         let statuses: Vec<String> = runs.iter().map(|(_, _, s)| s.as_str().to_owned()).collect();
+        // Locked in id order first, as in `set_next_runs`, so concurrent writers never
+        // deadlock.
         diesel::sql_query(
-            "UPDATE jobs AS j SET last_run_at = v.at, last_status = v.status \
-             FROM (SELECT DISTINCT ON (id) id, at, status \
-                   FROM unnest($1::uuid[], $2::timestamptz[], $3::text[]) AS u(id, at, status) \
-                   ORDER BY id, at DESC) AS v \
+            "WITH v AS (SELECT DISTINCT ON (id) id, at, status \
+                        FROM unnest($1::uuid[], $2::timestamptz[], $3::text[]) AS u(id, at, status) \
+                        ORDER BY id, at DESC), \
+                  locked AS (SELECT j.id FROM jobs j WHERE j.id IN (SELECT id FROM v) \
+                             ORDER BY j.id FOR NO KEY UPDATE) \
+             UPDATE jobs AS j SET last_run_at = v.at, last_status = v.status \
+             FROM v JOIN locked ON locked.id = v.id \
              WHERE j.id = v.id AND (j.last_run_at IS NULL OR j.last_run_at <= v.at)",
         )
         .bind::<Array<SqlUuid>, _>(ids)
