@@ -100,6 +100,9 @@ struct Fire {
     permit: OwnedSemaphorePermit,
 }
 
+/// Runs committed (marked as sent in Redis) per round trip at the moment of firing.
+const COMMIT_SLICE: usize = 250;
+
 /// How often expired runs are swept.
 const RETENTION_EVERY: Duration = Duration::from_secs(300);
 
@@ -587,14 +590,22 @@ impl Scheduler {
             if let Ok(wait) = (at - Utc::now()).to_std() {
                 tokio::time::sleep(wait).await;
             }
-            let group = self.commit(group).await;
             // Requests first, then their STARTED events; each outcome is published only
             // after `announced`, so subscribers still see STARTED first.
             let announced = CancellationToken::new();
             let mut announcements = Vec::with_capacity(group.len());
-            for mut fire in group {
-                announcements.extend(fire.announcement.take());
-                self.send(fire, announced.clone(), record_tx.clone());
+            // Committed in slices, each sent as soon as it is committed: the first
+            // requests leave after one short round trip, not after the whole group's.
+            let mut group = group.into_iter();
+            loop {
+                let slice: Vec<Fire> = group.by_ref().take(COMMIT_SLICE).collect();
+                if slice.is_empty() {
+                    break;
+                }
+                for mut fire in self.commit(slice).await {
+                    announcements.extend(fire.announcement.take());
+                    self.send(fire, announced.clone(), record_tx.clone());
+                }
             }
             // Published on the side, so a slow Redis never holds back the next instant;
             // the guard releases the outcomes even if this task is dropped.
