@@ -1,8 +1,7 @@
 -- A job's updated_at says when its owner (or an admin) last changed it. The scheduler's
 -- bookkeeping (next_run_at, last_run_at, last_status), written on every run, is not an
 -- edit: the trigger fires only for the columns a person sets. Leaving room on each page
--- (fillfactor) lets the last-run writes stay heap-only (HOT); next_run_at is indexed, so
--- its writes are not.
+-- (fillfactor) lets those frequent writes stay heap-only (HOT) where no index is touched.
 DROP TRIGGER jobs_updated_at ON jobs;
 CREATE TRIGGER jobs_updated_at
     BEFORE UPDATE OF user_id, name, description, cron_expression, timezone, target_type,
