@@ -62,6 +62,12 @@ enum Scenario {
         #[arg(long, default_value_t = 10)]
         seconds: u64,
     },
+    /// The floor under lateness: requests sent at once through the scheduler's HTTP
+    /// client to the sink, with nothing else running.
+    Sends {
+        #[arg(long, default_value_t = 1_000)]
+        requests: usize,
+    },
     /// Redis bytes per scheduled job and scheduler memory.
     Memory {
         #[arg(long, default_value_t = 100_000)]
@@ -479,6 +485,62 @@ async fn growth(smoke: bool) -> Vec<Figure> {
         });
     }
     figures
+}
+
+async fn sends(requests: usize, smoke: bool) -> Vec<Figure> {
+    let target = e2e::target::HttpTarget::start().await;
+    let executor = scheduler::execute::Executor::new(true);
+    let request = |i: usize| scheduler::execute::Request {
+        job_id: Uuid::new_v4(),
+        execution_id: Uuid::new_v4(),
+        scheduled_for: Utc::now(),
+        attempt: 1,
+        method: db::HttpMethod::Get,
+        url: target.url(&format!("/send/{i}")),
+        headers: Vec::new(),
+        body: None,
+        timeout: Duration::from_secs(30),
+    };
+    // Once to open connections, as a running scheduler has them.
+    let mut spreads = Vec::new();
+    for round in 0..2 {
+        let requests: Vec<_> = (0..requests).map(request).collect();
+        let start = Utc::now();
+        let handles: Vec<_> = requests
+            .into_iter()
+            .map(|r| {
+                let executor = executor.clone();
+                tokio::spawn(
+                    async move { scheduler::execute::Executor::execute(&executor, &r).await },
+                )
+            })
+            .collect();
+        for handle in handles {
+            assert_eq!(handle.await.unwrap().status, db::ExecutionStatus::Success);
+        }
+        let last = target
+            .received()
+            .iter()
+            .map(|r| r.received_at)
+            .max()
+            .unwrap_or(start);
+        if round == 1 {
+            spreads.push((last - start).num_milliseconds());
+        }
+    }
+    let spread = spreads[0].max(1);
+    vec![Figure {
+        scenario: "sends",
+        what: format!(
+            "{requests} requests at once, one process, the scheduler's HTTP client to the sink, nothing else running: last arrival after"
+        ),
+        value: format!(
+            "{spread} ms ({:.0} requests/s): the floor under lateness for {requests} runs sharing one instant",
+            requests as f64 * 1000.0 / spread as f64
+        ),
+        target: "(no target: explains lateness)",
+        command: cmd(&format!("sends --requests {requests}"), smoke),
+    }]
 }
 
 fn rss_kib(pid: u32) -> u64 {
@@ -990,6 +1052,7 @@ async fn main() {
                 seconds: 3,
             },
             Scenario::Growth,
+            Scenario::Sends { requests: 200 },
             Scenario::Memory { jobs: 1_000 },
             Scenario::Api { seconds: 1 },
             Scenario::Live {
@@ -1009,6 +1072,7 @@ async fn main() {
                 seconds: 120,
             },
             Scenario::Growth,
+            Scenario::Sends { requests: 1_000 },
             Scenario::Memory { jobs: 100_000 },
             Scenario::Burst {
                 jobs: 100_000,
@@ -1031,6 +1095,7 @@ async fn main() {
             Scenario::Burst { jobs, schedulers } => burst(jobs, schedulers, smoke).await,
             Scenario::Lateness { jobs, seconds } => lateness(jobs, seconds, smoke).await,
             Scenario::Growth => growth(smoke).await,
+            Scenario::Sends { requests } => sends(requests, smoke).await,
             Scenario::Memory { jobs } => memory(jobs, smoke).await,
             Scenario::Api { seconds } => api(seconds, smoke).await,
             Scenario::Live {
