@@ -760,8 +760,23 @@ async fn api(seconds: u64, smoke: bool) -> Vec<Figure> {
             async move { request.await.is_ok_and(|r| r.status().is_success()) }
         }
     };
-    let (plain_rps, plain_lat) = load(seconds, 64, base).await;
-    let (gql_rps, gql_lat) = load(seconds, 64, gql.clone()).await;
+    // Alternating rounds, so that a change in the machine's load weighs on both alike.
+    let rounds = if smoke { 1 } else { 3 };
+    let per_round = seconds.div_ceil(rounds).max(1);
+    let (mut plain_rates, mut plain_lat, mut gql_rates, mut gql_lat) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        let (rps, lat) = load(per_round, 64, base.clone()).await;
+        plain_rates.push(rps);
+        plain_lat.extend(lat);
+        let (rps, lat) = load(per_round, 64, gql.clone()).await;
+        gql_rates.push(rps);
+        gql_lat.extend(lat);
+    }
+    plain_lat.sort_by(f64::total_cmp);
+    gql_lat.sort_by(f64::total_cmp);
+    let plain_rps = plain_rates.iter().sum::<f64>() / plain_rates.len() as f64;
+    let gql_rps = gql_rates.iter().sum::<f64>() / gql_rates.len() as f64;
     let half = paced(seconds, gql_rps / 2.0, gql).await;
     let args = format!("api --seconds {seconds}");
     vec![
