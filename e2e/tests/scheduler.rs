@@ -295,3 +295,72 @@ async fn a_standalone_scheduler_serves_its_metrics_and_health() {
         assert!(text.contains(name), "{name} missing:\n{text}");
     }
 }
+
+#[tokio::test]
+async fn pausing_stops_runs_already_prepared_ahead() {
+    // Runs are prepared up to SCHEDULER_LOOKAHEAD_MS (1 s here) before their slot; a pause
+    // must stop those too, except one whose slot is within the last look (100 ms).
+    let env = TestEnv::new().await;
+    let server = env.start_all().await;
+    let api = server.api();
+    let ada = api
+        .signup_verified(&env.mail, "pause@example.com", "Password123!")
+        .await;
+    let user: uuid::Uuid = ada.user_id.parse().unwrap();
+    let job = fixtures::job(
+        &env.database,
+        user,
+        &JobSpec::every_second(env.target.url("/pause")),
+    )
+    .await;
+    env.target
+        .wait_for("/pause", 2, Duration::from_secs(15))
+        .await;
+    // Pause just after a slot, so that the next one is prepared and 0.9 s away.
+    poll_until(
+        "just past a whole second",
+        Duration::from_secs(5),
+        || async {
+            let ms = Utc::now().timestamp_subsec_millis();
+            (50..300).contains(&ms).then_some(())
+        },
+    )
+    .await;
+    let paused = api
+        .graphql(
+            "mutation($id: ID!) { pauseJob(id: $id) { status } }",
+            serde_json::json!({"id": job.to_string()}),
+            Some(&ada.access_token),
+        )
+        .await;
+    assert_eq!(paused["data"]["pauseJob"]["status"], "PAUSED", "{paused}");
+    let paused_at = Utc::now();
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+
+    let late: Vec<String> = env
+        .target
+        .received_on("/pause")
+        .iter()
+        .map(|hit| {
+            hit.headers["x-cronops-scheduled-for"]
+                .to_str()
+                .unwrap()
+                .to_owned()
+        })
+        .filter(|slot| {
+            chrono::DateTime::parse_from_rfc3339(slot).unwrap()
+                > paused_at + chrono::Duration::milliseconds(150)
+        })
+        .collect();
+    assert!(late.is_empty(), "slots after the pause were sent: {late:?}");
+    let runs = fixtures::runs(&env.database, job).await;
+    assert!(
+        runs.iter().all(|r| r.status.is_final()),
+        "a withdrawn run was left open: {runs:?}"
+    );
+    assert!(
+        runs.iter()
+            .all(|r| r.scheduled_for <= paused_at + chrono::Duration::milliseconds(150)),
+        "a run row exists for a slot after the pause: {runs:?}"
+    );
+}

@@ -100,6 +100,10 @@ struct Fire {
     permit: OwnedSemaphorePermit,
 }
 
+/// How long before an instant the scheduler checks that its prepared runs' jobs are
+/// still there and active: a pause or delete up to this close to a slot stops it.
+const LAST_LOOK: chrono::TimeDelta = chrono::TimeDelta::milliseconds(100);
+
 /// Runs committed (marked as sent in Redis) per round trip at the moment of firing.
 const COMMIT_SLICE: usize = 250;
 
@@ -587,6 +591,10 @@ impl Scheduler {
     ) {
         let shared = &self.0;
         for (at, group) in groups {
+            if let Ok(wait) = (at - LAST_LOOK - Utc::now()).to_std() {
+                tokio::time::sleep(wait).await;
+            }
+            let group = self.last_look(group).await;
             if let Ok(wait) = (at - Utc::now()).to_std() {
                 tokio::time::sleep(wait).await;
             }
@@ -618,6 +626,60 @@ impl Scheduler {
                 drop(guard);
             });
         }
+    }
+
+    /// Withdraws runs prepared ahead whose job was paused or deleted since (a manual run
+    /// only needs its job to exist): their rows are deleted, as they never started, and
+    /// their leases released. If PostgreSQL cannot say, everything fires as prepared.
+    async fn last_look(&self, group: Vec<Fire>) -> Vec<Fire> {
+        let shared = &self.0;
+        let mut job_ids: Vec<Uuid> = group.iter().map(|f| f.request.job_id).collect();
+        job_ids.sort_unstable();
+        job_ids.dedup();
+        let statuses: HashMap<Uuid, JobStatus> = match shared.db.get().await {
+            Ok(mut conn) => match Job::statuses(&mut conn, &job_ids).await {
+                Ok(statuses) => statuses.into_iter().collect(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not check jobs before firing; firing as prepared");
+                    return group;
+                }
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "could not check jobs before firing; firing as prepared");
+                return group;
+            }
+        };
+        let (keep, withdrawn): (Vec<Fire>, Vec<Fire>) = group.into_iter().partition(|f| {
+            match (statuses.get(&f.request.job_id), f.row.trigger) {
+                (None, _) => false,
+                (Some(_), ExecutionTrigger::Manual) => true,
+                (Some(status), _) => *status == JobStatus::Active,
+            }
+        });
+        if withdrawn.is_empty() {
+            return keep;
+        }
+        let ids: Vec<Uuid> = withdrawn.iter().map(|f| f.row.id).collect();
+        let deleted = match shared.db.get().await {
+            Ok(mut conn) => ExecutionLog::withdraw(&mut conn, &ids)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(e) = deleted {
+            tracing::warn!(error = %e, "could not withdraw runs of paused or deleted jobs; firing them");
+            return keep.into_iter().chain(withdrawn).collect();
+        }
+        tracing::info!(
+            runs = withdrawn.len(),
+            "withdrew prepared runs of jobs paused or deleted since"
+        );
+        let members: Vec<String> = withdrawn.iter().map(|f| f.member.clone()).collect();
+        if let Err(e) = queue::release(&shared.redis, &shared.keys, &members, &[]).await {
+            tracing::warn!(error = %e, "could not release withdrawn runs; their leases will expire");
+        }
+        self.forget(members);
+        keep
     }
 
     /// Marks a group's runs as sent in Redis before any request leaves, keeping those this

@@ -272,6 +272,18 @@ impl ExecutionLog {
         .await
     }
 
+    /// Deletes runs that never started after all (prepared ahead for a job paused or
+    /// deleted before their slot); a run already closed is kept.
+    pub async fn withdraw(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> QueryResult<usize> {
+        diesel::delete(
+            execution_logs::table
+                .filter(execution_logs::id.eq_any(ids))
+                .filter(execution_logs::status.eq(ExecutionStatus::Running)),
+        )
+        .execute(conn)
+        .await
+    }
+
     /// Deletes a run (a manual run that could not be queued).
     pub async fn delete(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<usize> {
         diesel::delete(execution_logs::table.find(id))

@@ -93,6 +93,19 @@ impl Job {
             .await
     }
 
+    /// The status of each of these jobs that still exists (a scheduler's last look before
+    /// it fires runs it prepared ahead).
+    pub async fn statuses(
+        conn: &mut AsyncPgConnection,
+        ids: &[Uuid],
+    ) -> QueryResult<Vec<(Uuid, JobStatus)>> {
+        jobs::table
+            .filter(jobs::id.eq_any(ids))
+            .select((jobs::id, jobs::status))
+            .load(conn)
+            .await
+    }
+
     /// Sets `next_run_at` of many jobs in one statement (what the scheduler will use).
     pub async fn set_next_runs(
         conn: &mut AsyncPgConnection,
