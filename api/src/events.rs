@@ -278,30 +278,12 @@ impl EventHub {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::Utc;
-    use db::models::ExecutionLog;
-    use db::{ExecutionStatus, ExecutionTrigger};
     use scheduler::events::EventKind;
 
     fn event(user: Uuid) -> HubMessage {
         HubMessage::Event(Arc::new(ExecutionEvent {
             kind: EventKind::Started,
-            log: ExecutionLog {
-                id: Uuid::new_v4(),
-                job_id: Uuid::new_v4(),
-                user_id: user,
-                status: ExecutionStatus::Running,
-                trigger: ExecutionTrigger::Schedule,
-                attempt: 1,
-                scheduled_for: Utc::now(),
-                late: false,
-                started_at: Utc::now(),
-                finished_at: None,
-                duration_ms: None,
-                http_status: None,
-                response_body: None,
-                error: None,
-            },
+            log: db::test_db::running_log(user),
         }))
     }
 

@@ -222,3 +222,25 @@ pub async fn query_bool(conn: &mut AsyncPgConnection, sql: &str) -> bool {
         .expect("boolean query")
         .value
 }
+
+/// A RUNNING run of a made-up job of `user_id`, started now: what tests and benchmarks
+/// publish as a live event without a job behind it.
+pub fn running_log(user_id: uuid::Uuid) -> crate::models::ExecutionLog {
+    let now = chrono::Utc::now();
+    crate::models::ExecutionLog {
+        id: uuid::Uuid::new_v4(),
+        job_id: uuid::Uuid::new_v4(),
+        user_id,
+        status: crate::ExecutionStatus::Running,
+        trigger: crate::ExecutionTrigger::Schedule,
+        attempt: 1,
+        scheduled_for: now,
+        late: false,
+        started_at: now,
+        finished_at: None,
+        duration_ms: None,
+        http_status: None,
+        response_body: None,
+        error: None,
+    }
+}

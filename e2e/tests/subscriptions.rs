@@ -303,24 +303,8 @@ async fn a_burst_published_in_one_pipeline_reaches_the_subscriber_whole() {
 const EVENTS_BY_ID: &str = "subscription { executionEvents { type log { id } } }";
 
 fn started(user: uuid::Uuid) -> scheduler::events::ExecutionEvent {
-    let now = chrono::Utc::now();
     scheduler::events::ExecutionEvent {
         kind: scheduler::events::EventKind::Started,
-        log: db::models::ExecutionLog {
-            id: uuid::Uuid::new_v4(),
-            job_id: uuid::Uuid::new_v4(),
-            user_id: user,
-            status: db::ExecutionStatus::Running,
-            trigger: db::ExecutionTrigger::Schedule,
-            attempt: 1,
-            scheduled_for: now,
-            late: false,
-            started_at: now,
-            finished_at: None,
-            duration_ms: None,
-            http_status: None,
-            response_body: None,
-            error: None,
-        },
+        log: db::test_db::running_log(user),
     }
 }

@@ -988,22 +988,7 @@ async fn live(
         for _ in 0..per_tick {
             let user = user_ids[next_user % users];
             next_user += 1;
-            let log = db::models::ExecutionLog {
-                id: Uuid::new_v4(),
-                job_id: Uuid::new_v4(),
-                user_id: user,
-                status: db::ExecutionStatus::Running,
-                trigger: db::ExecutionTrigger::Schedule,
-                attempt: 1,
-                scheduled_for: Utc::now(),
-                late: false,
-                started_at: Utc::now(),
-                finished_at: None,
-                duration_ms: None,
-                http_status: None,
-                response_body: None,
-                error: None,
-            };
+            let log = db::test_db::running_log(user);
             batch.push(scheduler::events::ExecutionEvent {
                 kind: scheduler::events::EventKind::Started,
                 log,
