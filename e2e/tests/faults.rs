@@ -137,9 +137,17 @@ async fn a_scheduler_killed_mid_run_loses_no_slot() {
     env.target
         .wait_for("/slow", 2, Duration::from_secs(15))
         .await;
+    // The survivor is up before the kill, as in a deployment of several instances: slots
+    // skipped because no instance ran at all (the misfire rule) would be a different case.
+    // The doomed instance still holds the requests in flight when it dies.
+    let mut survivor = env.start_scheduler();
+    poll_until("the survivor to start", Duration::from_secs(15), || {
+        let started = survivor.output().contains("scheduler started");
+        async move { started.then_some(()) }
+    })
+    .await;
     doomed.kill();
     let killed_at = chrono::Utc::now();
-    let mut survivor = env.start_scheduler();
 
     // The survivor takes the dead instance's leases back, closes its open run and goes on.
     poll_until(
