@@ -21,6 +21,15 @@ async fn create(api: &Api, who: &LoggedIn, input: Value) -> Value {
         .await
 }
 
+async fn delete(api: &Api, who: &LoggedIn, id: &Value) -> Value {
+    api.graphql(
+        "mutation($id: ID!) { deleteJob(id: $id) }",
+        json!({ "id": id }),
+        Some(&who.access_token),
+    )
+    .await
+}
+
 fn job_input(env: &TestEnv, name: &str) -> Value {
     json!({"name": name, "cronExpression": "*/5 * * * *", "targetUrl": env.target.url("/hook")})
 }
@@ -163,14 +172,7 @@ async fn every_field_rule_has_its_error() {
         let response = create(api, &ada, with(patch.clone())).await;
         assert!(response["errors"].is_null(), "{patch}: {response}");
         // FREE holds 5 jobs: make room so every good value is checked.
-        let id = response["data"]["createJob"]["id"].clone();
-        let deleted = api
-            .graphql(
-                "mutation($id: ID!) { deleteJob(id: $id) }",
-                json!({"id": id}),
-                Some(&ada.access_token),
-            )
-            .await;
+        let deleted = delete(api, &ada, &response["data"]["createJob"]["id"]).await;
         assert_eq!(deleted["data"]["deleteJob"], true, "{deleted}");
     }
 }
@@ -418,13 +420,7 @@ async fn pause_resume_update_and_delete_follow_in_redis() {
         "untouched fields stay"
     );
 
-    let deleted = api
-        .graphql(
-            "mutation($id: ID!) { deleteJob(id: $id) }",
-            json!({"id": id}),
-            Some(&ada.access_token),
-        )
-        .await;
+    let deleted = delete(api, &ada, &json!(id)).await;
     assert_eq!(deleted["data"]["deleteJob"], true);
     assert_eq!(score().await, None);
     let gone = api

@@ -391,8 +391,7 @@ impl Scheduler {
                             .latest_between(slot - chrono::Duration::milliseconds(1), now)
                             .unwrap_or(slot)
                     };
-                    let late =
-                        fire != slot || (now - fire).to_std().unwrap_or_default() > LATE_AFTER;
+                    let late = fire != slot || is_late(fire, now);
                     if let Some(next) = schedule.next_after(fire.max(now)) {
                         next_runs.push((job_id, next));
                     }
@@ -549,13 +548,12 @@ impl Scheduler {
                 body: job.body.clone(),
                 timeout: Duration::from_millis(u64::try_from(job.timeout_ms).unwrap_or(10_000)),
             };
-            let announcement = events::encode(
-                &shared.keys,
-                &ExecutionEvent {
-                    kind: EventKind::Started,
-                    log: row.clone(),
-                },
-            );
+            let event = ExecutionEvent {
+                kind: EventKind::Started,
+                log: row,
+            };
+            let announcement = events::encode(&shared.keys, &event);
+            let row = event.log;
             groups.entry(row.started_at).or_default().push(Fire {
                 request,
                 member,
@@ -636,14 +634,15 @@ impl Scheduler {
         let mut job_ids: Vec<Uuid> = group.iter().map(|f| f.request.job_id).collect();
         job_ids.sort_unstable();
         job_ids.dedup();
-        let statuses: HashMap<Uuid, JobStatus> = match shared.db.get().await {
-            Ok(mut conn) => match Job::statuses(&mut conn, &job_ids).await {
-                Ok(statuses) => statuses.into_iter().collect(),
-                Err(e) => {
-                    tracing::warn!(error = %e, "could not check jobs before firing; firing as prepared");
-                    return group;
-                }
-            },
+        let mut conn = match shared.db.get().await {
+            Ok(conn) => conn,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not check jobs before firing; firing as prepared");
+                return group;
+            }
+        };
+        let statuses: HashMap<Uuid, JobStatus> = match Job::statuses(&mut conn, &job_ids).await {
+            Ok(statuses) => statuses.into_iter().collect(),
             Err(e) => {
                 tracing::warn!(error = %e, "could not check jobs before firing; firing as prepared");
                 return group;
@@ -660,12 +659,8 @@ impl Scheduler {
             return keep;
         }
         let ids: Vec<Uuid> = withdrawn.iter().map(|f| f.row.id).collect();
-        let deleted = match shared.db.get().await {
-            Ok(mut conn) => ExecutionLog::withdraw(&mut conn, &ids)
-                .await
-                .map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
-        };
+        let deleted = ExecutionLog::withdraw(&mut conn, &ids).await;
+        drop(conn);
         if let Err(e) = deleted {
             tracing::warn!(error = %e, "could not withdraw runs of paused or deleted jobs; firing them");
             return keep.into_iter().chain(withdrawn).collect();

@@ -322,22 +322,25 @@ pub async fn next_wake(
     keys: &Keys,
     lookahead: chrono::Duration,
 ) -> Result<Option<DateTime<Utc>>, Error> {
+    let ahead = lookahead.num_milliseconds() as f64;
+    // Each key with how early a claim takes its first entry: leases expire at their
+    // deadline, whatever the lookahead.
+    let sources = [
+        (keys.due(), ahead),
+        (keys.queue(), ahead),
+        (keys.leases(), 0.0),
+    ];
     let pipe = redis.next().pipeline();
-    for key in [keys.due(), keys.queue(), keys.leases()] {
-        pipe.zrange::<(), _, _, _>(key, 0, 0, None, false, None, true)
+    for (key, _) in &sources {
+        pipe.zrange::<(), _, _, _>(key.as_str(), 0, 0, None, false, None, true)
             .await
             .map_err(redis_err)?;
     }
     let firsts: Vec<Vec<(String, f64)>> = pipe.all().await.map_err(redis_err)?;
-    let ahead = lookahead.num_milliseconds() as f64;
     Ok(firsts
         .into_iter()
-        .enumerate()
-        .filter_map(|(i, first)| {
-            // Leases (the last key) expire at their deadline, whatever the lookahead.
-            let early = if i == 2 { 0.0 } else { ahead };
-            first.first().map(|(_, score)| *score - early)
-        })
+        .zip(sources)
+        .filter_map(|(first, (_, early))| first.first().map(|(_, score)| *score - early))
         .min_by(f64::total_cmp)
         .and_then(|score| DateTime::from_timestamp_millis(score as i64)))
 }

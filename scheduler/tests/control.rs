@@ -205,31 +205,24 @@ async fn a_slot_put_back_while_leased_is_not_leased_twice() {
     drop(database);
     let job = uuid::Uuid::new_v4();
     let slot = Utc::now() - chrono::Duration::seconds(1);
+    let claim_due_now = async || {
+        queue::claim(
+            &redis,
+            &keys,
+            "test",
+            Utc::now(),
+            Utc::now(),
+            Duration::from_secs(30),
+            10,
+        )
+        .await
+        .unwrap()
+    };
     queue::schedule(&redis, &keys, job, slot).await.unwrap();
-    let first = queue::claim(
-        &redis,
-        &keys,
-        "test",
-        Utc::now(),
-        Utc::now(),
-        Duration::from_secs(30),
-        10,
-    )
-    .await
-    .unwrap();
+    let first = claim_due_now().await;
     assert_eq!(first.len(), 1);
     queue::schedule(&redis, &keys, job, slot).await.unwrap();
-    let second = queue::claim(
-        &redis,
-        &keys,
-        "test",
-        Utc::now(),
-        Utc::now(),
-        Duration::from_secs(30),
-        10,
-    )
-    .await
-    .unwrap();
+    let second = claim_due_now().await;
     assert!(
         second.is_empty(),
         "the held slot was leased again: {second:?}"

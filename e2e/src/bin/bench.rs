@@ -448,6 +448,22 @@ async fn growth(smoke: bool) -> Vec<Figure> {
     figures
 }
 
+/// A Redis command fred has no method for (CONFIG, INFO, MEMORY).
+async fn redis_command<T: fred::types::FromValue>(
+    redis: &scheduler::redis::RedisPool,
+    name: &'static str,
+    args: &[&str],
+) -> T {
+    redis
+        .next()
+        .custom(
+            fred::types::CustomCommand::new_static(name, fred::types::ClusterHash::Random, false),
+            args.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
 /// Claims 500 due items `claims` times from `keys`; returns Redis's own time per claimed
 /// item (INFO commandstats, free of the client's and the machine's scheduling noise) and
 /// the median wall-clock time per item.
@@ -456,23 +472,7 @@ async fn claim_costs(
     keys: &scheduler::Keys,
     claims: usize,
 ) -> (f64, f64) {
-    let command = |name: &'static str, args: Vec<String>| {
-        let client = redis.next().clone();
-        async move {
-            client
-                .custom::<String, _>(
-                    fred::types::CustomCommand::new_static(
-                        name,
-                        fred::types::ClusterHash::Random,
-                        false,
-                    ),
-                    args,
-                )
-                .await
-                .unwrap()
-        }
-    };
-    command("CONFIG", vec!["RESETSTAT".to_owned()]).await;
+    let _: String = redis_command(redis, "CONFIG", &["RESETSTAT"]).await;
     let mut per_run_us = Vec::new();
     let mut claimed_total = 0usize;
     for _ in 0..claims {
@@ -501,7 +501,7 @@ async fn claim_costs(
             .await
             .unwrap();
     }
-    let info = command("INFO", vec!["commandstats".to_owned()]).await;
+    let info: String = redis_command(redis, "INFO", &["commandstats"]).await;
     let script_usec: f64 = info
         .lines()
         .find(|l| l.starts_with("cmdstat_evalsha:"))
@@ -529,34 +529,26 @@ async fn sends(requests: usize, smoke: bool) -> Vec<Figure> {
         body: None,
         timeout: Duration::from_secs(30),
     };
-    // Once to open connections, as a running scheduler has them.
-    let mut spreads = Vec::new();
-    for round in 0..2 {
-        let requests: Vec<_> = (0..requests).map(request).collect();
+    let send_all = || async {
         let start = Utc::now();
-        let handles: Vec<_> = requests
-            .into_iter()
-            .map(|r| {
-                let executor = executor.clone();
-                tokio::spawn(
-                    async move { scheduler::execute::Executor::execute(&executor, &r).await },
-                )
+        let handles: Vec<_> = (0..requests)
+            .map(|i| {
+                let (executor, request) = (executor.clone(), request(i));
+                // Fully qualified: diesel's RunQueryDsl, in scope here, has an `execute` too.
+                tokio::spawn(async move {
+                    scheduler::execute::Executor::execute(&executor, &request).await
+                })
             })
             .collect();
         for handle in handles {
             assert_eq!(handle.await.unwrap().status, db::ExecutionStatus::Success);
         }
-        let last = target
-            .received()
-            .iter()
-            .map(|r| r.received_at)
-            .max()
-            .unwrap_or(start);
-        if round == 1 {
-            spreads.push((last - start).num_milliseconds());
-        }
-    }
-    let spread = spreads[0].max(1);
+        let last = target.received().iter().map(|r| r.received_at).max();
+        (last.unwrap_or(start) - start).num_milliseconds().max(1)
+    };
+    // The first round opens the connections, as a running scheduler has them.
+    send_all().await;
+    let spread = send_all().await;
     vec![Figure {
         scenario: "sends",
         what: format!(
@@ -590,23 +582,7 @@ async fn memory(jobs: usize, smoke: bool) -> Vec<Figure> {
     schedule_all(&env, &ids.iter().map(|id| (*id, next)).collect::<Vec<_>>()).await;
     let redis = scheduler::redis::connect(&env.redis_url, 1).unwrap();
     let keys = scheduler::Keys::new(&env.key_prefix);
-    let bytes: u64 = redis
-        .next()
-        .custom(
-            fred::types::CustomCommand::new_static(
-                "MEMORY",
-                fred::types::ClusterHash::Random,
-                false,
-            ),
-            vec![
-                "USAGE".to_owned(),
-                keys.due(),
-                "SAMPLES".to_owned(),
-                "0".to_owned(),
-            ],
-        )
-        .await
-        .unwrap();
+    let bytes: u64 = redis_command(&redis, "MEMORY", &["USAGE", &keys.due(), "SAMPLES", "0"]).await;
     let process = Cronops::spawn(
         &["scheduler"],
         &scheduler_vars(&env, &[]),
@@ -933,40 +909,34 @@ async fn live(
             }
         })
     };
+    // Opens subscriptions `range` (500 at a time) and waits until the server counts them.
+    let open_all = async |range: std::ops::Range<usize>| {
+        let registered = range.end;
+        let mut readers = Vec::new();
+        for chunk in range.collect::<Vec<_>>().chunks(500) {
+            readers.extend(
+                futures_util::future::join_all(chunk.iter().map(|i| open(*i)))
+                    .await
+                    .into_iter()
+                    .map(read),
+            );
+        }
+        poll_until(
+            "the subscriptions registered",
+            Duration::from_secs(120),
+            || {
+                let base = base.clone();
+                async move { (open_subscriptions(&base).await? >= registered).then_some(()) }
+            },
+        )
+        .await;
+        readers
+    };
     // A first tenth warms the server up; the rest is what idle subscriptions cost.
     let warm = (subscribers / 10).max(1);
-    let mut readers: Vec<_> = futures_util::future::join_all((0..warm).map(open))
-        .await
-        .into_iter()
-        .map(read)
-        .collect();
-    poll_until(
-        "warm-up subscriptions registered",
-        Duration::from_secs(60),
-        || {
-            let base = base.clone();
-            async move { (open_subscriptions(&base).await? >= warm).then_some(()) }
-        },
-    )
-    .await;
+    let mut readers = open_all(0..warm).await;
     let rss_before = rss_kib(server.pid());
-    for chunk in (warm..subscribers).collect::<Vec<_>>().chunks(500) {
-        readers.extend(
-            futures_util::future::join_all(chunk.iter().map(|i| open(*i)))
-                .await
-                .into_iter()
-                .map(read),
-        );
-    }
-    poll_until(
-        "every subscription registered",
-        Duration::from_secs(120),
-        || {
-            let base = base.clone();
-            async move { (open_subscriptions(&base).await? >= subscribers).then_some(()) }
-        },
-    )
-    .await;
+    readers.extend(open_all(warm..subscribers).await);
     tokio::time::sleep(Duration::from_secs(1)).await;
     let rss_after = rss_kib(server.pid());
     let per_idle_kib =
