@@ -4,6 +4,7 @@
 //! This crate knows nothing of GraphQL or Redis. Queries are plain async functions taking
 //! `&mut AsyncPgConnection`, so the API and the scheduler share them.
 
+mod batch;
 pub mod enums;
 mod error;
 pub mod migrate;

@@ -1,9 +1,11 @@
-//! What the scheduler writes to a job row is bookkeeping, not an edit.
+//! What the scheduler writes to jobs: bookkeeping, not edits; rows locked in one order;
+//! batches probed by key.
 
 use chrono::{DateTime, Utc};
-use db::ExecutionStatus;
-use db::models::Job;
+use db::models::execution_log::{Completion, NewExecutionLog};
+use db::models::{ExecutionLog, Job};
 use db::test_db::TestDatabase;
+use db::{ExecutionStatus, ExecutionTrigger};
 use diesel_async::RunQueryDsl;
 use uuid::Uuid;
 
@@ -172,4 +174,101 @@ async fn scheduler_writes_to_overlapping_jobs_never_deadlock() {
         .unwrap();
     assert_eq!(setter.await.unwrap(), Ok(ids.len()));
     assert_eq!(recorder.await.unwrap(), Ok(ids.len()));
+}
+
+#[derive(diesel::QueryableByName, Debug, PartialEq)]
+struct Scans {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    relname: String,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    seq_scan: i64,
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn scheduler_batches_probe_rows_by_key_whatever_the_table_size() {
+    // 1,000 of 20,000 analysed jobs, and a run table the statistics still think empty:
+    // left to itself the planner reads the whole table for each batch, so a burst's cost
+    // grows with the tables.
+    use diesel_async::AsyncConnection;
+    let database = TestDatabase::new().await;
+    let mut conn = database.connect().await;
+    let ids = insert_jobs(&mut conn, 20_000).await;
+    diesel::sql_query("ANALYZE jobs")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let batch: Vec<Uuid> = ids.iter().step_by(20).copied().collect();
+    let user_id = Job::find_many(&mut conn, &batch[..1]).await.unwrap()[0].user_id;
+    let now = Utc::now();
+    let rows: Vec<NewExecutionLog> = batch
+        .iter()
+        .map(|job_id| NewExecutionLog {
+            id: ExecutionLog::slot_id(*job_id, now, ExecutionTrigger::Schedule, 1),
+            job_id: *job_id,
+            user_id,
+            status: ExecutionStatus::Running,
+            trigger: ExecutionTrigger::Schedule,
+            attempt: 1,
+            scheduled_for: now,
+            late: false,
+            started_at: now,
+        })
+        .collect();
+    let next: Vec<(Uuid, Option<DateTime<Utc>>)> = batch
+        .iter()
+        .map(|id| (*id, Some(now + chrono::Duration::minutes(1))))
+        .collect();
+    let completions: Vec<Completion> = rows
+        .iter()
+        .map(|row| Completion {
+            id: row.id,
+            status: ExecutionStatus::Success,
+            finished_at: now,
+            duration_ms: 3,
+            http_status: Some(200),
+            response_body: Some("ok".to_owned()),
+            error: None,
+        })
+        .collect();
+
+    // Inside one outer transaction, so that its own scan counters can be read.
+    let scans = conn
+        .transaction::<_, diesel::result::Error, _>(async move |conn| {
+            assert_eq!(Job::statuses(conn, &batch).await?.len(), 1_000);
+            assert_eq!(Job::find_many(conn, &batch).await?.len(), 1_000);
+            assert_eq!(Job::active_among(conn, &batch).await?.len(), 1_000);
+            let started = ExecutionLog::start_runs(conn, &rows, &[], &[], now, &next).await?;
+            assert_eq!(started.len(), 1_000);
+            let ids: Vec<Uuid> = started.iter().map(|r| r.id).collect();
+            assert_eq!(ExecutionLog::find_many(conn, &ids).await?.len(), 1_000);
+            let done = ExecutionLog::complete_and_record(conn, &completions).await?;
+            assert_eq!(done.len(), 1_000);
+            diesel::sql_query(
+                "SELECT relname::text, seq_scan FROM pg_stat_xact_user_tables \
+                 WHERE relname IN ('jobs', 'execution_logs') ORDER BY relname",
+            )
+            .load::<Scans>(conn)
+            .await
+        })
+        .await
+        .unwrap();
+    let scan = |relname: &str| Scans {
+        relname: relname.to_owned(),
+        seq_scan: 0,
+    };
+    assert_eq!(scans, vec![scan("execution_logs"), scan("jobs")]);
+
+    // The planner settings last for each call's own transaction only: the pooled
+    // connection goes back to other users (the API) as it was.
+    Job::statuses(&mut conn, &ids[..10]).await.unwrap();
+    #[derive(diesel::QueryableByName)]
+    struct Setting {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        value: String,
+    }
+    let setting = diesel::sql_query("SELECT current_setting('enable_seqscan') AS value")
+        .get_result::<Setting>(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(setting.value, "on");
 }

@@ -6,6 +6,7 @@ use diesel::sql_types::{Array, Int4, Nullable, Text, Timestamptz, Uuid as SqlUui
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
+use crate::batch::probe_by_key;
 use crate::enums::{ExecutionStatus, ExecutionTrigger};
 use crate::schema::execution_logs;
 
@@ -90,11 +91,16 @@ impl ExecutionLog {
         conn: &mut AsyncPgConnection,
         ids: &[Uuid],
     ) -> QueryResult<Vec<ExecutionLog>> {
-        execution_logs::table
-            .filter(execution_logs::id.eq_any(ids))
-            .select(ExecutionLog::as_select())
-            .load(conn)
-            .await
+        let ids = ids.to_vec();
+        conn.transaction::<_, diesel::result::Error, _>(async move |conn| {
+            probe_by_key(conn).await?;
+            execution_logs::table
+                .filter(execution_logs::id.eq_any(&ids))
+                .select(ExecutionLog::as_select())
+                .load(conn)
+                .await
+        })
+        .await
     }
 
     /// Inserts the runs about to start; a slot already recorded (by any instance) is
@@ -240,6 +246,7 @@ impl ExecutionLog {
             next_runs.to_vec(),
         );
         conn.transaction::<_, diesel::result::Error, _>(async move |conn| {
+            probe_by_key(conn).await?;
             let mut started = Self::insert_new(conn, &new_rows).await?;
             if !pending.is_empty() {
                 started.extend(Self::start_pending(conn, &pending, started_at).await?);
@@ -261,6 +268,7 @@ impl ExecutionLog {
     ) -> QueryResult<Vec<ExecutionLog>> {
         let completions = completions.to_vec();
         conn.transaction::<_, diesel::result::Error, _>(async move |conn| {
+            probe_by_key(conn).await?;
             let rows = Self::complete_many(conn, &completions).await?;
             let last: Vec<(Uuid, DateTime<Utc>, ExecutionStatus)> = rows
                 .iter()

@@ -6,6 +6,7 @@ use diesel::sql_types::{Array, Nullable, Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
+use crate::batch::probe_by_key;
 use crate::enums::{ExecutionStatus, HttpMethod, JobStatus, TargetType};
 use crate::schema::jobs;
 
@@ -84,13 +85,19 @@ impl Job {
             .optional()
     }
 
-    /// The jobs with these ids (any order; missing ids are simply absent).
+    /// The jobs with these ids (any order; missing ids are simply absent), probed by key
+    /// (see [`crate::batch`]).
     pub async fn find_many(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> QueryResult<Vec<Job>> {
-        jobs::table
-            .filter(jobs::id.eq_any(ids))
-            .select(Job::as_select())
-            .load(conn)
-            .await
+        let ids = ids.to_vec();
+        conn.transaction::<_, diesel::result::Error, _>(async move |conn| {
+            probe_by_key(conn).await?;
+            jobs::table
+                .filter(jobs::id.eq_any(&ids))
+                .select(Job::as_select())
+                .load(conn)
+                .await
+        })
+        .await
     }
 
     /// The status of each of these jobs that still exists (a scheduler's last look before
@@ -99,11 +106,16 @@ impl Job {
         conn: &mut AsyncPgConnection,
         ids: &[Uuid],
     ) -> QueryResult<Vec<(Uuid, JobStatus)>> {
-        jobs::table
-            .filter(jobs::id.eq_any(ids))
-            .select((jobs::id, jobs::status))
-            .load(conn)
-            .await
+        let ids = ids.to_vec();
+        conn.transaction::<_, diesel::result::Error, _>(async move |conn| {
+            probe_by_key(conn).await?;
+            jobs::table
+                .filter(jobs::id.eq_any(&ids))
+                .select((jobs::id, jobs::status))
+                .load(conn)
+                .await
+        })
+        .await
     }
 
     /// Sets `next_run_at` of many jobs in one statement (what the scheduler will use).
@@ -192,12 +204,17 @@ impl Job {
         conn: &mut AsyncPgConnection,
         ids: &[Uuid],
     ) -> QueryResult<Vec<Uuid>> {
-        jobs::table
-            .filter(jobs::id.eq_any(ids))
-            .filter(jobs::status.eq(JobStatus::Active))
-            .select(jobs::id)
-            .load(conn)
-            .await
+        let ids = ids.to_vec();
+        conn.transaction::<_, diesel::result::Error, _>(async move |conn| {
+            probe_by_key(conn).await?;
+            jobs::table
+                .filter(jobs::id.eq_any(&ids))
+                .filter(jobs::status.eq(JobStatus::Active))
+                .select(jobs::id)
+                .load(conn)
+                .await
+        })
+        .await
     }
 
     /// Inserts a job unless the user already owns `max_jobs`. The user's row is locked
