@@ -240,15 +240,6 @@ async fn deleting_a_user_removes_everything_and_ends_their_subscriptions() {
         .unwrap()
         .parse()
         .unwrap();
-    api.graphql(
-        "mutation($id: ID!) { runJob(id: $id) { id } }",
-        json!({"id": job_id}),
-        Some(&doomed.access_token),
-    )
-    .await;
-    env.target
-        .wait_for("/d", 1, std::time::Duration::from_secs(10))
-        .await;
     let mut socket =
         WsClient::authenticated(&api.base, Protocol::Modern, &doomed.access_token).await;
     socket
@@ -259,6 +250,27 @@ async fn deleting_a_user_removes_everything_and_ends_their_subscriptions() {
             .quiet_for(std::time::Duration::from_millis(200))
             .await
     );
+    api.graphql(
+        "mutation($id: ID!) { runJob(id: $id) { id } }",
+        json!({"id": job_id}),
+        Some(&doomed.access_token),
+    )
+    .await;
+    env.target
+        .wait_for("/d", 1, std::time::Duration::from_secs(10))
+        .await;
+    // The run's own events come first (its outcome is published after the request, so
+    // a socket opened after the request could still get it): the end of the
+    // subscription must be the next message after them.
+    for expected in ["STARTED", "SUCCEEDED"] {
+        match socket.next(std::time::Duration::from_secs(10)).await {
+            Incoming::Json(v) => assert_eq!(
+                v["payload"]["data"]["executionEvents"]["type"], expected,
+                "{v}"
+            ),
+            other => panic!("expected the run's {expected} event, got {other:?}"),
+        }
+    }
 
     let deleted = api
         .graphql(
