@@ -18,6 +18,11 @@ use fred::prelude::ClientLike;
 use serde_json::json;
 use uuid::Uuid;
 
+/// The sink and the clients in this process allocate per request from many threads at once;
+/// glibc's malloc serialises them on its arena locks, which showed in profiles of `sends`.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(about = "CronOps benchmarks")]
 struct Args {
@@ -140,6 +145,14 @@ async fn bulk_jobs(env: &TestEnv, count: usize, cron: &str, url: &str) -> (Uuid,
 }
 
 async fn schedule_all(env: &TestEnv, jobs: &[(Uuid, DateTime<Utc>)]) {
+    // A deployment with this many jobs has planner statistics of them (autovacuum takes
+    // them within a minute of such a load); the table loaded a moment ago has none.
+    let mut conn = env.database.connect().await;
+    diesel::sql_query("ANALYZE jobs")
+        .execute(&mut conn)
+        .await
+        .expect("analyze");
+    drop(conn);
     let redis = scheduler::redis::connect(&env.redis_url, 2).expect("redis");
     let keys = scheduler::Keys::new(&env.key_prefix);
     for chunk in jobs.chunks(10_000) {
@@ -169,9 +182,11 @@ fn scheduler_vars(env: &TestEnv, extra: &[(&str, &str)]) -> Vec<(String, String)
         ("SCHEDULER_LEASE_MS", "30000"),
         ("SCHEDULER_LOOKAHEAD_MS", "3000"),
     ]);
-    // SCHEDULER_* variables in the bench's own environment override these (to compare
-    // settings without rebuilding).
-    for (key, value) in std::env::vars().filter(|(k, _)| k.starts_with("SCHEDULER_")) {
+    // SCHEDULER_* (and the allocator's MIMALLOC_*) variables in the bench's own environment
+    // override these (to compare settings without rebuilding).
+    for (key, value) in
+        std::env::vars().filter(|(k, _)| k.starts_with("SCHEDULER_") || k.starts_with("MIMALLOC_"))
+    {
         vars.retain(|(k, _)| *k != key);
         vars.push((key, value));
     }
@@ -212,9 +227,47 @@ async fn final_runs(env: &TestEnv) -> i64 {
     count.n
 }
 
+/// When the `count`-th outcome (any event but STARTED) of `user`'s runs is published:
+/// the scheduler publishes it once the run is recorded. Listening costs PostgreSQL
+/// nothing, where counting finished rows every 50 ms took a sizeable share of the cores
+/// the schedulers measured here need.
+async fn outcomes_published(
+    env: &TestEnv,
+    user: Uuid,
+    count: usize,
+) -> tokio::sync::oneshot::Receiver<DateTime<Utc>> {
+    use fred::prelude::{Builder, Config, EventInterface, PubsubInterface};
+    let client = Builder::from_config(Config::from_url(&env.redis_url).expect("redis url"))
+        .with_performance_config(|perf| perf.broadcast_channel_capacity = 1 << 20)
+        .build_subscriber_client()
+        .expect("subscriber");
+    client.init().await.expect("connect the subscriber");
+    let mut messages = client.message_rx();
+    let channel = scheduler::Keys::new(&env.key_prefix).user_events(user);
+    client.subscribe(channel).await.expect("subscribe");
+    let (done, at) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let _client = client;
+        let mut seen = 0;
+        while let Ok(message) = messages.recv().await {
+            let started = message
+                .value
+                .as_str()
+                .is_some_and(|text| text.starts_with(r#"{"type":"STARTED""#));
+            seen += usize::from(!started);
+            if seen == count {
+                let _ = done.send(Utc::now());
+                return;
+            }
+        }
+    });
+    at
+}
+
 async fn burst(jobs: usize, schedulers: usize, smoke: bool) -> Vec<Figure> {
     let env = TestEnv::new().await;
-    let (_, ids) = bulk_jobs(&env, jobs, "0 0 1 1 *", &env.target.url("/burst")).await;
+    let (user, ids) = bulk_jobs(&env, jobs, "0 0 1 1 *", &env.target.url("/burst")).await;
+    let published = outcomes_published(&env, user, jobs).await;
     let start = Utc::now() + chrono::Duration::seconds(5);
     let slot = DateTime::from_timestamp(start.timestamp(), 0).unwrap();
     schedule_all(&env, &ids.iter().map(|id| (*id, slot)).collect::<Vec<_>>()).await;
@@ -227,13 +280,12 @@ async fn burst(jobs: usize, schedulers: usize, smoke: bool) -> Vec<Figure> {
             )
         })
         .collect();
-    let recorded_at = poll_until(
-        "every burst run recorded",
-        Duration::from_secs(300),
-        || async { (final_runs(&env).await as usize >= jobs).then(Utc::now) },
-    )
-    .await;
+    let recorded_at = tokio::time::timeout(Duration::from_secs(300), published)
+        .await
+        .expect("every burst run recorded and published within 300 s")
+        .expect("the event listener ended early");
     print_logs(&processes);
+    assert_eq!(final_runs(&env).await as usize, jobs, "runs recorded");
     drop(processes);
     let arrivals: Vec<DateTime<Utc>> = env
         .target
