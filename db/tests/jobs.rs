@@ -272,3 +272,40 @@ async fn scheduler_batches_probe_rows_by_key_whatever_the_table_size() {
         .unwrap();
     assert_eq!(setting.value, "on");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_can_only_belong_to_its_jobs_owner() {
+    // Runs carry their owner for tenant filters without a join; the database refuses a
+    // run filed under another user than its job's.
+    let database = TestDatabase::new().await;
+    let mut conn = database.connect().await;
+    let job = insert_jobs(&mut conn, 1).await[0];
+    let run = |user: &str| {
+        format!(
+            "INSERT INTO execution_logs (job_id, user_id, status, trigger, scheduled_for) \
+             SELECT id, {user}, 'RUNNING', 'SCHEDULE', now() FROM jobs WHERE id = '{job}'"
+        )
+    };
+    diesel::sql_query(
+        "INSERT INTO users (email, name, password_hash) VALUES ('other@example.com', 'Other', 'x')",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let other = "(SELECT id FROM users WHERE email = 'other@example.com')";
+    let refused = diesel::sql_query(run(other)).execute(&mut conn).await;
+    assert!(
+        matches!(
+            refused,
+            Err(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::ForeignKeyViolation,
+                _
+            ))
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(
+        diesel::sql_query(run("user_id")).execute(&mut conn).await,
+        Ok(1)
+    );
+}
