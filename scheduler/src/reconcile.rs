@@ -194,9 +194,11 @@ async fn prune_page(
     let ids: Vec<Uuid> = page.iter().filter_map(|m| m.parse().ok()).collect();
     if !ids.is_empty() {
         let mut conn = db.get().await.map_err(db::Error::from)?;
-        let active = Job::active_among(&mut conn, &ids)
+        let active: std::collections::HashSet<Uuid> = Job::active_among(&mut conn, &ids)
             .await
-            .map_err(db::Error::from)?;
+            .map_err(db::Error::from)?
+            .into_iter()
+            .collect();
         drop(conn);
         let stale: Vec<String> = ids
             .iter()
