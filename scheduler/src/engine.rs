@@ -26,7 +26,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::cron::Schedule;
+use crate::cron::Schedules;
 use crate::events::{self, EventKind, ExecutionEvent};
 use crate::execute::{self, Executor};
 use crate::queue::{self, Claimed};
@@ -342,6 +342,7 @@ impl Scheduler {
         // What each row to fire needs besides the row: its lease and the slot it serves.
         let mut pending: HashMap<Uuid, (String, i64)> = HashMap::new();
 
+        let mut schedules = Schedules::default();
         for c in &claimed {
             match c.task {
                 Task::Slot { job_id, slot_ms } => {
@@ -350,7 +351,7 @@ impl Scheduler {
                         done_members.push(c.member.clone());
                         continue;
                     };
-                    let schedule = match Schedule::parse(&job.cron_expression, &job.timezone) {
+                    let schedule = match schedules.get(&job.cron_expression, &job.timezone) {
                         Ok(schedule) => schedule,
                         Err(e) => {
                             tracing::error!(%job_id, error = %e, "job has an unusable schedule; not rescheduled");
