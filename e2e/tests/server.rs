@@ -159,6 +159,20 @@ async fn graphiql_graphql_metrics_and_headers() {
         text.contains("cronops_http_request_duration_seconds_bucket"),
         "{text}"
     );
+    // GraphQL requests by operation (type and root fields), over POST and GET alike, and
+    // by outcome.
+    assert!(
+        text.contains("cronops_graphql_requests_total{operation=\"query:plans\",outcome=\"OK\"} 2"),
+        "{text}"
+    );
+    assert!(
+        text.contains("cronops_graphql_requests_total{operation=\"invalid\",outcome="),
+        "{text}"
+    );
+    assert!(
+        text.contains("cronops_graphql_request_duration_seconds_bucket{operation=\"query:plans\""),
+        "{text}"
+    );
 }
 
 #[tokio::test]
