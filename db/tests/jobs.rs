@@ -231,16 +231,30 @@ async fn scheduler_batches_probe_rows_by_key_whatever_the_table_size() {
         })
         .collect();
 
-    // Inside one outer transaction, so that its own scan counters can be read.
+    // Inside one outer transaction, so that its own scan counters can be read. Inside it a
+    // call's setting would last to the end, so it is switched back on before each call:
+    // every call must set it itself.
+    async fn seq_scans_allowed(conn: &mut db::AsyncPgConnection) -> diesel::QueryResult<()> {
+        diesel::sql_query("SELECT set_config('enable_seqscan', 'on', true)")
+            .execute(conn)
+            .await
+            .map(drop)
+    }
     let scans = conn
         .transaction::<_, diesel::result::Error, _>(async move |conn| {
+            seq_scans_allowed(conn).await?;
             assert_eq!(Job::statuses(conn, &batch).await?.len(), 1_000);
-            assert_eq!(Job::find_many(conn, &batch).await?.len(), 1_000);
+            seq_scans_allowed(conn).await?;
+            assert_eq!(Job::load_batch(conn, &batch).await?.len(), 1_000);
+            seq_scans_allowed(conn).await?;
             assert_eq!(Job::active_among(conn, &batch).await?.len(), 1_000);
+            seq_scans_allowed(conn).await?;
             let started = ExecutionLog::start_runs(conn, &rows, &[], &[], now, &next).await?;
             assert_eq!(started.len(), 1_000);
             let ids: Vec<Uuid> = started.iter().map(|r| r.id).collect();
+            seq_scans_allowed(conn).await?;
             assert_eq!(ExecutionLog::find_many(conn, &ids).await?.len(), 1_000);
+            seq_scans_allowed(conn).await?;
             let done = ExecutionLog::complete_and_record(conn, &completions).await?;
             assert_eq!(done.len(), 1_000);
             diesel::sql_query(

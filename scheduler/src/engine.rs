@@ -322,7 +322,7 @@ impl Scheduler {
         };
         let mut all_job_ids = job_ids;
         all_job_ids.extend(existing_manual.iter().map(|l| l.job_id));
-        let jobs: HashMap<Uuid, Job> = Job::find_many(&mut conn, &all_job_ids)
+        let jobs: HashMap<Uuid, Job> = Job::load_batch(&mut conn, &all_job_ids)
             .await
             .map_err(db::Error::from)?
             .into_iter()

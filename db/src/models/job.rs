@@ -85,9 +85,19 @@ impl Job {
             .optional()
     }
 
-    /// The jobs with these ids (any order; missing ids are simply absent), probed by key
-    /// (see [`crate::batch`]).
+    /// The jobs with these ids (any order; missing ids are simply absent): a handful, as
+    /// the API's loaders ask for.
     pub async fn find_many(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> QueryResult<Vec<Job>> {
+        jobs::table
+            .filter(jobs::id.eq_any(ids))
+            .select(Job::as_select())
+            .load(conn)
+            .await
+    }
+
+    /// Like [`Job::find_many`] for a scheduler batch of up to a few thousand ids, probed by
+    /// key (see [`crate::batch`]); it costs a transaction's extra round trips.
+    pub async fn load_batch(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> QueryResult<Vec<Job>> {
         let ids = ids.to_vec();
         conn.transaction::<_, diesel::result::Error, _>(async move |conn| {
             probe_by_key(conn).await?;
