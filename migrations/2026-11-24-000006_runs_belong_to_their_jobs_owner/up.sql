@@ -9,6 +9,7 @@ ALTER TABLE execution_logs
     ADD CONSTRAINT execution_logs_job_owner_fkey
         FOREIGN KEY (job_id, user_id) REFERENCES jobs (id, user_id) ON DELETE CASCADE;
 
--- Nothing reads it (runs a dead instance left RUNNING are found through their leases in
--- Redis), and every run paid for an entry in it.
+-- Every run paid for an entry in it, for one reader: adminLogs(status: RUNNING) counting
+-- its total, which now scans like every other status filter of adminLogs. Runs a dead
+-- instance left RUNNING are found through their leases in Redis, not through it.
 DROP INDEX execution_logs_running_idx;
