@@ -230,15 +230,39 @@ async fn final_runs(env: &TestEnv) -> i64 {
 /// When the `count`-th outcome (any event but STARTED) of `user`'s runs is published:
 /// the scheduler publishes it once the run is recorded. Listening costs PostgreSQL
 /// nothing, where counting finished rows every 50 ms took a sizeable share of the cores
-/// the schedulers measured here need.
+/// the schedulers measured here need. Redis would drop a subscriber more than 32 MB
+/// behind (a burst of 100,000 publishes about 110 MB): the limit is lifted while the
+/// listener runs, and restored by [`restore_pubsub_limit`].
 async fn outcomes_published(
     env: &TestEnv,
     user: Uuid,
     count: usize,
-) -> tokio::sync::oneshot::Receiver<DateTime<Utc>> {
+) -> (
+    tokio::sync::oneshot::Receiver<Result<DateTime<Utc>, String>>,
+    String,
+) {
     use fred::prelude::{Builder, Config, EventInterface, PubsubInterface};
+    let redis = scheduler::redis::connect(&env.redis_url, 1).expect("redis");
+    let limits: Vec<String> =
+        redis_command(&redis, "CONFIG", &["GET", "client-output-buffer-limit"]).await;
+    let pubsub_limit = limits
+        .get(1)
+        .and_then(|all| all.split("pubsub ").nth(1))
+        .map(|rest| {
+            rest.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_else(|| "33554432 8388608 60".to_owned());
+    let _: String = redis_command(
+        &redis,
+        "CONFIG",
+        &["SET", "client-output-buffer-limit", "pubsub 0 0 0"],
+    )
+    .await;
     let client = Builder::from_config(Config::from_url(&env.redis_url).expect("redis url"))
-        .with_performance_config(|perf| perf.broadcast_channel_capacity = 1 << 20)
+        .with_performance_config(|perf| perf.broadcast_channel_capacity = 65_536)
         .build_subscriber_client()
         .expect("subscriber");
     client.init().await.expect("connect the subscriber");
@@ -249,25 +273,52 @@ async fn outcomes_published(
     tokio::spawn(async move {
         let _client = client;
         let mut seen = 0;
-        while let Ok(message) = messages.recv().await {
-            let started = message
-                .value
-                .as_str()
-                .is_some_and(|text| text.starts_with(r#"{"type":"STARTED""#));
-            seen += usize::from(!started);
-            if seen == count {
-                let _ = done.send(Utc::now());
-                return;
+        let ended = loop {
+            match messages.recv().await {
+                Ok(message) => {
+                    let started = message
+                        .value
+                        .as_str()
+                        .is_some_and(|text| text.starts_with(r#"{"type":"STARTED""#));
+                    seen += usize::from(!started);
+                    if seen == count {
+                        break Ok(Utc::now());
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    break Err(format!("the event listener fell {n} events behind"));
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                    break Err(format!(
+                        "the event subscription closed after {seen} outcomes"
+                    ));
+                }
             }
-        }
+        };
+        let _ = done.send(ended);
     });
-    at
+    (at, pubsub_limit)
+}
+
+/// Puts back the pubsub output limit [`outcomes_published`] lifted.
+async fn restore_pubsub_limit(env: &TestEnv, limit: &str) {
+    let redis = scheduler::redis::connect(&env.redis_url, 1).expect("redis");
+    let _: String = redis_command(
+        &redis,
+        "CONFIG",
+        &[
+            "SET",
+            "client-output-buffer-limit",
+            &format!("pubsub {limit}"),
+        ],
+    )
+    .await;
 }
 
 async fn burst(jobs: usize, schedulers: usize, smoke: bool) -> Vec<Figure> {
     let env = TestEnv::new().await;
     let (user, ids) = bulk_jobs(&env, jobs, "0 0 1 1 *", &env.target.url("/burst")).await;
-    let published = outcomes_published(&env, user, jobs).await;
+    let (published, pubsub_limit) = outcomes_published(&env, user, jobs).await;
     let start = Utc::now() + chrono::Duration::seconds(5);
     let slot = DateTime::from_timestamp(start.timestamp(), 0).unwrap();
     schedule_all(&env, &ids.iter().map(|id| (*id, slot)).collect::<Vec<_>>()).await;
@@ -280,11 +331,18 @@ async fn burst(jobs: usize, schedulers: usize, smoke: bool) -> Vec<Figure> {
             )
         })
         .collect();
-    let recorded_at = tokio::time::timeout(Duration::from_secs(300), published)
-        .await
-        .expect("every burst run recorded and published within 300 s")
-        .expect("the event listener ended early");
+    let outcome = tokio::time::timeout(Duration::from_secs(300), published).await;
+    restore_pubsub_limit(&env, &pubsub_limit).await;
     print_logs(&processes);
+    let recorded_at = match outcome {
+        Ok(Ok(Ok(at))) => at,
+        Ok(Ok(Err(why))) => panic!("{why}; {} runs recorded", final_runs(&env).await),
+        Ok(Err(_)) => panic!("the event listener stopped"),
+        Err(_) => panic!(
+            "not every outcome published within 300 s; {} of {jobs} runs recorded",
+            final_runs(&env).await
+        ),
+    };
     assert_eq!(final_runs(&env).await as usize, jobs, "runs recorded");
     drop(processes);
     let arrivals: Vec<DateTime<Utc>> = env
