@@ -11,17 +11,34 @@
 //! for their own transaction only.
 
 use diesel::QueryResult;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::methods::LoadQuery;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
 /// Prices sequential scans out for the rest of the current transaction, so tables are
 /// probed by key (`set_config(…, true)` is `SET LOCAL`: nothing outlives the transaction,
 /// and the pooled connection goes back to the API unchanged). Called inside a caller's
-/// transaction (a savepoint), the setting lasts until that outer transaction ends. Hash joins stay allowed:
-/// the statements also join their key arrays with each other, and a nested loop there
-/// is quadratic (143 ms for 1,000 next fire times with hash joins off, 10 ms with them on).
+/// transaction (a savepoint), the setting lasts until that outer transaction ends.
+///
+/// Hash joins stay allowed: the statements also join their key arrays with each other,
+/// and a nested loop there is quadratic (143 ms for 1,000 next fire times with hash joins
+/// off, 10 ms with them on).
 pub(crate) async fn probe_by_key(conn: &mut AsyncPgConnection) -> QueryResult<()> {
     diesel::sql_query("SELECT set_config('enable_seqscan', 'off', true)")
         .execute(conn)
         .await
         .map(drop)
+}
+
+/// Loads `query` (a batch of rows picked by key) in its own transaction, probed by key.
+/// The query must own its keys (`eq_any` over a `Vec`): it outlives the caller's borrow.
+pub(crate) async fn load_by_key<Q, U>(conn: &mut AsyncPgConnection, query: Q) -> QueryResult<Vec<U>>
+where
+    Q: LoadQuery<'static, AsyncPgConnection, U> + Send + 'static,
+    U: Send + 'static,
+{
+    conn.transaction::<_, diesel::result::Error, _>(async move |conn| {
+        probe_by_key(conn).await?;
+        query.load(conn).await
+    })
+    .await
 }

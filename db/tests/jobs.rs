@@ -253,7 +253,7 @@ async fn scheduler_batches_probe_rows_by_key_whatever_the_table_size() {
             assert_eq!(started.len(), 1_000);
             let ids: Vec<Uuid> = started.iter().map(|r| r.id).collect();
             seq_scans_allowed(conn).await?;
-            assert_eq!(ExecutionLog::find_many(conn, &ids).await?.len(), 1_000);
+            assert_eq!(ExecutionLog::load_batch(conn, &ids).await?.len(), 1_000);
             seq_scans_allowed(conn).await?;
             let done = ExecutionLog::complete_and_record(conn, &completions).await?;
             assert_eq!(done.len(), 1_000);

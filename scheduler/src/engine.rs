@@ -316,7 +316,7 @@ impl Scheduler {
         let existing_manual = if manual_ids.is_empty() {
             Vec::new()
         } else {
-            ExecutionLog::find_many(&mut conn, &manual_ids)
+            ExecutionLog::load_batch(&mut conn, &manual_ids)
                 .await
                 .map_err(db::Error::from)?
         };
@@ -635,15 +635,15 @@ impl Scheduler {
         let mut job_ids: Vec<Uuid> = group.iter().map(|f| f.request.job_id).collect();
         job_ids.sort_unstable();
         job_ids.dedup();
-        let mut conn = match shared.db.get().await {
-            Ok(conn) => conn,
-            Err(e) => {
-                tracing::warn!(error = %e, "could not check jobs before firing; firing as prepared");
-                return group;
-            }
+        let looked = async {
+            let mut conn = shared.db.get().await.map_err(db::Error::from)?;
+            let statuses = Job::statuses(&mut conn, &job_ids)
+                .await
+                .map_err(db::Error::from)?;
+            Ok::<_, db::Error>((conn, statuses))
         };
-        let statuses: HashMap<Uuid, JobStatus> = match Job::statuses(&mut conn, &job_ids).await {
-            Ok(statuses) => statuses.into_iter().collect(),
+        let (mut conn, statuses): (_, HashMap<Uuid, JobStatus>) = match looked.await {
+            Ok((conn, statuses)) => (conn, statuses.into_iter().collect()),
             Err(e) => {
                 tracing::warn!(error = %e, "could not check jobs before firing; firing as prepared");
                 return group;

@@ -6,7 +6,7 @@ use diesel::sql_types::{Array, Int4, Nullable, Text, Timestamptz, Uuid as SqlUui
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use crate::batch::probe_by_key;
+use crate::batch::{load_by_key, probe_by_key};
 use crate::enums::{ExecutionStatus, ExecutionTrigger};
 use crate::schema::execution_logs;
 
@@ -86,21 +86,16 @@ impl ExecutionLog {
             .optional()
     }
 
-    /// The rows with these ids (any order).
-    pub async fn find_many(
+    /// The rows with these ids (any order), a scheduler batch probed by key (see
+    /// [`crate::batch`]).
+    pub async fn load_batch(
         conn: &mut AsyncPgConnection,
         ids: &[Uuid],
     ) -> QueryResult<Vec<ExecutionLog>> {
-        let ids = ids.to_vec();
-        conn.transaction::<_, diesel::result::Error, _>(async move |conn| {
-            probe_by_key(conn).await?;
-            execution_logs::table
-                .filter(execution_logs::id.eq_any(&ids))
-                .select(ExecutionLog::as_select())
-                .load(conn)
-                .await
-        })
-        .await
+        let query = execution_logs::table
+            .filter(execution_logs::id.eq_any(ids.to_vec()))
+            .select(ExecutionLog::as_select());
+        load_by_key(conn, query).await
     }
 
     /// Inserts the runs about to start; a slot already recorded (by any instance) is

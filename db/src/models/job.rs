@@ -6,7 +6,7 @@ use diesel::sql_types::{Array, Nullable, Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use crate::batch::probe_by_key;
+use crate::batch::load_by_key;
 use crate::enums::{ExecutionStatus, HttpMethod, JobStatus, TargetType};
 use crate::schema::jobs;
 
@@ -98,16 +98,10 @@ impl Job {
     /// Like [`Job::find_many`] for a scheduler batch of up to a few thousand ids, probed by
     /// key (see [`crate::batch`]); it costs a transaction's extra round trips.
     pub async fn load_batch(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> QueryResult<Vec<Job>> {
-        let ids = ids.to_vec();
-        conn.transaction::<_, diesel::result::Error, _>(async move |conn| {
-            probe_by_key(conn).await?;
-            jobs::table
-                .filter(jobs::id.eq_any(&ids))
-                .select(Job::as_select())
-                .load(conn)
-                .await
-        })
-        .await
+        let query = jobs::table
+            .filter(jobs::id.eq_any(ids.to_vec()))
+            .select(Job::as_select());
+        load_by_key(conn, query).await
     }
 
     /// The status of each of these jobs that still exists (a scheduler's last look before
@@ -116,16 +110,10 @@ impl Job {
         conn: &mut AsyncPgConnection,
         ids: &[Uuid],
     ) -> QueryResult<Vec<(Uuid, JobStatus)>> {
-        let ids = ids.to_vec();
-        conn.transaction::<_, diesel::result::Error, _>(async move |conn| {
-            probe_by_key(conn).await?;
-            jobs::table
-                .filter(jobs::id.eq_any(&ids))
-                .select((jobs::id, jobs::status))
-                .load(conn)
-                .await
-        })
-        .await
+        let query = jobs::table
+            .filter(jobs::id.eq_any(ids.to_vec()))
+            .select((jobs::id, jobs::status));
+        load_by_key(conn, query).await
     }
 
     /// Sets `next_run_at` of many jobs in one statement (what the scheduler will use).
@@ -214,17 +202,11 @@ impl Job {
         conn: &mut AsyncPgConnection,
         ids: &[Uuid],
     ) -> QueryResult<Vec<Uuid>> {
-        let ids = ids.to_vec();
-        conn.transaction::<_, diesel::result::Error, _>(async move |conn| {
-            probe_by_key(conn).await?;
-            jobs::table
-                .filter(jobs::id.eq_any(&ids))
-                .filter(jobs::status.eq(JobStatus::Active))
-                .select(jobs::id)
-                .load(conn)
-                .await
-        })
-        .await
+        let query = jobs::table
+            .filter(jobs::id.eq_any(ids.to_vec()))
+            .filter(jobs::status.eq(JobStatus::Active))
+            .select(jobs::id);
+        load_by_key(conn, query).await
     }
 
     /// Inserts a job unless the user already owns `max_jobs`. The user's row is locked
