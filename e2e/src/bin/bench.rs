@@ -227,40 +227,59 @@ async fn final_runs(env: &TestEnv) -> i64 {
     count.n
 }
 
+/// Redis's output limit for pubsub clients, lifted while the bench listens to a burst's
+/// events: Redis drops a subscriber more than 32 MB behind, and a burst of 100,000
+/// publishes about 110 MB.
+struct PubsubLimit {
+    redis: scheduler::redis::RedisPool,
+    previous: String,
+}
+
+impl PubsubLimit {
+    async fn lift(env: &TestEnv) -> PubsubLimit {
+        let redis = scheduler::redis::connect(&env.redis_url, 1).expect("redis");
+        let limits: Vec<String> =
+            redis_command(&redis, "CONFIG", &["GET", "client-output-buffer-limit"]).await;
+        let previous = limits
+            .get(1)
+            .and_then(|all| all.split("pubsub ").nth(1))
+            .map(|rest| {
+                rest.split_whitespace()
+                    .take(3)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_else(|| "33554432 8388608 60".to_owned());
+        let limit = PubsubLimit { redis, previous };
+        limit.set("0 0 0").await;
+        limit
+    }
+
+    async fn set(&self, limit: &str) {
+        let class = format!("pubsub {limit}");
+        let _: String = redis_command(
+            &self.redis,
+            "CONFIG",
+            &["SET", "client-output-buffer-limit", &class],
+        )
+        .await;
+    }
+
+    async fn restore(self) {
+        self.set(&self.previous).await;
+    }
+}
+
 /// When the `count`-th outcome (any event but STARTED) of `user`'s runs is published:
 /// the scheduler publishes it once the run is recorded. Listening costs PostgreSQL
 /// nothing, where counting finished rows every 50 ms took a sizeable share of the cores
-/// the schedulers measured here need. Redis would drop a subscriber more than 32 MB
-/// behind (a burst of 100,000 publishes about 110 MB): the limit is lifted while the
-/// listener runs, and restored by [`restore_pubsub_limit`].
+/// the schedulers measured here need. Run it under a lifted [`PubsubLimit`].
 async fn outcomes_published(
     env: &TestEnv,
     user: Uuid,
     count: usize,
-) -> (
-    tokio::sync::oneshot::Receiver<Result<DateTime<Utc>, String>>,
-    String,
-) {
+) -> tokio::sync::oneshot::Receiver<Result<DateTime<Utc>, String>> {
     use fred::prelude::{Builder, Config, EventInterface, PubsubInterface};
-    let redis = scheduler::redis::connect(&env.redis_url, 1).expect("redis");
-    let limits: Vec<String> =
-        redis_command(&redis, "CONFIG", &["GET", "client-output-buffer-limit"]).await;
-    let pubsub_limit = limits
-        .get(1)
-        .and_then(|all| all.split("pubsub ").nth(1))
-        .map(|rest| {
-            rest.split_whitespace()
-                .take(3)
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .unwrap_or_else(|| "33554432 8388608 60".to_owned());
-    let _: String = redis_command(
-        &redis,
-        "CONFIG",
-        &["SET", "client-output-buffer-limit", "pubsub 0 0 0"],
-    )
-    .await;
     let client = Builder::from_config(Config::from_url(&env.redis_url).expect("redis url"))
         .with_performance_config(|perf| perf.broadcast_channel_capacity = 65_536)
         .build_subscriber_client()
@@ -297,28 +316,14 @@ async fn outcomes_published(
         };
         let _ = done.send(ended);
     });
-    (at, pubsub_limit)
-}
-
-/// Puts back the pubsub output limit [`outcomes_published`] lifted.
-async fn restore_pubsub_limit(env: &TestEnv, limit: &str) {
-    let redis = scheduler::redis::connect(&env.redis_url, 1).expect("redis");
-    let _: String = redis_command(
-        &redis,
-        "CONFIG",
-        &[
-            "SET",
-            "client-output-buffer-limit",
-            &format!("pubsub {limit}"),
-        ],
-    )
-    .await;
+    at
 }
 
 async fn burst(jobs: usize, schedulers: usize, smoke: bool) -> Vec<Figure> {
     let env = TestEnv::new().await;
     let (user, ids) = bulk_jobs(&env, jobs, "0 0 1 1 *", &env.target.url("/burst")).await;
-    let (published, pubsub_limit) = outcomes_published(&env, user, jobs).await;
+    let pubsub_limit = PubsubLimit::lift(&env).await;
+    let published = outcomes_published(&env, user, jobs).await;
     let start = Utc::now() + chrono::Duration::seconds(5);
     let slot = DateTime::from_timestamp(start.timestamp(), 0).unwrap();
     schedule_all(&env, &ids.iter().map(|id| (*id, slot)).collect::<Vec<_>>()).await;
@@ -332,7 +337,7 @@ async fn burst(jobs: usize, schedulers: usize, smoke: bool) -> Vec<Figure> {
         })
         .collect();
     let outcome = tokio::time::timeout(Duration::from_secs(300), published).await;
-    restore_pubsub_limit(&env, &pubsub_limit).await;
+    pubsub_limit.restore().await;
     print_logs(&processes);
     let recorded_at = match outcome {
         Ok(Ok(Ok(at))) => at,
