@@ -2,6 +2,7 @@
 //! the process kinds (`api`, `all`, `scheduler`).
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -28,6 +29,7 @@ use crate::config::{ApiConfig, AppEnv, DatabaseConfig, RedisConfig, ServerConfig
 use crate::email::Mailer;
 use crate::error::ApiError;
 use crate::events::EventHub;
+use crate::graphql::documents::DocumentCache;
 use crate::graphql::loaders::Loaders;
 use crate::graphql::{self, CronOpsSchema};
 use crate::state::{AppState, Inner};
@@ -42,6 +44,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 struct ServerState {
     app: AppState,
     schema: CronOpsSchema,
+    documents: Arc<DocumentCache>,
     events: EventHub,
     shutdown: CancellationToken,
 }
@@ -197,6 +200,7 @@ pub fn router(state: AppState, events: EventHub, shutdown: CancellationToken) ->
     let server_state = ServerState {
         app: state,
         schema,
+        documents: Arc::default(),
         events,
         shutdown,
     };
@@ -363,8 +367,9 @@ async fn graphql_post(
     headers: HeaderMap,
     request: GraphQLRequest,
 ) -> GraphQLResponse {
+    let mut request = request.into_inner();
+    state.documents.prepare(&mut request);
     let request = request
-        .into_inner()
         .data(request_auth(&state.app, &headers, peer))
         .data(Loaders::new(&state.app));
     state.schema.execute(request).await.into()
@@ -394,11 +399,12 @@ async fn graphql_get(
         )
         .into_response();
     }
-    let request = match request {
+    let mut request = match request {
         Ok(request) => request.into_inner(),
         Err(rejection) => return rejection.into_response(),
     };
-    if is_mutation(&request) {
+    state.documents.prepare(&mut request);
+    if is_mutation(&mut request) {
         return (
             StatusCode::METHOD_NOT_ALLOWED,
             [(header::ALLOW, "POST")],
@@ -418,15 +424,16 @@ async fn graphql_get(
 }
 
 /// Whether the operation the request would run is a mutation.
-fn is_mutation(request: &async_graphql::Request) -> bool {
+fn is_mutation(request: &mut async_graphql::Request) -> bool {
     use async_graphql::parser::types::{DocumentOperations, OperationType};
-    let Ok(document) = async_graphql::parser::parse_query(&request.query) else {
+    let operation_name = request.operation_name.clone();
+    let Ok(document) = request.parsed_query() else {
         return false; // execution reports the syntax error
     };
     let is_mut = |ty: OperationType| ty == OperationType::Mutation;
     match &document.operations {
         DocumentOperations::Single(op) => is_mut(op.node.ty),
-        DocumentOperations::Multiple(ops) => match &request.operation_name {
+        DocumentOperations::Multiple(ops) => match &operation_name {
             Some(name) => ops.get(name.as_str()).is_some_and(|op| is_mut(op.node.ty)),
             None => ops.values().any(|op| is_mut(op.node.ty)),
         },

@@ -3,6 +3,7 @@
 mod admin;
 mod auth;
 pub mod connection;
+pub mod documents;
 mod enums;
 mod events;
 mod execution_log;

@@ -678,6 +678,24 @@ async fn sends(requests: usize, smoke: bool) -> Vec<Figure> {
     }]
 }
 
+/// CPU time (user + system) a process has used so far, from `/proc/<pid>/stat`.
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    let ticks: u64 = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| {
+            rest.split_whitespace()
+                .skip(11)
+                .take(2)
+                .filter_map(|t| t.parse::<u64>().ok())
+                .sum()
+        })
+        .unwrap_or(0);
+    // In USER_HZ, which Linux fixes at 100 for every architecture it exposes /proc on.
+    Duration::from_millis(ticks * 10)
+}
+
 fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
@@ -811,6 +829,13 @@ async fn api(seconds: u64, smoke: bool) -> Vec<Figure> {
     .execute(&mut conn)
     .await
     .unwrap();
+    // As autovacuum would within a minute of the load: without it, whether it ran before
+    // or during a round decided whether counting a user's jobs read the heap, and moved
+    // both rates by up to 70 % between runs.
+    diesel::sql_query("VACUUM (ANALYZE) jobs")
+        .execute(&mut conn)
+        .await
+        .unwrap();
     drop(conn);
 
     // The baseline: a plain axum handler running the same two queries through a pool of
@@ -872,11 +897,15 @@ async fn api(seconds: u64, smoke: bool) -> Vec<Figure> {
     let per_round = seconds.div_ceil(rounds).max(1);
     let (mut plain_rates, mut plain_lat, mut gql_rates, mut gql_lat) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut api_cpu, mut gql_requests) = (Duration::ZERO, 0);
     for _ in 0..rounds {
         let (rps, lat) = load(per_round, 64, base.clone()).await;
         plain_rates.push(rps);
         plain_lat.extend(lat);
+        let before = cpu_time(server.pid());
         let (rps, lat) = load(per_round, 64, gql.clone()).await;
+        api_cpu += cpu_time(server.pid()).saturating_sub(before);
+        gql_requests += lat.len();
         gql_rates.push(rps);
         gql_lat.extend(lat);
     }
@@ -908,6 +937,16 @@ async fn api(seconds: u64, smoke: bool) -> Vec<Figure> {
                 percentile(&plain_lat, 99.0)
             ),
             target: "(at peak: no target)",
+            command: cmd(&args, smoke),
+        },
+        Figure {
+            scenario: "api",
+            what: "API process CPU per GraphQL request at peak (user + system)".to_owned(),
+            value: format!(
+                "{:.0} µs",
+                api_cpu.as_secs_f64() * 1e6 / gql_requests.max(1) as f64
+            ),
+            target: "(no target: explains the ratio)",
             command: cmd(&args, smoke),
         },
         Figure {
