@@ -1226,6 +1226,8 @@ async fn main() {
                 seconds: 120,
             },
             Scenario::Sends { requests: 1_000 },
+            // The floor under the minute's instant of `lateness`, where all 10,000 fall due.
+            Scenario::Sends { requests: 10_000 },
             Scenario::Memory { jobs: 100_000 },
             Scenario::Burst {
                 jobs: 100_000,
