@@ -7,11 +7,7 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
-    // No transparent huge pages: zeroing fresh 2 MiB pages took 40 % of the schedulers'
-    // CPU in a burst and doubled their RSS. mimalloc is built not to ask for them (its
-    // `no_thp` feature), and this flag keeps the process off them where the host's THP
-    // mode is `always`. Failing to set it only costs that.
-    #[cfg(target_os = "linux")]
-    let _ = nix::sys::prctl::set_thp_disable(true);
+    api::startup::disable_huge_pages();
+    api::startup::raise_open_files_limit();
     api::cli::main()
 }

@@ -26,10 +26,10 @@ use crate::auth::tokens::TokenKeys;
 use crate::auth::{self, RequestAuth};
 use crate::cli::SchedulerCommand;
 use crate::config::{ApiConfig, AppEnv, DatabaseConfig, RedisConfig, ServerConfig};
+use crate::documents::DocumentCache;
 use crate::email::Mailer;
 use crate::error::ApiError;
 use crate::events::EventHub;
-use crate::graphql::documents::DocumentCache;
 use crate::graphql::loaders::Loaders;
 use crate::graphql::{self, CronOpsSchema};
 use crate::state::{AppState, Inner};
@@ -368,7 +368,7 @@ async fn graphql_post(
     request: GraphQLRequest,
 ) -> GraphQLResponse {
     let mut request = request.into_inner();
-    state.documents.prepare(&mut request);
+    state.documents.attach_parsed_document(&mut request);
     let request = request
         .data(request_auth(&state.app, &headers, peer))
         .data(Loaders::new(&state.app));
@@ -403,7 +403,7 @@ async fn graphql_get(
         Ok(request) => request.into_inner(),
         Err(rejection) => return rejection.into_response(),
     };
-    state.documents.prepare(&mut request);
+    state.documents.attach_parsed_document(&mut request);
     if is_mutation(&mut request) {
         return (
             StatusCode::METHOD_NOT_ALLOWED,
@@ -442,8 +442,8 @@ fn is_mutation(request: &mut async_graphql::Request) -> bool {
 
 /// Read buffer of each WebSocket (see [`graphql_ws`]). A client's messages are
 /// `connection_init` with its token and `subscribe` with its query: a few hundred bytes
-/// each, and a longer one takes a few reads. 4 KiB cost 19.3-19.9 KiB of API memory per
-/// idle subscriber in the `live` benchmark.
+/// each, and a longer one takes a few reads. With 4 KiB, each idle subscriber cost
+/// 20.3-20.7 KiB of API memory in the `live` benchmark; with 1 KiB, 17.1.
 const WS_READ_BUFFER: usize = 1024;
 
 /// WebSocket subscriptions, both graphql-transport-ws and the legacy graphql-ws protocol.

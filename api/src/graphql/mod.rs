@@ -3,7 +3,6 @@
 mod admin;
 mod auth;
 pub mod connection;
-pub mod documents;
 mod enums;
 mod events;
 mod execution_log;

@@ -680,7 +680,7 @@ async fn sends(requests: usize, smoke: bool) -> Vec<Figure> {
 
 /// CPU time (user + system) a process has used so far, from `/proc/<pid>/stat`.
 fn cpu_time(pid: u32) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read /proc/<pid>/stat");
     // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
     let ticks: u64 = stat
         .rsplit_once(')')
@@ -691,9 +691,13 @@ fn cpu_time(pid: u32) -> Duration {
                 .filter_map(|t| t.parse::<u64>().ok())
                 .sum()
         })
-        .unwrap_or(0);
-    // In USER_HZ, which Linux fixes at 100 for every architecture it exposes /proc on.
-    Duration::from_millis(ticks * 10)
+        .expect("utime and stime in /proc/<pid>/stat");
+    let per_second = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .and_then(|t| u64::try_from(t).ok())
+        .expect("the clock ticks per second");
+    Duration::from_secs_f64(ticks as f64 / per_second as f64)
 }
 
 fn rss_kib(pid: u32) -> u64 {
@@ -1191,6 +1195,15 @@ async fn live(
 
 #[tokio::main]
 async fn main() {
+    // The bench holds thousands of sockets at once (10,000 sends, 10,000 subscribers);
+    // the binaries it starts raise their own limit at start.
+    if let Ok((soft, hard)) =
+        nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        && soft < hard
+    {
+        let _ =
+            nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE, hard, hard);
+    }
     let args = Args::parse();
     let smoke = args.smoke;
     let scenarios = match args.scenario {
