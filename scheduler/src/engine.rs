@@ -577,23 +577,32 @@ impl Scheduler {
             "prepared a batch"
         );
         if !groups.is_empty() {
-            tokio::spawn(self.clone().fire_on_time(groups, record_tx.clone()));
+            tokio::spawn(self.clone().fire_on_time(groups, now, record_tx.clone()));
         }
         Ok(())
     }
 
     /// Waits for each instant in turn, announces its runs and sends their requests.
+    /// `loaded_at` is when their jobs were read to prepare them.
     async fn fire_on_time(
         self,
         groups: BTreeMap<DateTime<Utc>, Vec<Fire>>,
+        loaded_at: DateTime<Utc>,
         record_tx: mpsc::Sender<Finished>,
     ) {
         let shared = &self.0;
         for (at, group) in groups {
-            if let Ok(wait) = (at - LAST_LOOK - Utc::now()).to_std() {
-                tokio::time::sleep(wait).await;
-            }
-            let group = self.last_look(group).await;
+            // Runs due now (a burst, a backlog) were prepared from jobs read within
+            // LAST_LOOK of their instant: that read was their last look, and a second
+            // would read the same rows again (13 µs of PostgreSQL per run in a burst).
+            let group = if loaded_at >= at - LAST_LOOK {
+                group
+            } else {
+                if let Ok(wait) = (at - LAST_LOOK - Utc::now()).to_std() {
+                    tokio::time::sleep(wait).await;
+                }
+                self.last_look(group).await
+            };
             if let Ok(wait) = (at - Utc::now()).to_std() {
                 tokio::time::sleep(wait).await;
             }
