@@ -680,6 +680,42 @@ async fn sends(requests: usize, smoke: bool) -> Vec<Figure> {
     }]
 }
 
+/// Lets each scenario start on a quiet PostgreSQL: the dirty pages and WAL an earlier
+/// scenario left (lateness writes 330,000 runs) are checkpointed now, not in the middle
+/// of the next one, and no autovacuum worker is still busy.
+async fn settle_postgres() {
+    let admin = std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| db::test_db::DEFAULT_ADMIN_URL.to_owned());
+    let mut conn =
+        <diesel_async::AsyncPgConnection as diesel_async::AsyncConnection>::establish(&admin)
+            .await
+            .expect("connect to the bench's PostgreSQL");
+    diesel::sql_query("CHECKPOINT")
+        .execute(&mut conn)
+        .await
+        .expect("CHECKPOINT (the bench connects as a superuser)");
+    #[derive(diesel::QueryableByName)]
+    struct Busy {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        workers: i64,
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        let busy: Busy = diesel::sql_query(
+            "SELECT count(*) AS workers FROM pg_stat_activity \
+             WHERE backend_type = 'autovacuum worker'",
+        )
+        .get_result(&mut conn)
+        .await
+        .expect("count autovacuum workers");
+        if busy.workers == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    eprintln!("autovacuum still busy after 60 s; starting anyway");
+}
+
 /// CPU time (user + system) a process has used so far, from `/proc/<pid>/stat`.
 fn cpu_time(pid: u32) -> Duration {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read /proc/<pid>/stat");
@@ -1261,6 +1297,7 @@ async fn main() {
     let mut figures = Vec::new();
     for scenario in scenarios {
         eprintln!("running {scenario:?}");
+        settle_postgres().await;
         figures.extend(match scenario {
             Scenario::Burst { jobs, schedulers } => burst(jobs, schedulers, smoke).await,
             Scenario::Lateness { jobs, seconds } => lateness(jobs, seconds, smoke).await,
