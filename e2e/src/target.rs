@@ -57,6 +57,18 @@ struct Shared {
 pub struct HttpTarget {
     addr: SocketAddr,
     shared: Arc<Shared>,
+    _server: Arc<StopOnDrop>,
+}
+
+/// Stops the server when the last handle on its target goes, so that a long run of
+/// scenarios (`bench all`) does not keep every earlier sink and all it recorded.
+#[derive(Debug)]
+struct StopOnDrop(tokio::task::AbortHandle);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 async fn record(
@@ -117,10 +129,14 @@ impl HttpTarget {
         let listener = socket.listen(4096).expect("listen on the target port");
         let addr = listener.local_addr().expect("target address");
         let app = Router::new().fallback(record).with_state(shared.clone());
-        tokio::spawn(async move {
+        let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        HttpTarget { addr, shared }
+        HttpTarget {
+            addr,
+            shared,
+            _server: Arc::new(StopOnDrop(server.abort_handle())),
+        }
     }
 
     /// The URL of `path` on this target.
