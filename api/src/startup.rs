@@ -31,6 +31,7 @@ mod tests {
     use nix::sys::resource::{Resource, getrlimit};
 
     #[test]
+    #[cfg(target_os = "linux")]
     fn the_open_files_limit_is_raised_to_the_hard_limit() {
         let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
         // Started low, as under a distribution's default (nextest gives each test a

@@ -123,6 +123,7 @@ impl HttpTarget {
         // sink instead of the scheduler (bench `sends --requests 10000`: 1.2-1.4 s in
         // some runs instead of 0.3).
         let socket = tokio::net::TcpSocket::new_v4().expect("a socket for the target");
+        socket.set_reuseaddr(true).expect("SO_REUSEADDR");
         socket
             .bind(([127, 0, 0, 1], 0).into())
             .expect("bind the target port");
@@ -156,6 +157,15 @@ impl HttpTarget {
     /// Every request received so far.
     pub fn received(&self) -> Vec<ReceivedRequest> {
         self.shared.received.lock().expect("lock").clone()
+    }
+
+    /// How many requests received so far on `path` satisfy `keep`, without copying them.
+    pub fn count_on(&self, path: &str, keep: impl Fn(&ReceivedRequest) -> bool) -> usize {
+        let received = self.shared.received.lock().expect("lock");
+        received
+            .iter()
+            .filter(|r| r.path == path && keep(r))
+            .count()
     }
 
     /// Requests received on `path`.

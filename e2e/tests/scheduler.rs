@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{Timelike, Utc};
 use db::ExecutionStatus;
 use e2e::fixtures::{self, JobSpec};
 use e2e::{TestEnv, poll_until};
@@ -90,9 +90,10 @@ async fn missed_slots_fire_once_late_never_as_a_storm() {
     let env = TestEnv::new().await;
     let user = fixtures::user(&env.database).await;
     let mut spec = JobSpec::every_second(env.target.url("/daily"));
-    // Daily at 03:00 UTC, not every minute: a minute job's next slot could fall inside
-    // the test and add a second, on-time run (it failed so once in a full-suite run).
-    spec.cron = "0 0 3 * * *".into();
+    // Daily, twelve hours from now, not every minute: a minute job's next slot could fall
+    // inside the test and add a second, on-time run (it failed so once in a full run).
+    let hour = (Utc::now().hour() + 12) % 24;
+    spec.cron = format!("0 0 {hour} * * *");
     // Every scheduler was down for a week: seven slots were missed.
     spec.next_run_at = Some(Utc::now() - chrono::Duration::days(7));
     let job = fixtures::job(&env.database, user, &spec).await;
@@ -115,8 +116,8 @@ async fn missed_slots_fire_once_late_never_as_a_storm() {
     assert!(runs[0].late, "the run is marked late");
     assert_eq!(
         runs[0].scheduled_for.timestamp() % 86_400,
-        3 * 3_600,
-        "it is a 03:00 slot"
+        i64::from(hour) * 3_600,
+        "it is a {hour}:00 slot"
     );
     assert!(
         now - runs[0].scheduled_for <= chrono::Duration::days(1),

@@ -592,9 +592,11 @@ impl Scheduler {
     ) {
         let shared = &self.0;
         for (at, group) in groups {
-            // Runs due now (a burst, a backlog) were prepared from jobs read within
-            // LAST_LOOK of their instant: that read was their last look, and a second
-            // would read the same rows again (13 µs of PostgreSQL per run in a burst).
+            // Runs due now (a burst, a backlog) were prepared from jobs read no earlier
+            // than LAST_LOOK before their instant: that read was their last look, and a
+            // second would read the same rows again (13 µs of PostgreSQL per run in a
+            // burst). A pause after that read, while their rows are written, no longer
+            // withdraws them: it comes after the last look, as for any run.
             let group = if loaded_at >= at - LAST_LOOK {
                 group
             } else {

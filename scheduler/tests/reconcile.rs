@@ -49,13 +49,18 @@ async fn the_background_pass_puts_back_missing_jobs_and_drops_stale_ones_on_ever
     // The due set as PostgreSQL has it, but for one job missing from each of the last
     // pages, the paused job still there, and a job PostgreSQL never had.
     let missing = [jobs[1500].id, jobs[2500].id, jobs[3499].id];
-    let stale = Uuid::new_v4();
+    // Enough unknown jobs that some lie beyond the first ZSCAN page, whatever its order.
+    let stale: Vec<Uuid> = (0..60).map(|_| Uuid::new_v4()).collect();
     let mut due: Vec<(Uuid, DateTime<Utc>)> = jobs
         .iter()
         .filter(|row| !missing.contains(&row.id))
         .map(|row| (row.id, row.next_run_at))
         .collect();
-    due.push((stale, Utc::now() + chrono::Duration::days(1)));
+    due.extend(
+        stale
+            .iter()
+            .map(|id| (*id, Utc::now() + chrono::Duration::days(1))),
+    );
     queue::schedule_many(&redis, &keys, &due).await.unwrap();
     let _: () = redis
         .next()
@@ -72,7 +77,8 @@ async fn the_background_pass_puts_back_missing_jobs_and_drops_stale_ones_on_ever
         stop.clone(),
     ));
     let mut watched = missing.to_vec();
-    watched.extend([paused, stale]);
+    watched.push(paused);
+    watched.extend(&stale);
     poll_until(
         "the due set to match PostgreSQL",
         Duration::from_secs(30),
