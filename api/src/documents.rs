@@ -44,13 +44,17 @@ impl DocumentCache {
     /// text or parsed now (and kept if small enough, see [`worth_keeping`]). A text that
     /// does not parse is left to async-graphql, which reports the syntax error.
     pub fn attach_parsed_document(&self, request: &mut async_graphql::Request) {
-        if request.query.len() > MAX_QUERY_BYTES || tokens(&request.query) > MAX_TOKENS {
+        if request.query.len() > MAX_QUERY_BYTES {
             return;
         }
         let cached = self.lock().get(request.query.as_str()).cloned();
         if let Some(document) = cached {
             // The deep copy is made outside the lock.
             request.set_parsed_query(ExecutableDocument::clone(&document));
+            return;
+        }
+        // Counted on a miss only: a kept text has passed already.
+        if tokens(&request.query) > MAX_TOKENS {
             return;
         }
         let Ok(document) = async_graphql::parser::parse_query(&request.query) else {

@@ -27,7 +27,8 @@ pub struct TestDatabase {
 
 static TEMPLATE: OnceCell<String> = OnceCell::const_new();
 
-fn admin_url() -> String {
+/// The test cluster's maintenance database: `TEST_DATABASE_URL`, else [`DEFAULT_ADMIN_URL`].
+pub fn admin_url() -> String {
     std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_ADMIN_URL.to_owned())
 }
 

@@ -592,12 +592,7 @@ impl Scheduler {
     ) {
         let shared = &self.0;
         for (at, group) in groups {
-            // Runs due now (a burst, a backlog) were prepared from jobs read no earlier
-            // than LAST_LOOK before their instant: that read was their last look, and a
-            // second would read the same rows again (13 µs of PostgreSQL per run in a
-            // burst). A pause after that read, while their rows are written, no longer
-            // withdraws them: it comes after the last look, as for any run.
-            let group = if loaded_at >= at - LAST_LOOK {
+            let group = if !needs_last_look(loaded_at, at) {
                 group
             } else {
                 if let Ok(wait) = (at - LAST_LOOK - Utc::now()).to_std() {
@@ -928,6 +923,16 @@ async fn sleep_or_stop(shutdown: &CancellationToken, wait: Duration) {
     }
 }
 
+/// Whether runs at `at`, prepared from jobs read at `loaded_at`, need another look at
+/// their jobs before firing. Runs due now (a burst, a backlog) were prepared from jobs read
+/// no earlier than LAST_LOOK before their instant: that read was their last look, and a
+/// second would read the same rows again (13 µs of PostgreSQL per run in a burst). A pause
+/// after that read, while their rows are written, no longer withdraws them: it comes after
+/// the last look, as for any run.
+fn needs_last_look(loaded_at: DateTime<Utc>, at: DateTime<Utc>) -> bool {
+    loaded_at < at - LAST_LOOK
+}
+
 /// Whether a run starting `now` for a slot at `slot` counts as late.
 fn is_late(slot: DateTime<Utc>, now: DateTime<Utc>) -> bool {
     (now - slot).to_std().unwrap_or_default() > LATE_AFTER
@@ -979,4 +984,25 @@ fn headers_of(job: &Job) -> Vec<(String, String)> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_runs_prepared_ahead_of_their_last_look_get_another() {
+        let at = Utc::now();
+        // Due now or in the past (a burst, a backlog, a retry): the read that prepared them
+        // was their last look.
+        assert!(!needs_last_look(at, at));
+        assert!(!needs_last_look(at + chrono::Duration::seconds(1), at));
+        assert!(!needs_last_look(at - LAST_LOOK, at));
+        // Prepared further ahead (the lookahead): looked at again before firing.
+        assert!(needs_last_look(
+            at - LAST_LOOK - chrono::Duration::milliseconds(1),
+            at
+        ));
+        assert!(needs_last_look(at - chrono::Duration::seconds(3), at));
+    }
 }

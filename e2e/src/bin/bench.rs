@@ -698,8 +698,7 @@ async fn sends(requests: usize, smoke: bool) -> Vec<Figure> {
 /// scenario left (lateness writes 330,000 runs) are checkpointed now, not in the middle
 /// of the next one, and no autovacuum worker is still busy.
 async fn settle_postgres() {
-    let admin = std::env::var("TEST_DATABASE_URL")
-        .unwrap_or_else(|_| db::test_db::DEFAULT_ADMIN_URL.to_owned());
+    let admin = db::test_db::admin_url();
     let mut conn =
         <diesel_async::AsyncPgConnection as diesel_async::AsyncConnection>::establish(&admin)
             .await
