@@ -88,6 +88,8 @@ diesel::table! {
         http_status -> Nullable<Int4>,
         response_body -> Nullable<Text>,
         error -> Nullable<Text>,
+        response_body_truncated -> Bool,
+        response_content_type -> Nullable<Text>,
     }
 }
 

@@ -243,5 +243,7 @@ pub fn running_log(user_id: uuid::Uuid) -> crate::models::ExecutionLog {
         http_status: None,
         response_body: None,
         error: None,
+        response_body_truncated: false,
+        response_content_type: None,
     }
 }

@@ -227,6 +227,8 @@ async fn scheduler_batches_probe_rows_by_key_whatever_the_table_size() {
             duration_ms: 3,
             http_status: Some(200),
             response_body: Some("ok".to_owned()),
+            response_body_truncated: false,
+            response_content_type: None,
             error: None,
         })
         .collect();

@@ -63,7 +63,7 @@ pub struct HttpTarget {
 /// Stops the server when the last handle on its target goes, so that a long run of
 /// scenarios (`bench all`) does not keep every earlier sink and all it recorded.
 #[derive(Debug)]
-struct StopOnDrop(tokio::task::AbortHandle);
+pub(crate) struct StopOnDrop(pub(crate) tokio::task::AbortHandle);
 
 impl Drop for StopOnDrop {
     fn drop(&mut self) {

@@ -4,12 +4,13 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use db::{ExecutionStatus, HttpMethod};
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use reqwest::redirect::{Attempt, Policy};
 use reqwest::{Method, Url};
 use uuid::Uuid;
 
 use crate::ssrf::{self, GuardedResolver};
+use crate::text;
 
 /// Response bodies are kept up to this many bytes; the rest is not read.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -37,8 +38,13 @@ pub struct Outcome {
     /// SUCCESS for 2xx, TIMEOUT when the deadline passed, FAILED otherwise.
     pub status: ExecutionStatus,
     pub http_status: Option<i32>,
-    /// At most [`MAX_BODY_BYTES`] of the body, lossily decoded as UTF-8.
+    /// At most [`MAX_BODY_BYTES`] of the body, as storable text ([`crate::text`]).
     pub response_body: Option<String>,
+    /// Whether the body went on past [`MAX_BODY_BYTES`] (the rest was not read).
+    pub response_body_truncated: bool,
+    /// The response's `Content-Type`, as storable text.
+    pub response_content_type: Option<String>,
+    /// What went wrong, as storable text.
     pub error: Option<String>,
     pub duration_ms: i32,
     pub finished_at: DateTime<Utc>,
@@ -106,27 +112,24 @@ impl Executor {
         let result = tokio::time::timeout(request.timeout, self.send(request)).await;
         let duration_ms = i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX);
         let finished_at = Utc::now();
+        let failed = |status, error: String| Outcome {
+            status,
+            http_status: None,
+            response_body: None,
+            response_body_truncated: false,
+            response_content_type: None,
+            error: Some(text::error(&error)),
+            duration_ms,
+            finished_at,
+        };
         match result {
-            Err(_) => Outcome {
-                status: ExecutionStatus::Timeout,
-                http_status: None,
-                response_body: None,
-                error: Some(format!(
-                    "timed out after {} ms",
-                    request.timeout.as_millis()
-                )),
-                duration_ms,
-                finished_at,
-            },
-            Ok(Err(error)) => Outcome {
-                status: ExecutionStatus::Failed,
-                http_status: None,
-                response_body: None,
-                error: Some(error),
-                duration_ms,
-                finished_at,
-            },
-            Ok(Ok((status, body))) => {
+            Err(_) => failed(
+                ExecutionStatus::Timeout,
+                format!("timed out after {} ms", request.timeout.as_millis()),
+            ),
+            Ok(Err(error)) => failed(ExecutionStatus::Failed, error),
+            Ok(Ok(response)) => {
+                let status = response.status;
                 let success = (200..300).contains(&status);
                 Outcome {
                     status: if success {
@@ -142,7 +145,9 @@ impl Executor {
                             .unwrap_or("");
                         format!("HTTP {status} {reason}").trim_end().to_owned()
                     }),
-                    response_body: Some(body),
+                    response_body: Some(response.body),
+                    response_body_truncated: response.truncated,
+                    response_content_type: response.content_type,
                     duration_ms,
                     finished_at,
                 }
@@ -150,7 +155,7 @@ impl Executor {
         }
     }
 
-    async fn send(&self, request: &Request) -> Result<(u16, String), String> {
+    async fn send(&self, request: &Request) -> Result<Response, String> {
         let url = Url::parse(&request.url).map_err(|e| format!("invalid URL: {e}"))?;
         ssrf::check_url(&url, self.allow_private).map_err(|e| e.to_string())?;
         let method = Method::from_bytes(request.method.as_str().as_bytes()).expect("valid method");
@@ -171,18 +176,48 @@ impl Executor {
         }
         let response = builder.send().await.map_err(describe)?;
         let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .map(|value| text::header(value.as_bytes()));
+        let declared = response.content_length();
         let mut stream = response.bytes_stream();
         let mut body = Vec::new();
+        let mut truncated = false;
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(describe)?;
             let room = MAX_BODY_BYTES - body.len();
             body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-            if body.len() >= MAX_BODY_BYTES {
+            if chunk.len() > room {
+                truncated = true;
                 break; // the rest is neither read nor kept
             }
+            if body.len() == MAX_BODY_BYTES {
+                // Exactly full: more is coming unless the length said so or the end is
+                // already there. Not waiting for it keeps a target that stalls here from
+                // timing the run out.
+                truncated = match declared {
+                    Some(length) => length > MAX_BODY_BYTES as u64,
+                    None => !matches!(stream.next().now_or_never(), Some(None)),
+                };
+                break;
+            }
         }
-        Ok((status, String::from_utf8_lossy(&body).into_owned()))
+        Ok(Response {
+            status,
+            body: text::body(&body, truncated),
+            truncated,
+            content_type,
+        })
     }
+}
+
+/// What came back, ready to store.
+struct Response {
+    status: u16,
+    body: String,
+    truncated: bool,
+    content_type: Option<String>,
 }
 
 /// A readable sentence for a transport error: what failed and the innermost cause.

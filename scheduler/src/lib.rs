@@ -19,6 +19,7 @@ pub mod retention;
 pub mod retry;
 pub mod ssrf;
 pub mod task;
+pub mod text;
 
 pub use engine::{Scheduler, SchedulerConfig};
 pub use error::Error;

@@ -115,7 +115,7 @@ async fn errors_statuses_and_timeouts_read_clearly() {
 }
 
 #[tokio::test]
-async fn oversized_bodies_are_cut_at_64_kib() {
+async fn oversized_bodies_are_cut_at_64_kib_and_say_so() {
     let target = HttpTarget::start().await;
     target.reply(
         "/big",
@@ -129,6 +129,25 @@ async fn oversized_bodies_are_cut_at_64_kib() {
         .await;
     assert_eq!(outcome.status, ExecutionStatus::Success);
     assert_eq!(outcome.response_body.unwrap().len(), MAX_BODY_BYTES);
+    assert!(outcome.response_body_truncated);
+    assert_eq!(
+        outcome.response_content_type.as_deref(),
+        Some("text/plain; charset=utf-8")
+    );
+
+    // Exactly the limit is the whole body, not a cut one.
+    target.reply(
+        "/exact",
+        Reply {
+            body: "y".repeat(MAX_BODY_BYTES),
+            ..Reply::default()
+        },
+    );
+    let exact = Executor::new(true)
+        .execute(&request(target.url("/exact")))
+        .await;
+    assert_eq!(exact.response_body.unwrap().len(), MAX_BODY_BYTES);
+    assert!(!exact.response_body_truncated);
 }
 
 #[tokio::test]

@@ -72,9 +72,22 @@ impl ExecutionLog {
         self.0.http_status
     }
 
-    /// At most 64 KiB of the response body.
+    /// At most 64 KiB of the response body, as text: bytes that are not UTF-8, and NUL,
+    /// show as U+FFFD (�); a character cut by the 64 KiB limit is left out.
     async fn response_body(&self) -> Option<&str> {
         self.0.response_body.as_deref()
+    }
+
+    /// Whether the body went on past the 64 KiB kept in `responseBody` (the rest was not
+    /// read).
+    async fn response_body_truncated(&self) -> bool {
+        self.0.response_body_truncated
+    }
+
+    /// The `Content-Type` the target declared (what `responseBody` was meant to be), as
+    /// one line of at most 256 characters.
+    async fn response_content_type(&self) -> Option<&str> {
+        self.0.response_content_type.as_deref()
     }
 
     async fn error(&self) -> Option<&str> {

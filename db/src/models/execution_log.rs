@@ -43,9 +43,16 @@ pub struct ExecutionLog {
     pub finished_at: Option<DateTime<Utc>>,
     pub duration_ms: Option<i32>,
     pub http_status: Option<i32>,
-    /// At most 64 KiB of the response body.
+    /// At most 64 KiB of the response body, as storable text (invalid UTF-8 and NUL
+    /// replaced by U+FFFD).
     pub response_body: Option<String>,
     pub error: Option<String>,
+    /// Whether the body went on past what `response_body` keeps.
+    #[serde(default)]
+    pub response_body_truncated: bool,
+    /// The `Content-Type` the target declared.
+    #[serde(default)]
+    pub response_content_type: Option<String>,
 }
 
 /// A run about to start, written as RUNNING before its request goes out.
@@ -72,6 +79,8 @@ pub struct Completion {
     pub duration_ms: i32,
     pub http_status: Option<i32>,
     pub response_body: Option<String>,
+    pub response_body_truncated: bool,
+    pub response_content_type: Option<String>,
     pub error: Option<String>,
 }
 
@@ -202,12 +211,22 @@ impl ExecutionLog {
             .map(|c| c.response_body.clone())
             .collect();
         let errors: Vec<Option<String>> = completions.iter().map(|c| c.error.clone()).collect();
+        let truncated: Vec<bool> = completions
+            .iter()
+            .map(|c| c.response_body_truncated)
+            .collect();
+        let content_types: Vec<Option<String>> = completions
+            .iter()
+            .map(|c| c.response_content_type.clone())
+            .collect();
         diesel::sql_query(
             "UPDATE execution_logs AS l SET status = v.status, finished_at = v.finished_at, \
                     duration_ms = v.duration_ms, http_status = v.http_status, \
-                    response_body = v.response_body, error = v.error \
-             FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::int4[], $5::int4[], $6::text[], $7::text[]) \
-                  AS v(id, status, finished_at, duration_ms, http_status, response_body, error) \
+                    response_body = v.response_body, error = v.error, \
+                    response_body_truncated = v.truncated, response_content_type = v.content_type \
+             FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::int4[], $5::int4[], $6::text[], $7::text[], \
+                         $8::bool[], $9::text[]) \
+                  AS v(id, status, finished_at, duration_ms, http_status, response_body, error, truncated, content_type) \
              WHERE l.id = v.id AND l.status IN ('RUNNING', 'PENDING') \
              RETURNING l.*",
         )
@@ -218,6 +237,8 @@ impl ExecutionLog {
         .bind::<Array<Nullable<Int4>>, _>(http)
         .bind::<Array<Nullable<Text>>, _>(bodies)
         .bind::<Array<Nullable<Text>>, _>(errors)
+        .bind::<Array<diesel::sql_types::Bool>, _>(truncated)
+        .bind::<Array<Nullable<Text>>, _>(content_types)
         .load::<ExecutionLog>(conn)
         .await
     }
