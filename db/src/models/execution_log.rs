@@ -56,7 +56,7 @@ pub struct ExecutionLog {
 }
 
 /// A run about to start, written as RUNNING before its request goes out.
-#[derive(Debug, Clone, Insertable)]
+#[derive(Debug, Clone, PartialEq, Insertable)]
 #[diesel(table_name = execution_logs)]
 pub struct NewExecutionLog {
     pub id: Uuid,

@@ -1,0 +1,206 @@
+//! What to do with one claimed item, decided from plain data: the claim, the job, the run
+//! row already written for it (if any) and the time. No I/O here, so that every case
+//! (recovered, withdrawn, prepared ahead, due now, retry, manual) is a unit test.
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use db::models::execution_log::NewExecutionLog;
+use db::models::{ExecutionLog, Job};
+use db::{ExecutionStatus, ExecutionTrigger, JobStatus};
+use uuid::Uuid;
+
+use super::ms_to_time;
+use crate::cron::Schedule;
+use crate::queue::Claimed;
+use crate::task::Task;
+
+/// A slot fired more than this after its time is marked late in its row (as is one
+/// fired in place of earlier missed slots).
+pub const LATE_AFTER: Duration = Duration::from_secs(2);
+
+/// The error written to a run whose instance died mid-run.
+pub const ABANDONED: &str = "the scheduler instance running this attempt stopped before it finished (its lease expired); the attempt is counted as failed";
+
+/// What one claimed item needs to be decided.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Claim<'a> {
+    pub claimed: &'a Claimed,
+    /// The job it belongs to, if it still exists.
+    pub job: Option<&'a Job>,
+    /// The job's schedule; `None` when its expression or timezone cannot be used.
+    pub schedule: Option<&'a Schedule>,
+    /// The row already written for it: a manual run's row, or for work taken back from a
+    /// dead holder, the row that holder wrote (for a slot: the job's first SCHEDULE row at
+    /// or after the slot, since the misfire rule may have fired a later one).
+    pub row: Option<&'a ExecutionLog>,
+    pub now: DateTime<Utc>,
+}
+
+/// Why a claimed item fires nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Idle {
+    /// Its job is gone or paused.
+    Inactive,
+    /// Its job's schedule cannot be computed.
+    Unschedulable,
+    /// Its run is already closed, or another instance has it.
+    Done,
+}
+
+/// What to do with a claimed item.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Action {
+    /// Nothing to fire: release the lease.
+    Release(Idle),
+    /// Write this run and fire it at its `started_at`.
+    Start(NewExecutionLog),
+    /// Move this PENDING manual run to RUNNING and fire it now.
+    StartPending(Uuid),
+    /// Fire now the run a dead holder wrote but never sent (marked late if so).
+    Resend { id: Uuid, late: bool },
+    /// Close as FAILED the run a dead holder may have sent, and retry it per the job.
+    Abandon(ExecutionLog),
+}
+
+/// The action, and for a slot, the job's next fire time to put back in the due set.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Decision {
+    pub action: Action,
+    pub next_fire: Option<DateTime<Utc>>,
+}
+
+impl Decision {
+    fn only(action: Action) -> Decision {
+        Decision {
+            action,
+            next_fire: None,
+        }
+    }
+}
+
+/// Decides what to do with one claimed item.
+pub(super) fn decide(claim: Claim<'_>) -> Decision {
+    match claim.claimed.task {
+        Task::Slot { slot_ms, .. } => slot(claim, ms_to_time(slot_ms)),
+        Task::Retry {
+            slot_ms, attempt, ..
+        } => retry(claim, ms_to_time(slot_ms), attempt),
+        Task::Manual { .. } => manual(claim),
+    }
+}
+
+fn active(job: Option<&Job>) -> Option<&Job> {
+    job.filter(|j| j.status == JobStatus::Active)
+}
+
+fn slot(claim: Claim<'_>, slot: DateTime<Utc>) -> Decision {
+    let Some(job) = active(claim.job) else {
+        return Decision::only(Action::Release(Idle::Inactive));
+    };
+    let Some(schedule) = claim.schedule else {
+        return Decision::only(Action::Release(Idle::Unschedulable));
+    };
+    let now = claim.now;
+    if claim.claimed.recovered
+        && let Some(row) = claim.row
+    {
+        // The holder died. Its row says how far it got.
+        return Decision {
+            action: taken_back(claim, row, is_late(row.scheduled_for, now)),
+            next_fire: schedule.next_after(row.scheduled_for.max(now)),
+        };
+    }
+    // Misfire rule: of slots missed while nothing ran, only the latest fires. A slot
+    // claimed ahead fires at its own time.
+    let fire = if slot > now {
+        slot
+    } else {
+        schedule
+            .latest_between(slot - TimeDelta::milliseconds(1), now)
+            .unwrap_or(slot)
+    };
+    let late = fire != slot || is_late(fire, now);
+    Decision {
+        action: Action::Start(new_row(
+            job,
+            fire,
+            ExecutionTrigger::Schedule,
+            1,
+            late,
+            fire.max(now),
+        )),
+        next_fire: schedule.next_after(fire.max(now)),
+    }
+}
+
+fn retry(claim: Claim<'_>, slot: DateTime<Utc>, attempt: i32) -> Decision {
+    let Some(job) = active(claim.job) else {
+        return Decision::only(Action::Release(Idle::Inactive));
+    };
+    if claim.claimed.recovered
+        && let Some(row) = claim.row
+    {
+        return Decision::only(taken_back(claim, row, false));
+    }
+    let at = ms_to_time(claim.claimed.due_ms).max(claim.now);
+    Decision::only(Action::Start(new_row(
+        job,
+        slot,
+        ExecutionTrigger::Retry,
+        attempt,
+        false,
+        at,
+    )))
+}
+
+fn manual(claim: Claim<'_>) -> Decision {
+    let (Some(row), Some(_)) = (claim.row, claim.job) else {
+        return Decision::only(Action::Release(Idle::Inactive));
+    };
+    Decision::only(match row.status {
+        ExecutionStatus::Pending => Action::StartPending(row.id),
+        ExecutionStatus::Running if claim.claimed.recovered => taken_back(claim, row, false),
+        _ => Action::Release(Idle::Done),
+    })
+}
+
+/// Work a dead holder had written a row for: fired if it was never sent, closed as
+/// abandoned if it may have been, left alone if it finished.
+fn taken_back(claim: Claim<'_>, row: &ExecutionLog, late: bool) -> Action {
+    match row.status {
+        ExecutionStatus::Running if claim.claimed.unsent => Action::Resend { id: row.id, late },
+        ExecutionStatus::Running | ExecutionStatus::Pending => Action::Abandon(row.clone()),
+        _ => Action::Release(Idle::Done),
+    }
+}
+
+/// Whether a run starting `now` for a slot at `slot` counts as late.
+fn is_late(slot: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+    (now - slot).to_std().unwrap_or_default() > LATE_AFTER
+}
+
+fn new_row(
+    job: &Job,
+    slot: DateTime<Utc>,
+    trigger: ExecutionTrigger,
+    attempt: i32,
+    late: bool,
+    start: DateTime<Utc>,
+) -> NewExecutionLog {
+    NewExecutionLog {
+        id: ExecutionLog::slot_id(job.id, slot, trigger, attempt),
+        job_id: job.id,
+        user_id: job.user_id,
+        status: ExecutionStatus::Running,
+        trigger,
+        attempt,
+        scheduled_for: slot,
+        late,
+        started_at: start,
+    }
+}
+
+#[cfg(test)]
+#[path = "decide_tests.rs"]
+mod tests;

@@ -1,0 +1,328 @@
+//! Every case of [`decide`]: a slot due now, ahead, missed; a retry; a manual run; work
+//! taken back from a dead holder before and after it sent the request; withdrawn jobs.
+
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use db::models::{ExecutionLog, Job};
+use db::{ExecutionStatus, ExecutionTrigger, HttpMethod, JobStatus, TargetType};
+use uuid::Uuid;
+
+use super::*;
+use crate::cron::Schedule;
+use crate::queue::Claimed;
+use crate::task::Task;
+
+fn at(h: u32, m: u32, s: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 12, 1, h, m, s).unwrap()
+}
+
+fn job(status: JobStatus) -> Job {
+    Job {
+        id: Uuid::from_u128(1),
+        user_id: Uuid::from_u128(2),
+        name: "job".into(),
+        description: None,
+        cron_expression: "0 * * * * *".into(),
+        timezone: "UTC".into(),
+        target_type: TargetType::Http,
+        target_url: "https://example.com/".into(),
+        http_method: HttpMethod::Get,
+        headers: None,
+        body: None,
+        timeout_ms: 1_000,
+        max_retries: 2,
+        status,
+        next_run_at: None,
+        last_run_at: None,
+        last_status: None,
+        created_at: at(0, 0, 0),
+        updated_at: at(0, 0, 0),
+    }
+}
+
+/// Every minute, on the minute.
+fn minutely() -> Schedule {
+    Schedule::parse("0 * * * * *", "UTC").unwrap()
+}
+
+fn claimed(task: Task, due: DateTime<Utc>) -> Claimed {
+    Claimed {
+        member: task.encode(),
+        task,
+        recovered: false,
+        unsent: false,
+        due_ms: due.timestamp_millis(),
+    }
+}
+
+fn taken_back(mut claimed: Claimed, unsent: bool) -> Claimed {
+    claimed.recovered = true;
+    claimed.unsent = unsent;
+    claimed
+}
+
+fn slot_task(slot: DateTime<Utc>) -> Task {
+    Task::Slot {
+        job_id: Uuid::from_u128(1),
+        slot_ms: slot.timestamp_millis(),
+    }
+}
+
+fn row(trigger: ExecutionTrigger, slot: DateTime<Utc>, status: ExecutionStatus) -> ExecutionLog {
+    ExecutionLog {
+        id: ExecutionLog::slot_id(Uuid::from_u128(1), slot, trigger, 1),
+        job_id: Uuid::from_u128(1),
+        user_id: Uuid::from_u128(2),
+        status,
+        trigger,
+        attempt: 1,
+        scheduled_for: slot,
+        late: false,
+        started_at: slot,
+        finished_at: None,
+        duration_ms: None,
+        http_status: None,
+        response_body: None,
+        error: None,
+        response_body_truncated: false,
+        response_content_type: None,
+    }
+}
+
+fn decide_with(
+    claimed: &Claimed,
+    job: Option<&Job>,
+    row: Option<&ExecutionLog>,
+    now: DateTime<Utc>,
+) -> Decision {
+    let schedule = minutely();
+    decide(Claim {
+        claimed,
+        job,
+        schedule: Some(&schedule),
+        row,
+        now,
+    })
+}
+
+fn started(decision: &Decision) -> &db::models::execution_log::NewExecutionLog {
+    match &decision.action {
+        Action::Start(row) => row,
+        other => panic!("expected a new run, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_slot_due_now_starts_on_time_and_schedules_the_next() {
+    let active = job(JobStatus::Active);
+    let slot = at(10, 5, 0);
+    let now = slot + TimeDelta::milliseconds(30);
+    let decision = decide_with(&claimed(slot_task(slot), slot), Some(&active), None, now);
+    let row = started(&decision);
+    assert_eq!(row.scheduled_for, slot);
+    assert_eq!(row.started_at, now);
+    assert_eq!(row.trigger, ExecutionTrigger::Schedule);
+    assert_eq!(row.attempt, 1);
+    assert!(!row.late);
+    assert_eq!(
+        row.id,
+        ExecutionLog::slot_id(active.id, slot, ExecutionTrigger::Schedule, 1)
+    );
+    assert_eq!(decision.next_fire, Some(at(10, 6, 0)));
+}
+
+#[test]
+fn a_slot_claimed_ahead_starts_at_its_own_time() {
+    let active = job(JobStatus::Active);
+    let slot = at(10, 5, 0);
+    let now = slot - TimeDelta::milliseconds(800);
+    let decision = decide_with(&claimed(slot_task(slot), slot), Some(&active), None, now);
+    let row = started(&decision);
+    assert_eq!((row.scheduled_for, row.started_at), (slot, slot));
+    assert!(!row.late);
+    assert_eq!(decision.next_fire, Some(at(10, 6, 0)));
+}
+
+#[test]
+fn missed_slots_fire_once_for_the_latest_marked_late() {
+    let active = job(JobStatus::Active);
+    let slot = at(10, 5, 0);
+    let now = at(12, 30, 20);
+    let decision = decide_with(&claimed(slot_task(slot), slot), Some(&active), None, now);
+    let row = started(&decision);
+    assert_eq!(row.scheduled_for, at(12, 30, 0), "the latest missed slot");
+    assert_eq!(row.started_at, now);
+    assert!(row.late);
+    assert_eq!(decision.next_fire, Some(at(12, 31, 0)));
+
+    // A slot only a little late is still itself, and late past LATE_AFTER.
+    let now = slot + TimeDelta::seconds(3);
+    let row = decide_with(&claimed(slot_task(slot), slot), Some(&active), None, now);
+    assert_eq!(started(&row).scheduled_for, slot);
+    assert!(started(&row).late);
+}
+
+#[test]
+fn slots_of_withdrawn_or_unschedulable_jobs_fire_nothing() {
+    let slot = at(10, 5, 0);
+    let item = claimed(slot_task(slot), slot);
+    for job in [None, Some(job(JobStatus::Paused))] {
+        let decision = decide_with(&item, job.as_ref(), None, slot);
+        assert_eq!(decision.action, Action::Release(Idle::Inactive));
+        assert_eq!(
+            decision.next_fire, None,
+            "a withdrawn job leaves the due set"
+        );
+    }
+    let active = job(JobStatus::Active);
+    let decision = decide(Claim {
+        claimed: &item,
+        job: Some(&active),
+        schedule: None,
+        row: None,
+        now: slot,
+    });
+    assert_eq!(decision.action, Action::Release(Idle::Unschedulable));
+    assert_eq!(decision.next_fire, None);
+}
+
+#[test]
+fn a_slot_taken_back_follows_what_the_dead_holder_wrote() {
+    let active = job(JobStatus::Active);
+    let slot = at(10, 5, 0);
+    let now = slot + TimeDelta::seconds(15);
+    let running = row(ExecutionTrigger::Schedule, slot, ExecutionStatus::Running);
+
+    // Prepared, never sent: it fires now, late.
+    let unsent = taken_back(claimed(slot_task(slot), now), true);
+    let decision = decide_with(&unsent, Some(&active), Some(&running), now);
+    assert_eq!(
+        decision.action,
+        Action::Resend {
+            id: running.id,
+            late: true
+        }
+    );
+    assert_eq!(decision.next_fire, Some(at(10, 6, 0)));
+
+    // Perhaps sent: closed as abandoned, never sent twice.
+    let sent = taken_back(claimed(slot_task(slot), now), false);
+    let decision = decide_with(&sent, Some(&active), Some(&running), now);
+    assert_eq!(decision.action, Action::Abandon(running.clone()));
+    assert_eq!(decision.next_fire, Some(at(10, 6, 0)));
+
+    // Finished before the holder died: nothing to do but schedule the next slot.
+    let done = row(ExecutionTrigger::Schedule, slot, ExecutionStatus::Success);
+    for item in [&unsent, &sent] {
+        let decision = decide_with(item, Some(&active), Some(&done), now);
+        assert_eq!(decision.action, Action::Release(Idle::Done));
+        assert_eq!(decision.next_fire, Some(at(10, 6, 0)));
+    }
+
+    // No row: the holder died before writing one; the slot fires as any other.
+    let decision = decide_with(&sent, Some(&active), None, now);
+    assert_eq!(started(&decision).scheduled_for, slot);
+
+    // The misfire rule fired a later slot than the one claimed: that row decides, and
+    // the next fire time follows it.
+    let later = row(
+        ExecutionTrigger::Schedule,
+        at(10, 9, 0),
+        ExecutionStatus::Success,
+    );
+    let decision = decide_with(&sent, Some(&active), Some(&later), at(10, 9, 5));
+    assert_eq!(decision.action, Action::Release(Idle::Done));
+    assert_eq!(decision.next_fire, Some(at(10, 10, 0)));
+}
+
+#[test]
+fn a_retry_starts_at_its_time_for_its_original_slot() {
+    let active = job(JobStatus::Active);
+    let slot = at(10, 5, 0);
+    let due = slot + TimeDelta::seconds(4);
+    let task = Task::Retry {
+        job_id: active.id,
+        slot_ms: slot.timestamp_millis(),
+        attempt: 3,
+    };
+    for now in [
+        due - TimeDelta::milliseconds(500),
+        due + TimeDelta::seconds(1),
+    ] {
+        let decision = decide_with(&claimed(task, due), Some(&active), None, now);
+        let row = started(&decision);
+        assert_eq!(row.trigger, ExecutionTrigger::Retry);
+        assert_eq!((row.attempt, row.scheduled_for), (3, slot));
+        assert_eq!(row.started_at, due.max(now));
+        assert!(!row.late);
+        assert_eq!(decision.next_fire, None, "a retry never moves the schedule");
+    }
+    let paused = job(JobStatus::Paused);
+    let decision = decide_with(&claimed(task, due), Some(&paused), None, due);
+    assert_eq!(decision.action, Action::Release(Idle::Inactive));
+
+    let running = row(ExecutionTrigger::Retry, slot, ExecutionStatus::Running);
+    let unsent = taken_back(claimed(task, due), true);
+    assert_eq!(
+        decide_with(&unsent, Some(&active), Some(&running), due).action,
+        Action::Resend {
+            id: running.id,
+            late: false
+        }
+    );
+    let sent = taken_back(claimed(task, due), false);
+    assert_eq!(
+        decide_with(&sent, Some(&active), Some(&running), due).action,
+        Action::Abandon(running.clone())
+    );
+    let failed = row(ExecutionTrigger::Retry, slot, ExecutionStatus::Failed);
+    assert_eq!(
+        decide_with(&sent, Some(&active), Some(&failed), due).action,
+        Action::Release(Idle::Done)
+    );
+}
+
+#[test]
+fn a_manual_run_fires_its_pending_row_even_for_a_paused_job() {
+    let paused = job(JobStatus::Paused);
+    let now = at(10, 5, 0);
+    let pending = row(ExecutionTrigger::Manual, now, ExecutionStatus::Pending);
+    let task = Task::Manual { log_id: pending.id };
+    let decision = decide_with(&claimed(task, now), Some(&paused), Some(&pending), now);
+    assert_eq!(decision.action, Action::StartPending(pending.id));
+    assert_eq!(decision.next_fire, None);
+
+    let running = row(ExecutionTrigger::Manual, now, ExecutionStatus::Running);
+    assert_eq!(
+        decide_with(
+            &taken_back(claimed(task, now), true),
+            Some(&paused),
+            Some(&running),
+            now
+        )
+        .action,
+        Action::Resend {
+            id: running.id,
+            late: false
+        }
+    );
+    assert_eq!(
+        decide_with(
+            &taken_back(claimed(task, now), false),
+            Some(&paused),
+            Some(&running),
+            now
+        )
+        .action,
+        Action::Abandon(running.clone())
+    );
+    // Already closed, or its job (and so its row) deleted: nothing to do.
+    let done = row(ExecutionTrigger::Manual, now, ExecutionStatus::Success);
+    assert_eq!(
+        decide_with(&claimed(task, now), Some(&paused), Some(&done), now).action,
+        Action::Release(Idle::Done)
+    );
+    assert_eq!(
+        decide_with(&claimed(task, now), None, None, now).action,
+        Action::Release(Idle::Inactive)
+    );
+}

@@ -1,0 +1,306 @@
+//! Sending prepared runs on time: wait for each instant, take a last look at runs prepared
+//! ahead, commit to sending in Redis, then send, each request on its own task.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use db::models::{ExecutionLog, Job};
+use db::{ExecutionTrigger, JobStatus};
+use tokio::sync::{OwnedSemaphorePermit, mpsc};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use super::Scheduler;
+use super::record::Finished;
+use crate::events::{self, EventKind, ExecutionEvent};
+use crate::execute;
+use crate::queue;
+
+/// How long before an instant the scheduler checks that its prepared runs' jobs are
+/// still there and active: a pause or delete up to this close to a slot stops it.
+const LAST_LOOK: TimeDelta = TimeDelta::milliseconds(100);
+
+/// Runs committed (marked as sent in Redis) per round trip at the moment of firing.
+const COMMIT_SLICE: usize = 250;
+
+/// A prepared run waiting for its start time.
+pub(super) struct Fire {
+    request: execute::Request,
+    member: String,
+    max_retries: i32,
+    /// The written row.
+    row: ExecutionLog,
+    /// Its STARTED event, encoded while preparing (taken when it is published).
+    announcement: Option<events::Encoded>,
+    permit: OwnedSemaphorePermit,
+}
+
+/// Prepared runs by the instant they leave: one timer per distinct instant, not per run.
+/// The permits travel with the runs, so shutdown waits for runs prepared but not fired.
+#[derive(Default)]
+pub(super) struct Groups(BTreeMap<DateTime<Utc>, Vec<Fire>>);
+
+impl Groups {
+    /// Adds the run of `row` (written for `job`, leased as `member`).
+    pub(super) fn add(
+        &mut self,
+        keys: &crate::Keys,
+        job: &Job,
+        row: ExecutionLog,
+        member: String,
+        permit: OwnedSemaphorePermit,
+    ) {
+        let request = execute::Request {
+            job_id: job.id,
+            execution_id: row.id,
+            scheduled_for: row.scheduled_for,
+            attempt: row.attempt,
+            method: job.http_method,
+            url: job.target_url.clone(),
+            headers: headers_of(job),
+            body: job.body.clone(),
+            timeout: Duration::from_millis(u64::try_from(job.timeout_ms).unwrap_or(10_000)),
+        };
+        let event = ExecutionEvent {
+            kind: EventKind::Started,
+            log: row,
+        };
+        let announcement = events::encode(keys, &event);
+        let row = event.log;
+        self.0.entry(row.started_at).or_default().push(Fire {
+            request,
+            member,
+            max_retries: job.max_retries,
+            row,
+            announcement: Some(announcement),
+            permit,
+        });
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The earliest instant.
+    pub(super) fn first(&self) -> Option<DateTime<Utc>> {
+        self.0.keys().next().copied()
+    }
+}
+
+impl Scheduler {
+    /// Waits for each instant in turn, announces its runs and sends their requests.
+    /// `loaded_at` is when their jobs were read to prepare them.
+    pub(super) async fn fire_on_time(
+        self,
+        groups: Groups,
+        loaded_at: DateTime<Utc>,
+        record_tx: mpsc::Sender<Finished>,
+    ) {
+        let shared = &self.0;
+        for (at, group) in groups.0 {
+            let group = if !needs_last_look(loaded_at, at) {
+                group
+            } else {
+                if let Ok(wait) = (at - LAST_LOOK - Utc::now()).to_std() {
+                    tokio::time::sleep(wait).await;
+                }
+                self.last_look(group).await
+            };
+            if let Ok(wait) = (at - Utc::now()).to_std() {
+                tokio::time::sleep(wait).await;
+            }
+            // Requests first, then their STARTED events; each outcome is published only
+            // after `announced`, so subscribers still see STARTED first.
+            let announced = CancellationToken::new();
+            let mut announcements = Vec::with_capacity(group.len());
+            // Committed in slices, each sent as soon as it is committed: the first
+            // requests leave after one short round trip, not after the whole group's.
+            let mut group = group.into_iter();
+            loop {
+                let slice: Vec<Fire> = group.by_ref().take(COMMIT_SLICE).collect();
+                if slice.is_empty() {
+                    break;
+                }
+                for mut fire in self.commit(slice).await {
+                    announcements.extend(fire.announcement.take());
+                    self.send(fire, announced.clone(), record_tx.clone());
+                }
+            }
+            // Published on the side, so a slow Redis never holds back the next instant;
+            // the guard releases the outcomes even if this task is dropped.
+            let redis = shared.redis.clone();
+            let guard = announced.drop_guard();
+            tokio::spawn(async move {
+                if let Err(e) = events::publish_encoded(&redis, announcements).await {
+                    tracing::warn!(error = %e, "could not publish STARTED events");
+                }
+                drop(guard);
+            });
+        }
+    }
+
+    /// Withdraws runs prepared ahead whose job was paused or deleted since (a manual run
+    /// only needs its job to exist): their rows are deleted, as they never started, and
+    /// their leases released. If PostgreSQL cannot say, everything fires as prepared.
+    async fn last_look(&self, group: Vec<Fire>) -> Vec<Fire> {
+        let shared = &self.0;
+        let mut job_ids: Vec<Uuid> = group.iter().map(|f| f.request.job_id).collect();
+        job_ids.sort_unstable();
+        job_ids.dedup();
+        let looked = async {
+            let mut conn = shared.db.get().await.map_err(db::Error::from)?;
+            let statuses = Job::statuses(&mut conn, &job_ids)
+                .await
+                .map_err(db::Error::from)?;
+            Ok::<_, db::Error>((conn, statuses))
+        };
+        let (mut conn, statuses): (_, HashMap<Uuid, JobStatus>) = match looked.await {
+            Ok((conn, statuses)) => (conn, statuses.into_iter().collect()),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not check jobs before firing; firing as prepared");
+                return group;
+            }
+        };
+        let (keep, withdrawn): (Vec<Fire>, Vec<Fire>) = group.into_iter().partition(|f| {
+            match (statuses.get(&f.request.job_id), f.row.trigger) {
+                (None, _) => false,
+                (Some(_), ExecutionTrigger::Manual) => true,
+                (Some(status), _) => *status == JobStatus::Active,
+            }
+        });
+        if withdrawn.is_empty() {
+            return keep;
+        }
+        let ids: Vec<Uuid> = withdrawn.iter().map(|f| f.row.id).collect();
+        let deleted = ExecutionLog::withdraw(&mut conn, &ids).await;
+        drop(conn);
+        if let Err(e) = deleted {
+            tracing::warn!(error = %e, "could not withdraw runs of paused or deleted jobs; firing them");
+            return keep.into_iter().chain(withdrawn).collect();
+        }
+        tracing::info!(
+            runs = withdrawn.len(),
+            "withdrew prepared runs of jobs paused or deleted since"
+        );
+        let members: Vec<String> = withdrawn.iter().map(|f| f.member.clone()).collect();
+        if let Err(e) = queue::release(&shared.redis, &shared.keys, &members, &[]).await {
+            tracing::warn!(error = %e, "could not release withdrawn runs; their leases will expire");
+        }
+        shared.held.forget(members);
+        keep
+    }
+
+    /// Marks a group's runs as sent in Redis before any request leaves, keeping those this
+    /// instance still owns. The others were taken over (this instance lost their leases)
+    /// and are dropped; if Redis cannot be reached none is sent, and their leases expire
+    /// so that whichever instance takes them over sends them (their rows say unsent).
+    async fn commit(&self, group: Vec<Fire>) -> Vec<Fire> {
+        let shared = &self.0;
+        let members: Vec<String> = group.iter().map(|f| f.member.clone()).collect();
+        let mut delay = Duration::from_millis(20);
+        let mut committed = None;
+        for _ in 0..5 {
+            match queue::commit(&shared.redis, &shared.keys, &shared.instance, &members).await {
+                Ok(ours) => {
+                    committed = Some(ours);
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not mark runs as sent; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                }
+            }
+        }
+        let ours: HashSet<String> = committed.unwrap_or_default().into_iter().collect();
+        let (keep, lost): (Vec<Fire>, Vec<Fire>) =
+            group.into_iter().partition(|f| ours.contains(&f.member));
+        if !lost.is_empty() {
+            tracing::warn!(
+                runs = lost.len(),
+                "not sending runs this instance no longer owns; another instance sends them"
+            );
+            shared.held.forget(lost.into_iter().map(|f| f.member));
+        }
+        keep
+    }
+
+    /// Sends one request on its own task and hands the outcome to the recorder.
+    fn send(&self, fire: Fire, announced: CancellationToken, record_tx: mpsc::Sender<Finished>) {
+        let Fire {
+            request,
+            member,
+            max_retries,
+            row,
+            permit,
+            ..
+        } = fire;
+        let lateness = (Utc::now() - row.scheduled_for)
+            .to_std()
+            .unwrap_or_default();
+        metrics::histogram!("cronops_scheduler_lateness_seconds").record(lateness.as_secs_f64());
+        metrics::counter!("cronops_scheduler_fired_total", "trigger" => row.trigger.as_str())
+            .increment(1);
+        let executor = self.0.executor.clone();
+        tracing::debug!(job_id = %row.job_id, scheduled_for = %row.scheduled_for, attempt = row.attempt, "firing");
+        tokio::spawn(async move {
+            metrics::gauge!("cronops_scheduler_in_flight").increment(1.0);
+            let started = Instant::now();
+            let outcome = executor.execute(&request).await;
+            metrics::gauge!("cronops_scheduler_in_flight").decrement(1.0);
+            metrics::histogram!("cronops_scheduler_request_duration_seconds")
+                .record(started.elapsed().as_secs_f64());
+            let finished = Finished::answered(member, &row, max_retries, outcome, announced);
+            // Waits while the buffer is full (PostgreSQL down): back-pressure, not loss.
+            if record_tx.send(finished).await.is_err() {
+                tracing::error!(run_id = %request.execution_id, "recorder stopped before this result was written");
+            }
+            drop(permit);
+        });
+    }
+}
+
+/// Whether runs at `at`, prepared from jobs read at `loaded_at`, need another look at
+/// their jobs before firing. Runs due now (a burst, a backlog) were prepared from jobs read
+/// no earlier than LAST_LOOK before their instant: that read was their last look, and a
+/// second would read the same rows again (13 µs of PostgreSQL per run in a burst). A pause
+/// after that read, while their rows are written, no longer withdraws them: it comes after
+/// the last look, as for any run.
+fn needs_last_look(loaded_at: DateTime<Utc>, at: DateTime<Utc>) -> bool {
+    loaded_at < at - LAST_LOOK
+}
+
+/// A job's headers as name/value pairs (a flat JSON object of strings).
+fn headers_of(job: &Job) -> Vec<(String, String)> {
+    job.headers
+        .as_ref()
+        .and_then(|h| h.as_object())
+        .map(|map| {
+            map.iter()
+                .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_runs_prepared_ahead_of_their_last_look_get_another() {
+        let at = Utc::now();
+        // Due now or in the past (a burst, a backlog, a retry): the read that prepared them
+        // was their last look.
+        assert!(!needs_last_look(at, at));
+        assert!(!needs_last_look(at + TimeDelta::seconds(1), at));
+        assert!(!needs_last_look(at - LAST_LOOK, at));
+        // Prepared further ahead (the lookahead): looked at again before firing.
+        assert!(needs_last_look(
+            at - LAST_LOOK - TimeDelta::milliseconds(1),
+            at
+        ));
+        assert!(needs_last_look(at - TimeDelta::seconds(3), at));
+    }
+}
