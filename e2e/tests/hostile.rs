@@ -253,3 +253,156 @@ async fn every_kind_of_hostile_response_is_recorded_and_stalls_nobody() {
     // Every hostile job has gone round at least once by now: the bystander is on time.
     recorded_on_time(&env, steady, Utc::now(), 3, Duration::from_secs(2)).await;
 }
+
+/// Makes this test's database refuse some writes, as a data exception or a broken row
+/// would: the scheduler must not know the difference.
+async fn refuse(env: &TestEnv, sql: &str) {
+    use diesel_async::SimpleAsyncConnection;
+    let mut conn = env.database.connect().await;
+    conn.batch_execute(sql)
+        .await
+        .expect("install the refusing trigger");
+}
+
+/// A standalone scheduler with its /metrics on a free port, and that port's client.
+fn scheduler_with_metrics(env: &TestEnv) -> (e2e::Cronops, e2e::Api) {
+    let port = e2e::free_port();
+    let process = e2e::Cronops::spawn(
+        &["scheduler"],
+        &env.vars_with(&[("SCHEDULER_METRICS_PORT", &port.to_string())]),
+        env.workdir.path(),
+    );
+    (process, e2e::Api::new(format!("http://127.0.0.1:{port}")))
+}
+
+/// The value of one series in the scheduler's metrics, once it is at least `at_least`.
+async fn metric_reaches(probe: &e2e::Api, series: &str, at_least: f64) -> f64 {
+    poll_until(
+        &format!("{series} >= {at_least}"),
+        Duration::from_secs(15),
+        || async {
+            let text = probe.get("/metrics", &[]).await.text().await.ok()?;
+            let value: f64 = text
+                .lines()
+                .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())?;
+            (value >= at_least).then_some(value)
+        },
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_result_postgresql_refuses_is_closed_alone_and_its_batch_mates_recorded() {
+    let env = TestEnv::new().await;
+    refuse(
+        &env,
+        "CREATE FUNCTION refuse_poison() RETURNS trigger AS $$ BEGIN \
+           IF NEW.response_body = 'poison' THEN RAISE EXCEPTION 'poisoned response'; END IF; \
+           RETURN NEW; END $$ LANGUAGE plpgsql; \
+         CREATE TRIGGER refuse_poison BEFORE UPDATE ON execution_logs \
+           FOR EACH ROW EXECUTE FUNCTION refuse_poison();",
+    )
+    .await;
+    env.target.reply(
+        "/poison",
+        e2e::target::Reply {
+            body: "poison".into(),
+            ..Default::default()
+        },
+    );
+    let hostile = fixtures::user(&env.database).await;
+    let poisoned = fixtures::job(
+        &env.database,
+        hostile,
+        &JobSpec::every_second(env.target.url("/poison")),
+    )
+    .await;
+    // Bystanders whose results share the poisoned one's batches.
+    let bystander = fixtures::user(&env.database).await;
+    let mut steady = Vec::new();
+    for _ in 0..10 {
+        let spec = JobSpec::every_second(env.target.url("/steady"));
+        steady.push(fixtures::job(&env.database, bystander, &spec).await);
+    }
+    let (_scheduler, probe) = scheduler_with_metrics(&env);
+
+    let closed = poll_until(
+        "the poisoned run closed",
+        Duration::from_secs(15),
+        || async {
+            fixtures::runs(&env.database, poisoned)
+                .await
+                .into_iter()
+                .find(|r| r.status.is_final())
+        },
+    )
+    .await;
+    assert_eq!(closed.status, ExecutionStatus::Failed);
+    assert_eq!(
+        closed.error.as_deref(),
+        Some("the response could not be stored: poisoned response")
+    );
+    assert_eq!(
+        closed.http_status,
+        Some(200),
+        "what is known of the run stays"
+    );
+    assert_eq!(closed.response_body, None);
+    let after = Utc::now();
+    for job in steady {
+        recorded_on_time(&env, job, after, 2, Duration::from_secs(2)).await;
+    }
+    metric_reaches(
+        &probe,
+        "cronops_scheduler_isolated_rows_total{step=\"record\"}",
+        1.0,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_job_whose_last_status_postgresql_refuses_still_has_its_runs_recorded() {
+    let env = TestEnv::new().await;
+    let owner = fixtures::user(&env.database).await;
+    let stuck = fixtures::job(
+        &env.database,
+        owner,
+        &JobSpec::every_second(env.target.url("/stuck")),
+    )
+    .await;
+    let other = fixtures::job(
+        &env.database,
+        owner,
+        &JobSpec::every_second(env.target.url("/other")),
+    )
+    .await;
+    refuse(
+        &env,
+        &format!(
+            "CREATE FUNCTION refuse_last() RETURNS trigger AS $$ BEGIN \
+               IF NEW.id = '{stuck}' AND NEW.last_status IS DISTINCT FROM OLD.last_status THEN \
+                 RAISE EXCEPTION 'no last status here'; END IF; \
+               RETURN NEW; END $$ LANGUAGE plpgsql; \
+             CREATE TRIGGER refuse_last BEFORE UPDATE ON jobs \
+               FOR EACH ROW EXECUTE FUNCTION refuse_last();"
+        ),
+    )
+    .await;
+    let _scheduler = env.start_scheduler();
+
+    let after = Utc::now();
+    let runs = recorded_on_time(&env, stuck, after, 2, Duration::from_secs(2)).await;
+    for run in &runs {
+        assert_eq!(run.status, ExecutionStatus::Success, "{run:?}");
+        assert_eq!(run.response_body.as_deref(), Some("ok"));
+    }
+    recorded_on_time(&env, other, after, 2, Duration::from_secs(2)).await;
+    assert_eq!(
+        fixtures::job_row(&env.database, other).await.last_status,
+        Some(ExecutionStatus::Success)
+    );
+    assert_eq!(
+        fixtures::job_row(&env.database, stuck).await.last_status,
+        None
+    );
+}

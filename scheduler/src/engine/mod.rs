@@ -21,6 +21,7 @@
 mod claim;
 mod decide;
 mod fire;
+mod isolate;
 mod lease;
 mod prepare;
 mod record;

@@ -12,12 +12,13 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::Scheduler;
 use super::decide::ABANDONED;
+use super::isolate::Isolation;
+use super::{Scheduler, ms_to_time};
 use crate::events::{self, EventKind, ExecutionEvent};
 use crate::execute::Outcome;
 use crate::task::Task;
-use crate::{Error, queue, retry};
+use crate::{queue, retry, text};
 
 /// Results wait here while PostgreSQL is unreachable; executors block when it is full.
 pub(super) const BUFFER: usize = 10_000;
@@ -100,46 +101,98 @@ impl Finished {
 
 impl Scheduler {
     /// Writes finished runs in batches; while PostgreSQL is unreachable, keeps the batch
-    /// and retries with backoff (the leases stay renewed meanwhile).
+    /// and retries with backoff (the leases stay renewed meanwhile). A run PostgreSQL
+    /// refuses for good is closed on its own, never retried with the others.
     pub(super) async fn record_loop(self, mut rx: mpsc::Receiver<Finished>) {
-        let mut batch: Vec<Finished> = Vec::new();
-        loop {
-            if batch.is_empty() {
-                match rx.recv().await {
-                    Some(first) => batch.push(first),
-                    None => return,
-                }
-            }
+        while let Some(first) = rx.recv().await {
+            let mut batch = vec![first];
             while batch.len() < BATCH {
                 match rx.try_recv() {
                     Ok(next) => batch.push(next),
                     Err(_) => break,
                 }
             }
-            let mut delay = Duration::from_millis(100);
-            let rows = loop {
-                match self.write_results(&batch).await {
-                    Ok(rows) => break rows,
-                    Err(e) => {
-                        tracing::warn!(error = %e, waiting = batch.len(), "cannot record results yet; retrying");
-                        metrics::gauge!("cronops_scheduler_unrecorded").set(batch.len() as f64);
-                        tokio::time::sleep(delay).await;
-                        delay = (delay * 2).min(Duration::from_secs(2));
-                    }
-                }
-            };
-            metrics::gauge!("cronops_scheduler_unrecorded").set(0.0);
+            let rows = self.write_batch(&batch).await;
             tracing::debug!(runs = batch.len(), "recorded a batch");
-            self.after_recorded(std::mem::take(&mut batch), rows).await;
+            self.after_recorded(batch, rows).await;
         }
     }
 
-    async fn write_results(&self, batch: &[Finished]) -> Result<Vec<ExecutionLog>, Error> {
-        let mut conn = self.0.db.get().await.map_err(db::Error::from)?;
-        let completions: Vec<Completion> = batch.iter().map(|f| f.completion.clone()).collect();
-        Ok(ExecutionLog::complete_and_record(&mut conn, &completions)
+    /// Writes a batch, isolating the runs PostgreSQL refuses, and returns the rows as
+    /// they now stand. Returns only once every run is written or closed.
+    async fn write_batch(&self, batch: &[Finished]) -> Vec<ExecutionLog> {
+        let shared = &self.0;
+        let mut isolation = Isolation::new(batch.to_vec());
+        let mut rows = Vec::new();
+        let mut delay = Duration::from_millis(100);
+        while let Err(e) = isolation
+            .run(&mut rows, |part| complete(&shared.db, part, Last::Record))
             .await
-            .map_err(db::Error::from)?)
+        {
+            tracing::warn!(error = %e, waiting = isolation.left(), "cannot record results yet; retrying");
+            metrics::gauge!("cronops_scheduler_unrecorded").set(isolation.left() as f64);
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(2));
+        }
+        metrics::gauge!("cronops_scheduler_unrecorded").set(0.0);
+        for (finished, error) in isolation.take_refused() {
+            rows.extend(self.close_refused(finished, &error).await);
+        }
+        rows
+    }
+
+    /// Closes a run whose result PostgreSQL refuses for good: as it ran but without
+    /// touching its job (the job's row may be what is refused), else as FAILED with the
+    /// reason and without the response, else not at all (logged).
+    async fn close_refused(&self, finished: Finished, error: &db::Error) -> Option<ExecutionLog> {
+        let shared = &self.0;
+        tracing::warn!(
+            job_id = %finished.job_id,
+            slot = %ms_to_time(finished.slot_ms),
+            run_id = %finished.completion.id,
+            %error,
+            "PostgreSQL refuses this run's result; recording it on its own"
+        );
+        metrics::counter!("cronops_scheduler_isolated_rows_total", "step" => "record").increment(1);
+        let mut without_response = finished.clone();
+        without_response.completion = Completion {
+            status: ExecutionStatus::Failed,
+            response_body: None,
+            response_body_truncated: false,
+            response_content_type: None,
+            error: Some(text::error(&format!(
+                "the response could not be stored: {}",
+                db_message(error)
+            ))),
+            ..finished.completion.clone()
+        };
+        let attempts = [
+            (finished, Last::Skip),
+            (without_response.clone(), Last::Record),
+            (without_response, Last::Skip),
+        ];
+        for (attempt, last) in attempts {
+            let mut isolation = Isolation::new(vec![attempt]);
+            let mut rows = Vec::new();
+            let mut delay = Duration::from_millis(100);
+            while let Err(e) = isolation
+                .run(&mut rows, |part| complete(&shared.db, part, last))
+                .await
+            {
+                tracing::warn!(error = %e, "cannot record results yet; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(2));
+            }
+            if isolation.take_refused().is_empty() {
+                if last == Last::Skip {
+                    tracing::warn!("recorded the run without its job's last status");
+                }
+                return rows.pop();
+            }
+        }
+        tracing::error!("PostgreSQL refuses even to close this run as failed; it stays open");
+        metrics::counter!("cronops_scheduler_unrecordable_rows_total").increment(1);
+        None
     }
 
     /// Queues retries, releases leases and publishes the outcome of recorded runs.
@@ -206,5 +259,35 @@ impl Scheduler {
         if let Err(e) = events::publish(&shared.redis, &shared.keys, &events).await {
             tracing::warn!(error = %e, "could not publish run events");
         }
+    }
+}
+
+/// Whether a write of results also stores their jobs' last run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Last {
+    Record,
+    Skip,
+}
+
+/// Writes finished runs (and, with [`Last::Record`], their jobs' last run) in one
+/// transaction, returning the rows as they now stand.
+async fn complete(
+    pool: &db::Pool,
+    part: Vec<Finished>,
+    last: Last,
+) -> Result<Vec<ExecutionLog>, db::Error> {
+    let mut conn = pool.get().await?;
+    let completions: Vec<Completion> = part.into_iter().map(|f| f.completion).collect();
+    Ok(match last {
+        Last::Record => ExecutionLog::complete_and_record(&mut conn, &completions).await?,
+        Last::Skip => ExecutionLog::complete_many(&mut conn, &completions).await?,
+    })
+}
+
+/// PostgreSQL's own words for why it refused a write, without the SQL.
+fn db_message(error: &db::Error) -> String {
+    match error {
+        db::Error::Query(db::QueryError::DatabaseError(_, info)) => info.message().to_owned(),
+        other => other.to_string(),
     }
 }
