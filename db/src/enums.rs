@@ -101,9 +101,12 @@ text_enum! {
 }
 
 text_enum! {
-    /// Where one run stands. SUCCESS, FAILED and TIMEOUT are final.
+    /// Where one run stands. SUCCESS, FAILED and TIMEOUT are final. PREPARED is the
+    /// scheduler's own: a run written ahead of its slot whose request has not gone out,
+    /// never shown by the API (see [`crate::models::ExecutionLog::is_shown`]).
     ExecutionStatus {
-        Pending => "PENDING", Running => "RUNNING", Success => "SUCCESS", Failed => "FAILED", Timeout => "TIMEOUT",
+        Prepared => "PREPARED", Pending => "PENDING", Running => "RUNNING", Success => "SUCCESS",
+        Failed => "FAILED", Timeout => "TIMEOUT",
     }
 }
 

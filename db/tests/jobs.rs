@@ -206,7 +206,7 @@ async fn scheduler_batches_probe_rows_by_key_whatever_the_table_size() {
             id: ExecutionLog::slot_id(*job_id, now, ExecutionTrigger::Schedule, 1),
             job_id: *job_id,
             user_id,
-            status: ExecutionStatus::Running,
+            status: ExecutionStatus::Prepared,
             trigger: ExecutionTrigger::Schedule,
             attempt: 1,
             scheduled_for: now,
@@ -223,6 +223,8 @@ async fn scheduler_batches_probe_rows_by_key_whatever_the_table_size() {
         .map(|row| Completion {
             id: row.id,
             status: ExecutionStatus::Success,
+            started_at: now,
+            late: false,
             finished_at: now,
             duration_ms: 3,
             http_status: Some(200),
@@ -251,7 +253,7 @@ async fn scheduler_batches_probe_rows_by_key_whatever_the_table_size() {
             seq_scans_allowed(conn).await?;
             assert_eq!(Job::active_among(conn, &batch).await?.len(), 1_000);
             seq_scans_allowed(conn).await?;
-            let started = ExecutionLog::start_runs(conn, &rows, &[], &[], now, &next).await?;
+            let started = ExecutionLog::start_runs(conn, &rows, &next).await?;
             assert_eq!(started.len(), 1_000);
             let ids: Vec<Uuid> = started.iter().map(|r| r.id).collect();
             seq_scans_allowed(conn).await?;

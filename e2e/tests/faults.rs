@@ -331,8 +331,13 @@ async fn postgres_down_for_five_seconds_loses_no_run_record() {
         );
     }
     assert!(
-        scheduler.output().contains("cannot record results yet")
-            || scheduler.output().contains("could not start claimed runs"),
+        [
+            "cannot record results yet",
+            "could not start claimed runs",
+            "could not mark sent runs"
+        ]
+        .iter()
+        .any(|noticed| scheduler.output().contains(noticed)),
         "the outage was noticed:\n{}",
         scheduler.output()
     );
@@ -340,7 +345,7 @@ async fn postgres_down_for_five_seconds_loses_no_run_record() {
 
 #[tokio::test]
 async fn a_scheduler_killed_before_sending_runs_it_prepared_ahead_loses_none() {
-    // Runs are prepared (their RUNNING rows written) up to SCHEDULER_LOOKAHEAD_MS before
+    // Runs are prepared (their PREPARED rows written) up to SCHEDULER_LOOKAHEAD_MS before
     // their slot. A holder killed in between never sent the request: the instance taking
     // over must send it (late), not close it as failed.
     let env = TestEnv::new().await;
@@ -374,7 +379,11 @@ async fn a_scheduler_killed_before_sending_runs_it_prepared_ahead_loses_none() {
         chrono::Utc::now() < slot,
         "the test was too slow to kill the holder before the slot"
     );
-    assert_eq!(prepared.status, ExecutionStatus::Running);
+    assert_eq!(
+        prepared.status,
+        ExecutionStatus::Prepared,
+        "not sent, not shown"
+    );
     let mut survivor = Cronops::spawn(&["scheduler"], &vars, env.workdir.path());
 
     let run = poll_until(

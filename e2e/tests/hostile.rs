@@ -406,3 +406,47 @@ async fn a_job_whose_last_status_postgresql_refuses_still_has_its_runs_recorded(
         None
     );
 }
+
+#[tokio::test]
+async fn a_run_postgresql_refuses_to_write_is_skipped_and_its_batch_mates_fire() {
+    let env = TestEnv::new().await;
+    let hostile = fixtures::user(&env.database).await;
+    let refused = fixtures::job(
+        &env.database,
+        hostile,
+        &JobSpec::every_second(env.target.url("/refused")),
+    )
+    .await;
+    refuse(
+        &env,
+        &format!(
+            "CREATE FUNCTION refuse_run() RETURNS trigger AS $$ BEGIN \
+               IF NEW.job_id = '{refused}' THEN RAISE EXCEPTION 'no runs for this job'; END IF; \
+               RETURN NEW; END $$ LANGUAGE plpgsql; \
+             CREATE TRIGGER refuse_run BEFORE INSERT ON execution_logs \
+               FOR EACH ROW EXECUTE FUNCTION refuse_run();"
+        ),
+    )
+    .await;
+    let bystander = fixtures::user(&env.database).await;
+    let mut steady = Vec::new();
+    for _ in 0..10 {
+        let spec = JobSpec::every_second(env.target.url("/steady"));
+        steady.push(fixtures::job(&env.database, bystander, &spec).await);
+    }
+    let (_scheduler, probe) = scheduler_with_metrics(&env);
+
+    let after = Utc::now();
+    for job in steady {
+        recorded_on_time(&env, job, after, 2, Duration::from_secs(2)).await;
+    }
+    // Each of its slots is refused and skipped, and the job stays on its schedule.
+    metric_reaches(
+        &probe,
+        "cronops_scheduler_isolated_rows_total{step=\"prepare\"}",
+        3.0,
+    )
+    .await;
+    assert!(fixtures::runs(&env.database, refused).await.is_empty());
+    assert_eq!(env.target.received_on("/refused").len(), 0, "never sent");
+}

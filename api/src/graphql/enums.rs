@@ -48,13 +48,42 @@ pub enum HttpMethod {
 
 /// Where a run stands. SUCCESS, FAILED and TIMEOUT are final.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
-#[graphql(remote = "db::ExecutionStatus")]
 pub enum ExecutionStatus {
+    /// Queued and not sent yet (a manual run waiting for a scheduler).
     Pending,
+    /// Its request went out and no answer has been recorded yet.
     Running,
     Success,
     Failed,
     Timeout,
+}
+
+impl From<ExecutionStatus> for db::ExecutionStatus {
+    fn from(status: ExecutionStatus) -> db::ExecutionStatus {
+        match status {
+            ExecutionStatus::Pending => db::ExecutionStatus::Pending,
+            ExecutionStatus::Running => db::ExecutionStatus::Running,
+            ExecutionStatus::Success => db::ExecutionStatus::Success,
+            ExecutionStatus::Failed => db::ExecutionStatus::Failed,
+            ExecutionStatus::Timeout => db::ExecutionStatus::Timeout,
+        }
+    }
+}
+
+impl From<db::ExecutionStatus> for ExecutionStatus {
+    /// The API never shows a PREPARED run (see `ExecutionLog::is_shown`); were one to
+    /// slip through, it is a run not sent yet, as PENDING says.
+    fn from(status: db::ExecutionStatus) -> ExecutionStatus {
+        match status {
+            db::ExecutionStatus::Prepared | db::ExecutionStatus::Pending => {
+                ExecutionStatus::Pending
+            }
+            db::ExecutionStatus::Running => ExecutionStatus::Running,
+            db::ExecutionStatus::Success => ExecutionStatus::Success,
+            db::ExecutionStatus::Failed => ExecutionStatus::Failed,
+            db::ExecutionStatus::Timeout => ExecutionStatus::Timeout,
+        }
+    }
 }
 
 /// Why a run happened.

@@ -13,6 +13,16 @@ use crate::error::ApiError;
 #[derive(Debug, Clone)]
 pub struct ExecutionLog(pub db::models::ExecutionLog);
 
+impl ExecutionLog {
+    /// When the run's request went out, if it has.
+    fn sent_at(&self) -> Option<DateTime<Utc>> {
+        match self.0.status {
+            db::ExecutionStatus::Pending | db::ExecutionStatus::Prepared => None,
+            _ => Some(self.0.started_at),
+        }
+    }
+}
+
 #[Object]
 impl ExecutionLog {
     async fn id(&self) -> ID {
@@ -56,8 +66,20 @@ impl ExecutionLog {
         self.0.late
     }
 
+    /// When the request went out; null while the run is PENDING (not sent yet).
     async fn started_at(&self) -> Option<DateTime<Utc>> {
-        Some(self.0.started_at)
+        self.sent_at()
+    }
+
+    /// How long after its slot the request went out (`startedAt - scheduledFor`, in
+    /// milliseconds): the scheduler's firing delay for a SCHEDULE run, the wait in the
+    /// queue for a MANUAL one, and for a RETRY the time since the slot it retries. Null
+    /// while PENDING.
+    async fn delay_ms(&self) -> Option<i32> {
+        self.sent_at().map(|sent| {
+            let ms = (sent - self.0.scheduled_for).num_milliseconds();
+            i32::try_from(ms).unwrap_or(if ms < 0 { i32::MIN } else { i32::MAX })
+        })
     }
 
     async fn finished_at(&self) -> Option<DateTime<Utc>> {

@@ -42,7 +42,7 @@ impl LogsQuery {
         let mut conn = state.conn().await?;
         let log = db::models::ExecutionLog::find(&mut conn, id)
             .await?
-            .filter(|log| log.user_id == viewer.sub)
+            .filter(|log| log.user_id == viewer.sub && log.is_shown())
             .ok_or_else(|| ApiError::NotFound(format!("no execution log with id {id}")))?;
         Ok(ExecutionLog(log))
     }

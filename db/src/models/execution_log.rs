@@ -55,7 +55,7 @@ pub struct ExecutionLog {
     pub response_content_type: Option<String>,
 }
 
-/// A run about to start, written as RUNNING before its request goes out.
+/// A run about to start, written before its request goes out (as PREPARED).
 #[derive(Debug, Clone, PartialEq, Insertable)]
 #[diesel(table_name = execution_logs)]
 pub struct NewExecutionLog {
@@ -70,11 +70,15 @@ pub struct NewExecutionLog {
     pub started_at: DateTime<Utc>,
 }
 
-/// How one attempt ended, to be written to its RUNNING row.
+/// How one attempt ended, to be written to its row (PREPARED, PENDING or RUNNING).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Completion {
     pub id: Uuid,
     pub status: ExecutionStatus,
+    /// When its request went out.
+    pub started_at: DateTime<Utc>,
+    /// Whether it went out late (ORed into the row's flag).
+    pub late: bool,
     pub finished_at: DateTime<Utc>,
     pub duration_ms: i32,
     pub http_status: Option<i32>,
@@ -147,50 +151,32 @@ impl ExecutionLog {
         .await
     }
 
-    /// Moves manual runs from PENDING to RUNNING. Returns the rows this call moved: a run
-    /// already taken by another instance is not returned.
-    pub async fn start_pending(
+    /// Marks runs as sent: RUNNING since `started_at`, the moment their request went
+    /// out (late ORed in). A run already closed is left alone, so this may come after
+    /// its outcome.
+    pub async fn mark_sent(
         conn: &mut AsyncPgConnection,
-        ids: &[Uuid],
-        started_at: DateTime<Utc>,
-    ) -> QueryResult<Vec<ExecutionLog>> {
-        diesel::update(execution_logs::table)
-            .filter(execution_logs::id.eq_any(ids))
-            .filter(execution_logs::status.eq(ExecutionStatus::Pending))
-            .set((
-                execution_logs::status.eq(ExecutionStatus::Running),
-                execution_logs::started_at.eq(started_at),
-            ))
-            .returning(ExecutionLog::as_returning())
-            .get_results(conn)
-            .await
-    }
-
-    /// Restarts RUNNING runs whose instance died before sending their request (they were
-    /// prepared ahead): they start now, marked late where asked. Returns the rows moved.
-    pub async fn restart_unsent(
-        conn: &mut AsyncPgConnection,
-        runs: &[(Uuid, bool)],
-        started_at: DateTime<Utc>,
-    ) -> QueryResult<Vec<ExecutionLog>> {
-        let ids: Vec<Uuid> = runs.iter().map(|(id, _)| *id).collect();
-        let late: Vec<bool> = runs.iter().map(|(_, late)| *late).collect();
+        sent: &[(Uuid, DateTime<Utc>, bool)],
+    ) -> QueryResult<usize> {
+        if sent.is_empty() {
+            return Ok(0);
+        }
         diesel::sql_query(
-            "UPDATE execution_logs AS l SET started_at = $3, late = l.late OR v.late \
-             FROM unnest($1::uuid[], $2::bool[]) AS v(id, late) \
-             WHERE l.id = v.id AND l.status = 'RUNNING' \
-             RETURNING l.*",
+            "UPDATE execution_logs AS l SET status = 'RUNNING', started_at = v.started_at, \
+                    late = l.late OR v.late \
+             FROM unnest($1::uuid[], $2::timestamptz[], $3::bool[]) AS v(id, started_at, late) \
+             WHERE l.id = v.id AND l.status IN ('PREPARED', 'PENDING')",
         )
-        .bind::<Array<SqlUuid>, _>(ids)
-        .bind::<Array<diesel::sql_types::Bool>, _>(late)
-        .bind::<Timestamptz, _>(started_at)
-        .load::<ExecutionLog>(conn)
+        .bind::<Array<SqlUuid>, _>(sent.iter().map(|s| s.0).collect::<Vec<_>>())
+        .bind::<Array<Timestamptz>, _>(sent.iter().map(|s| s.1).collect::<Vec<_>>())
+        .bind::<Array<diesel::sql_types::Bool>, _>(sent.iter().map(|s| s.2).collect::<Vec<_>>())
+        .execute(conn)
         .await
     }
 
-    /// Writes the outcome of each run that is still RUNNING (a row closed by another
-    /// instance meanwhile is left alone) and returns the rows as they now stand.
-    /// One statement for the whole batch.
+    /// Writes the outcome of each run that is still open (PREPARED, PENDING or RUNNING; a
+    /// row closed by another instance meanwhile is left alone) and returns the rows as
+    /// they now stand. One statement for the whole batch.
     pub async fn complete_many(
         conn: &mut AsyncPgConnection,
         completions: &[Completion],
@@ -203,6 +189,8 @@ impl ExecutionLog {
             .iter()
             .map(|c| c.status.as_str().to_owned())
             .collect();
+        let started: Vec<DateTime<Utc>> = completions.iter().map(|c| c.started_at).collect();
+        let late: Vec<bool> = completions.iter().map(|c| c.late).collect();
         let finished: Vec<DateTime<Utc>> = completions.iter().map(|c| c.finished_at).collect();
         let durations: Vec<i32> = completions.iter().map(|c| c.duration_ms).collect();
         let http: Vec<Option<i32>> = completions.iter().map(|c| c.http_status).collect();
@@ -223,11 +211,13 @@ impl ExecutionLog {
             "UPDATE execution_logs AS l SET status = v.status, finished_at = v.finished_at, \
                     duration_ms = v.duration_ms, http_status = v.http_status, \
                     response_body = v.response_body, error = v.error, \
-                    response_body_truncated = v.truncated, response_content_type = v.content_type \
+                    response_body_truncated = v.truncated, response_content_type = v.content_type, \
+                    started_at = v.started_at, late = l.late OR v.late \
              FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::int4[], $5::int4[], $6::text[], $7::text[], \
-                         $8::bool[], $9::text[]) \
-                  AS v(id, status, finished_at, duration_ms, http_status, response_body, error, truncated, content_type) \
-             WHERE l.id = v.id AND l.status IN ('RUNNING', 'PENDING') \
+                         $8::bool[], $9::text[], $10::timestamptz[], $11::bool[]) \
+                  AS v(id, status, finished_at, duration_ms, http_status, response_body, error, truncated, content_type, \
+                       started_at, late) \
+             WHERE l.id = v.id AND l.status IN ('PREPARED', 'PENDING', 'RUNNING') \
              RETURNING l.*",
         )
         .bind::<Array<SqlUuid>, _>(ids)
@@ -239,37 +229,25 @@ impl ExecutionLog {
         .bind::<Array<Nullable<Text>>, _>(errors)
         .bind::<Array<diesel::sql_types::Bool>, _>(truncated)
         .bind::<Array<Nullable<Text>>, _>(content_types)
+        .bind::<Array<Timestamptz>, _>(started)
+        .bind::<Array<diesel::sql_types::Bool>, _>(late)
         .load::<ExecutionLog>(conn)
         .await
     }
 
-    /// Records runs about to start, in one transaction: inserts new rows (a slot already
-    /// recorded is skipped), moves manual runs from PENDING to RUNNING, and stores the jobs'
-    /// next fire times. Returns the rows this call started: those, and only those, fire.
-    /// All or nothing, so a caller that fails here can hand its claims back untouched.
+    /// Records runs about to start, in one transaction: inserts their rows (a slot already
+    /// recorded is skipped) and stores the jobs' next fire times. Returns the rows this
+    /// call inserted: those, and only those, fire. All or nothing, so a caller that fails
+    /// here can hand its claims back untouched.
     pub async fn start_runs(
         conn: &mut AsyncPgConnection,
         new_rows: &[NewExecutionLog],
-        pending: &[Uuid],
-        unsent: &[(Uuid, bool)],
-        started_at: DateTime<Utc>,
         next_runs: &[(Uuid, Option<DateTime<Utc>>)],
     ) -> QueryResult<Vec<ExecutionLog>> {
-        let (new_rows, pending, unsent, next_runs) = (
-            new_rows.to_vec(),
-            pending.to_vec(),
-            unsent.to_vec(),
-            next_runs.to_vec(),
-        );
+        let (new_rows, next_runs) = (new_rows.to_vec(), next_runs.to_vec());
         conn.transaction::<_, diesel::result::Error, _>(async move |conn| {
             probe_by_key(conn).await?;
-            let mut started = Self::insert_new(conn, &new_rows).await?;
-            if !pending.is_empty() {
-                started.extend(Self::start_pending(conn, &pending, started_at).await?);
-            }
-            if !unsent.is_empty() {
-                started.extend(Self::restart_unsent(conn, &unsent, started_at).await?);
-            }
+            let started = Self::insert_new(conn, &new_rows).await?;
             crate::models::Job::set_next_runs(conn, &next_runs).await?;
             Ok(started)
         })
@@ -296,13 +274,13 @@ impl ExecutionLog {
         .await
     }
 
-    /// Deletes runs that never started after all (prepared ahead for a job paused or
-    /// deleted before their slot); a run already closed is kept.
+    /// Deletes runs that never went out (prepared ahead for a job paused or deleted
+    /// before their slot). They were never shown, so no listing or count changes.
     pub async fn withdraw(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> QueryResult<usize> {
         diesel::delete(
             execution_logs::table
                 .filter(execution_logs::id.eq_any(ids))
-                .filter(execution_logs::status.eq(ExecutionStatus::Running)),
+                .filter(execution_logs::status.eq(ExecutionStatus::Prepared)),
         )
         .execute(conn)
         .await
@@ -313,6 +291,11 @@ impl ExecutionLog {
         diesel::delete(execution_logs::table.find(id))
             .execute(conn)
             .await
+    }
+
+    /// Whether the API shows this run: every run but one PREPARED ahead and not yet sent.
+    pub fn is_shown(&self) -> bool {
+        self.status != ExecutionStatus::Prepared
     }
 
     /// The deterministic id of one attempt of one slot: the same whichever instance
@@ -367,6 +350,7 @@ impl LogFilter {
         &self,
         mut query: execution_logs::BoxedQuery<'a, diesel::pg::Pg>,
     ) -> execution_logs::BoxedQuery<'a, diesel::pg::Pg> {
+        query = query.filter(execution_logs::status.ne(ExecutionStatus::Prepared));
         if let Some(user_id) = self.user_id {
             query = query.filter(execution_logs::user_id.eq(user_id));
         }
@@ -430,7 +414,8 @@ impl ExecutionLog {
         diesel::sql_query(
             "SELECT l.* FROM unnest($1::uuid[]) AS j(id) \
              CROSS JOIN LATERAL (SELECT * FROM execution_logs \
-                                 WHERE job_id = j.id ORDER BY started_at DESC, id DESC LIMIT $2) AS l",
+                                 WHERE job_id = j.id AND status <> 'PREPARED' \
+                                 ORDER BY started_at DESC, id DESC LIMIT $2) AS l",
         )
         .bind::<Array<SqlUuid>, _>(job_ids.to_vec())
         .bind::<diesel::sql_types::BigInt, _>(limit)
@@ -445,6 +430,7 @@ impl ExecutionLog {
     ) -> QueryResult<Vec<(Uuid, i64)>> {
         execution_logs::table
             .filter(execution_logs::job_id.eq_any(job_ids))
+            .filter(execution_logs::status.ne(ExecutionStatus::Prepared))
             .group_by(execution_logs::job_id)
             .select((execution_logs::job_id, diesel::dsl::count_star()))
             .load(conn)

@@ -78,8 +78,12 @@ pub struct JobFailures {
     pub failures: i64,
 }
 
-/// The condition selecting one owner's runs, or everyone's when `$1` is null.
+/// The condition selecting one owner's rows, or everyone's when `$1` is null.
 const OWNER: &str = "($1::uuid IS NULL OR user_id = $1)";
+
+/// [`OWNER`] for runs: only shown ones (a run PREPARED ahead has not gone out and counts
+/// nowhere).
+const RUNS: &str = "($1::uuid IS NULL OR user_id = $1) AND status <> 'PREPARED'";
 
 /// Run counts for the dashboard.
 pub async fn run_totals(
@@ -92,7 +96,7 @@ pub async fn run_totals(
                 count(*) FILTER (WHERE status IN ('FAILED', 'TIMEOUT')) AS failure, \
                 avg(duration_ms)::float8 AS avg_duration_ms, \
                 count(*) FILTER (WHERE started_at >= now() - interval '24 hours') AS last_24h \
-         FROM execution_logs WHERE {OWNER}"
+         FROM execution_logs WHERE {RUNS}"
     ))
     .bind::<Nullable<SqlUuid>, _>(user_id)
     .get_result(conn)
@@ -128,7 +132,7 @@ pub async fn daily_trend(
         "WITH days AS (SELECT generate_series($3::date, $4::date, interval '1 day')::date AS date), \
               runs AS (SELECT (started_at AT TIME ZONE $2)::date AS date, status, duration_ms \
                        FROM execution_logs \
-                       WHERE {OWNER} AND started_at >= ($3::date::timestamp AT TIME ZONE $2) \
+                       WHERE {RUNS} AND started_at >= ($3::date::timestamp AT TIME ZONE $2) \
                          AND started_at < (($4::date + 1)::timestamp AT TIME ZONE $2)) \
          SELECT d.date, count(r.status) AS total, \
                 count(*) FILTER (WHERE r.status = 'SUCCESS') AS success, \
@@ -155,7 +159,7 @@ pub async fn hourly_distribution(
         "SELECT h.hour, count(r.hour) AS count \
          FROM generate_series(0, 23) AS h(hour) \
          LEFT JOIN (SELECT extract(hour FROM started_at AT TIME ZONE $2)::int AS hour \
-                    FROM execution_logs WHERE {OWNER} AND started_at >= $3) r ON r.hour = h.hour \
+                    FROM execution_logs WHERE {RUNS} AND started_at >= $3) r ON r.hour = h.hour \
          GROUP BY h.hour ORDER BY h.hour"
     ))
     .bind::<Nullable<SqlUuid>, _>(user_id)
@@ -175,7 +179,7 @@ pub async fn duration_percentiles(
         "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY duration_ms)::float8 AS p50, \
                 percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_ms)::float8 AS p95, \
                 percentile_cont(0.99) WITHIN GROUP (ORDER BY duration_ms)::float8 AS p99 \
-         FROM execution_logs WHERE {OWNER} AND started_at >= $2 AND duration_ms IS NOT NULL"
+         FROM execution_logs WHERE {RUNS} AND started_at >= $2 AND duration_ms IS NOT NULL"
     ))
     .bind::<Nullable<SqlUuid>, _>(user_id)
     .bind::<Timestamptz, _>(since)
@@ -199,7 +203,7 @@ pub async fn outcome_counts(
     let counts: Counts = diesel::sql_query(format!(
         "SELECT count(*) FILTER (WHERE status = 'SUCCESS') AS success, \
                 count(*) FILTER (WHERE status IN ('FAILED', 'TIMEOUT')) AS failure \
-         FROM execution_logs WHERE {OWNER} AND started_at >= $2"
+         FROM execution_logs WHERE {RUNS} AND started_at >= $2"
     ))
     .bind::<Nullable<SqlUuid>, _>(user_id)
     .bind::<Timestamptz, _>(since)
@@ -217,7 +221,7 @@ pub async fn top_failing_jobs(
 ) -> QueryResult<Vec<JobFailures>> {
     diesel::sql_query(format!(
         "SELECT job_id, count(*) AS failures FROM execution_logs \
-         WHERE {OWNER} AND started_at >= $2 AND status IN ('FAILED', 'TIMEOUT') \
+         WHERE {RUNS} AND started_at >= $2 AND status IN ('FAILED', 'TIMEOUT') \
          GROUP BY job_id ORDER BY failures DESC, job_id LIMIT $3"
     ))
     .bind::<Nullable<SqlUuid>, _>(user_id)

@@ -7,7 +7,7 @@ use chrono::Utc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::record::Finished;
+use super::record::Record;
 use super::{Scheduler, sleep_or_stop};
 use crate::queue;
 
@@ -17,7 +17,7 @@ impl Scheduler {
     pub(super) async fn claim_loop(
         &self,
         shutdown: &CancellationToken,
-        record_tx: &mpsc::Sender<Finished>,
+        record_tx: &mpsc::Sender<Record>,
     ) {
         let shared = &self.0;
         let mut failures = 0u32;

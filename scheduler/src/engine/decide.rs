@@ -53,12 +53,11 @@ pub(super) enum Idle {
 pub(super) enum Action {
     /// Nothing to fire: release the lease.
     Release(Idle),
-    /// Write this run and fire it at its `started_at`.
+    /// Write this run (PREPARED) and fire it at its `started_at`.
     Start(NewExecutionLog),
-    /// Move this PENDING manual run to RUNNING and fire it now.
-    StartPending(Uuid),
-    /// Fire now the run a dead holder wrote but never sent (marked late if so).
-    Resend { id: Uuid, late: bool },
+    /// Fire now this run already written and never sent: a manual run's PENDING row, or
+    /// a run a dead holder prepared.
+    Send(Uuid),
     /// Close as FAILED the run a dead holder may have sent, and retry it per the job.
     Abandon(ExecutionLog),
 }
@@ -107,7 +106,7 @@ fn slot(claim: Claim<'_>, slot: DateTime<Utc>) -> Decision {
     {
         // The holder died. Its row says how far it got.
         return Decision {
-            action: taken_back(claim, row, is_late(row.scheduled_for, now)),
+            action: taken_back(claim, row),
             next_fire: schedule.next_after(row.scheduled_for.max(now)),
         };
     }
@@ -141,7 +140,7 @@ fn retry(claim: Claim<'_>, slot: DateTime<Utc>, attempt: i32) -> Decision {
     if claim.claimed.recovered
         && let Some(row) = claim.row
     {
-        return Decision::only(taken_back(claim, row, false));
+        return Decision::only(taken_back(claim, row));
     }
     let at = ms_to_time(claim.claimed.due_ms).max(claim.now);
     Decision::only(Action::Start(new_row(
@@ -158,26 +157,35 @@ fn manual(claim: Claim<'_>) -> Decision {
     let (Some(row), Some(_)) = (claim.row, claim.job) else {
         return Decision::only(Action::Release(Idle::Inactive));
     };
+    if claim.claimed.recovered {
+        return Decision::only(taken_back(claim, row));
+    }
     Decision::only(match row.status {
-        ExecutionStatus::Pending => Action::StartPending(row.id),
-        ExecutionStatus::Running if claim.claimed.recovered => taken_back(claim, row, false),
+        ExecutionStatus::Pending => Action::Send(row.id),
         _ => Action::Release(Idle::Done),
     })
 }
 
-/// Work a dead holder had written a row for: fired if it was never sent, closed as
-/// abandoned if it may have been, left alone if it finished.
-fn taken_back(claim: Claim<'_>, row: &ExecutionLog, late: bool) -> Action {
+/// Work a dead holder had written a row for: fired if the holder never sent it, closed
+/// as abandoned if it may have (Redis says which: a row turns RUNNING only after its
+/// request went out, but a holder may die between the two), left alone if it finished.
+fn taken_back(claim: Claim<'_>, row: &ExecutionLog) -> Action {
     match row.status {
-        ExecutionStatus::Running if claim.claimed.unsent => Action::Resend { id: row.id, late },
-        ExecutionStatus::Running | ExecutionStatus::Pending => Action::Abandon(row.clone()),
-        _ => Action::Release(Idle::Done),
+        ExecutionStatus::Prepared | ExecutionStatus::Pending if claim.claimed.unsent => {
+            Action::Send(row.id)
+        }
+        ExecutionStatus::Prepared | ExecutionStatus::Pending | ExecutionStatus::Running => {
+            Action::Abandon(row.clone())
+        }
+        ExecutionStatus::Success | ExecutionStatus::Failed | ExecutionStatus::Timeout => {
+            Action::Release(Idle::Done)
+        }
     }
 }
 
-/// Whether a run starting `now` for a slot at `slot` counts as late.
-fn is_late(slot: DateTime<Utc>, now: DateTime<Utc>) -> bool {
-    (now - slot).to_std().unwrap_or_default() > LATE_AFTER
+/// Whether a run sent at `sent` for a slot at `slot` counts as late.
+pub(super) fn is_late(slot: DateTime<Utc>, sent: DateTime<Utc>) -> bool {
+    (sent - slot).to_std().unwrap_or_default() > LATE_AFTER
 }
 
 fn new_row(
@@ -192,7 +200,7 @@ fn new_row(
         id: ExecutionLog::slot_id(job.id, slot, trigger, attempt),
         job_id: job.id,
         user_id: job.user_id,
-        status: ExecutionStatus::Running,
+        status: ExecutionStatus::Prepared,
         trigger,
         attempt,
         scheduled_for: slot,

@@ -118,6 +118,11 @@ fn a_slot_due_now_starts_on_time_and_schedules_the_next() {
     let now = slot + TimeDelta::milliseconds(30);
     let decision = decide_with(&claimed(slot_task(slot), slot), Some(&active), None, now);
     let row = started(&decision);
+    assert_eq!(
+        row.status,
+        ExecutionStatus::Prepared,
+        "not shown until sent"
+    );
     assert_eq!(row.scheduled_for, slot);
     assert_eq!(row.started_at, now);
     assert_eq!(row.trigger, ExecutionTrigger::Schedule);
@@ -190,25 +195,26 @@ fn a_slot_taken_back_follows_what_the_dead_holder_wrote() {
     let active = job(JobStatus::Active);
     let slot = at(10, 5, 0);
     let now = slot + TimeDelta::seconds(15);
+    let prepared = row(ExecutionTrigger::Schedule, slot, ExecutionStatus::Prepared);
     let running = row(ExecutionTrigger::Schedule, slot, ExecutionStatus::Running);
 
-    // Prepared, never sent: it fires now, late.
+    // Prepared, never sent: it fires now (the send marks it late).
     let unsent = taken_back(claimed(slot_task(slot), now), true);
-    let decision = decide_with(&unsent, Some(&active), Some(&running), now);
-    assert_eq!(
-        decision.action,
-        Action::Resend {
-            id: running.id,
-            late: true
-        }
-    );
+    let decision = decide_with(&unsent, Some(&active), Some(&prepared), now);
+    assert_eq!(decision.action, Action::Send(prepared.id));
     assert_eq!(decision.next_fire, Some(at(10, 6, 0)));
 
-    // Perhaps sent: closed as abandoned, never sent twice.
+    // Perhaps sent (whether or not the holder lived to mark the row RUNNING): closed as
+    // abandoned, never sent twice.
     let sent = taken_back(claimed(slot_task(slot), now), false);
-    let decision = decide_with(&sent, Some(&active), Some(&running), now);
+    for open in [&prepared, &running] {
+        let decision = decide_with(&sent, Some(&active), Some(open), now);
+        assert_eq!(decision.action, Action::Abandon(open.clone()));
+        assert_eq!(decision.next_fire, Some(at(10, 6, 0)));
+    }
+    // A RUNNING row was sent, whatever Redis says (it lost the mark in a flush).
+    let decision = decide_with(&unsent, Some(&active), Some(&running), now);
     assert_eq!(decision.action, Action::Abandon(running.clone()));
-    assert_eq!(decision.next_fire, Some(at(10, 6, 0)));
 
     // Finished before the holder died: nothing to do but schedule the next slot.
     let done = row(ExecutionTrigger::Schedule, slot, ExecutionStatus::Success);
@@ -260,19 +266,16 @@ fn a_retry_starts_at_its_time_for_its_original_slot() {
     let decision = decide_with(&claimed(task, due), Some(&paused), None, due);
     assert_eq!(decision.action, Action::Release(Idle::Inactive));
 
-    let running = row(ExecutionTrigger::Retry, slot, ExecutionStatus::Running);
+    let prepared = row(ExecutionTrigger::Retry, slot, ExecutionStatus::Prepared);
     let unsent = taken_back(claimed(task, due), true);
     assert_eq!(
-        decide_with(&unsent, Some(&active), Some(&running), due).action,
-        Action::Resend {
-            id: running.id,
-            late: false
-        }
+        decide_with(&unsent, Some(&active), Some(&prepared), due).action,
+        Action::Send(prepared.id)
     );
     let sent = taken_back(claimed(task, due), false);
     assert_eq!(
-        decide_with(&sent, Some(&active), Some(&running), due).action,
-        Action::Abandon(running.clone())
+        decide_with(&sent, Some(&active), Some(&prepared), due).action,
+        Action::Abandon(prepared.clone())
     );
     let failed = row(ExecutionTrigger::Retry, slot, ExecutionStatus::Failed);
     assert_eq!(
@@ -288,31 +291,27 @@ fn a_manual_run_fires_its_pending_row_even_for_a_paused_job() {
     let pending = row(ExecutionTrigger::Manual, now, ExecutionStatus::Pending);
     let task = Task::Manual { log_id: pending.id };
     let decision = decide_with(&claimed(task, now), Some(&paused), Some(&pending), now);
-    assert_eq!(decision.action, Action::StartPending(pending.id));
+    assert_eq!(
+        decision.action,
+        Action::Send(pending.id),
+        "no write before it goes"
+    );
     assert_eq!(decision.next_fire, None);
 
+    // Taken back: sent again only if the dead holder never sent it.
+    let unsent = taken_back(claimed(task, now), true);
+    assert_eq!(
+        decide_with(&unsent, Some(&paused), Some(&pending), now).action,
+        Action::Send(pending.id)
+    );
+    let sent = taken_back(claimed(task, now), false);
+    assert_eq!(
+        decide_with(&sent, Some(&paused), Some(&pending), now).action,
+        Action::Abandon(pending.clone())
+    );
     let running = row(ExecutionTrigger::Manual, now, ExecutionStatus::Running);
     assert_eq!(
-        decide_with(
-            &taken_back(claimed(task, now), true),
-            Some(&paused),
-            Some(&running),
-            now
-        )
-        .action,
-        Action::Resend {
-            id: running.id,
-            late: false
-        }
-    );
-    assert_eq!(
-        decide_with(
-            &taken_back(claimed(task, now), false),
-            Some(&paused),
-            Some(&running),
-            now
-        )
-        .action,
+        decide_with(&sent, Some(&paused), Some(&running), now).action,
         Action::Abandon(running.clone())
     );
     // Already closed, or its job (and so its row) deleted: nothing to do.

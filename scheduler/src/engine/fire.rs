@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::Scheduler;
-use super::record::Finished;
+use super::record::{Finished, Record, Sent};
 use crate::events::{self, EventKind, ExecutionEvent};
 use crate::execute;
 use crate::queue;
@@ -29,10 +29,8 @@ pub(super) struct Fire {
     request: execute::Request,
     member: String,
     max_retries: i32,
-    /// The written row.
+    /// The written row (PREPARED, or a manual run's PENDING row).
     row: ExecutionLog,
-    /// Its STARTED event, encoded while preparing (taken when it is published).
-    announcement: Option<events::Encoded>,
     permit: OwnedSemaphorePermit,
 }
 
@@ -42,13 +40,13 @@ pub(super) struct Fire {
 pub(super) struct Groups(BTreeMap<DateTime<Utc>, Vec<Fire>>);
 
 impl Groups {
-    /// Adds the run of `row` (written for `job`, leased as `member`).
+    /// Adds the run of `row` (written for `job`, leased as `member`), to leave at `at`.
     pub(super) fn add(
         &mut self,
-        keys: &crate::Keys,
         job: &Job,
         row: ExecutionLog,
         member: String,
+        at: DateTime<Utc>,
         permit: OwnedSemaphorePermit,
     ) {
         let request = execute::Request {
@@ -62,18 +60,11 @@ impl Groups {
             body: job.body.clone(),
             timeout: Duration::from_millis(u64::try_from(job.timeout_ms).unwrap_or(10_000)),
         };
-        let event = ExecutionEvent {
-            kind: EventKind::Started,
-            log: row,
-        };
-        let announcement = events::encode(keys, &event);
-        let row = event.log;
-        self.0.entry(row.started_at).or_default().push(Fire {
+        self.0.entry(at).or_default().push(Fire {
             request,
             member,
             max_retries: job.max_retries,
             row,
-            announcement: Some(announcement),
             permit,
         });
     }
@@ -95,7 +86,7 @@ impl Scheduler {
         self,
         groups: Groups,
         loaded_at: DateTime<Utc>,
-        record_tx: mpsc::Sender<Finished>,
+        record_tx: mpsc::Sender<Record>,
     ) {
         let shared = &self.0;
         for (at, group) in groups.0 {
@@ -113,7 +104,7 @@ impl Scheduler {
             // Requests first, then their STARTED events; each outcome is published only
             // after `announced`, so subscribers still see STARTED first.
             let announced = CancellationToken::new();
-            let mut announcements = Vec::with_capacity(group.len());
+            let mut started = Vec::with_capacity(group.len());
             // Committed in slices, each sent as soon as it is committed: the first
             // requests leave after one short round trip, not after the whole group's.
             let mut group = group.into_iter();
@@ -122,17 +113,30 @@ impl Scheduler {
                 if slice.is_empty() {
                     break;
                 }
-                for mut fire in self.commit(slice).await {
-                    announcements.extend(fire.announcement.take());
-                    self.send(fire, announced.clone(), record_tx.clone());
+                let slice = self.commit(slice).await;
+                let sent_at = Utc::now();
+                let sent: Vec<Sent> = slice.iter().map(|f| Sent::of(&f.row, sent_at)).collect();
+                // Told before any outcome can be (the channel keeps order); if the buffer
+                // is full the rows just go straight from PREPARED to their outcome.
+                let _ = record_tx.try_send(Record::Sent(sent.clone()));
+                for (fire, sent) in slice.into_iter().zip(sent) {
+                    started.push(sent.row(&fire.row));
+                    self.send(fire, sent, announced.clone(), record_tx.clone());
                 }
             }
             // Published on the side, so a slow Redis never holds back the next instant;
             // the guard releases the outcomes even if this task is dropped.
-            let redis = shared.redis.clone();
+            let (redis, keys) = (shared.redis.clone(), shared.keys.clone());
             let guard = announced.drop_guard();
             tokio::spawn(async move {
-                if let Err(e) = events::publish_encoded(&redis, announcements).await {
+                let events: Vec<ExecutionEvent> = started
+                    .into_iter()
+                    .map(|log| ExecutionEvent {
+                        kind: EventKind::Started,
+                        log,
+                    })
+                    .collect();
+                if let Err(e) = events::publish(&redis, &keys, &events).await {
                     tracing::warn!(error = %e, "could not publish STARTED events");
                 }
                 drop(guard);
@@ -141,8 +145,8 @@ impl Scheduler {
     }
 
     /// Withdraws runs prepared ahead whose job was paused or deleted since (a manual run
-    /// only needs its job to exist): their rows are deleted, as they never started, and
-    /// their leases released. If PostgreSQL cannot say, everything fires as prepared.
+    /// only needs its job to exist): their rows are deleted, as they never went out (and
+    /// were never shown), and their leases released. If PostgreSQL cannot say, everything fires as prepared.
     async fn last_look(&self, group: Vec<Fire>) -> Vec<Fire> {
         let shared = &self.0;
         let mut job_ids: Vec<Uuid> = group.iter().map(|f| f.request.job_id).collect();
@@ -227,18 +231,21 @@ impl Scheduler {
     }
 
     /// Sends one request on its own task and hands the outcome to the recorder.
-    fn send(&self, fire: Fire, announced: CancellationToken, record_tx: mpsc::Sender<Finished>) {
+    fn send(
+        &self,
+        fire: Fire,
+        sent: Sent,
+        announced: CancellationToken,
+        record_tx: mpsc::Sender<Record>,
+    ) {
         let Fire {
             request,
             member,
             max_retries,
             row,
             permit,
-            ..
         } = fire;
-        let lateness = (Utc::now() - row.scheduled_for)
-            .to_std()
-            .unwrap_or_default();
+        let lateness = (sent.at - row.scheduled_for).to_std().unwrap_or_default();
         metrics::histogram!("cronops_scheduler_lateness_seconds").record(lateness.as_secs_f64());
         metrics::counter!("cronops_scheduler_fired_total", "trigger" => row.trigger.as_str())
             .increment(1);
@@ -251,9 +258,9 @@ impl Scheduler {
             metrics::gauge!("cronops_scheduler_in_flight").decrement(1.0);
             metrics::histogram!("cronops_scheduler_request_duration_seconds")
                 .record(started.elapsed().as_secs_f64());
-            let finished = Finished::answered(member, &row, max_retries, outcome, announced);
+            let finished = Finished::answered(member, &row, max_retries, &sent, outcome, announced);
             // Waits while the buffer is full (PostgreSQL down): back-pressure, not loss.
-            if record_tx.send(finished).await.is_err() {
+            if record_tx.send(Record::Finished(finished)).await.is_err() {
                 tracing::error!(run_id = %request.execution_id, "recorder stopped before this result was written");
             }
             drop(permit);

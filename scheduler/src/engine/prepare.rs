@@ -1,8 +1,9 @@
 //! Turning claimed work into written runs: load what each item needs, decide, write the
-//! rows and next fire times in one transaction, then hand the runs to [`super::fire`].
+//! new rows and next fire times in one transaction, then hand the runs to
+//! [`super::fire`].
 
 use std::collections::{HashMap, HashSet};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use db::models::execution_log::NewExecutionLog;
@@ -13,7 +14,8 @@ use uuid::Uuid;
 
 use super::decide::{self, Action, Claim, Idle};
 use super::fire::Groups;
-use super::record::Finished;
+use super::isolate::Isolation;
+use super::record::{Finished, Record};
 use super::{Scheduler, ms_to_time};
 use crate::Error;
 use crate::cron::Schedules;
@@ -108,25 +110,31 @@ impl Loaded {
     }
 }
 
+/// The database writes one claimed item needs before its run may fire.
+#[derive(Debug, Clone)]
+struct Write {
+    member: String,
+    /// The run to insert (PREPARED).
+    row: Option<NewExecutionLog>,
+    /// The job's next fire time.
+    next: Option<(Uuid, DateTime<Utc>)>,
+}
+
 /// The writes and follow-ups of one batch's decisions.
 #[derive(Default)]
 struct Plan {
-    new_rows: Vec<NewExecutionLog>,
-    pending: Vec<Uuid>,
-    unsent: Vec<(Uuid, bool)>,
-    next_runs: Vec<(Uuid, DateTime<Utc>)>,
+    writes: Vec<Write>,
     abandoned: Vec<(Claimed, ExecutionLog)>,
     release: Vec<String>,
-    /// For each run to fire, its lease member.
-    runs: HashMap<Uuid, String>,
+    /// Rows already written to send as they are, by lease member.
+    sends: Vec<String>,
 }
 
 impl Plan {
     fn add(&mut self, claimed: &Claimed, job: Option<&Job>, decision: decide::Decision) {
         let member = claimed.member.clone();
-        if let (Some(job), Some(at)) = (job, decision.next_fire) {
-            self.next_runs.push((job.id, at));
-        }
+        let next = job.zip(decision.next_fire).map(|(job, at)| (job.id, at));
+        let mut row = None;
         match decision.action {
             Action::Release(why) => {
                 if why == Idle::Unschedulable
@@ -134,23 +142,27 @@ impl Plan {
                 {
                     tracing::error!(job_id = %job.id, "job has an unusable schedule; not rescheduled");
                 }
-                self.release.push(member);
+                self.release.push(member.clone());
             }
-            Action::Start(row) => {
-                self.runs.insert(row.id, member);
-                self.new_rows.push(row);
-            }
-            Action::StartPending(id) => {
-                self.runs.insert(id, member);
-                self.pending.push(id);
-            }
-            Action::Resend { id, late } => {
-                self.runs.insert(id, member);
-                self.unsent.push((id, late));
-            }
-            Action::Abandon(row) => self.abandoned.push((claimed.clone(), row)),
+            Action::Start(new) => row = Some(new),
+            Action::Send(_) => self.sends.push(member.clone()),
+            Action::Abandon(open) => self.abandoned.push((claimed.clone(), open)),
+        }
+        if row.is_some() || next.is_some() {
+            self.writes.push(Write { member, row, next });
         }
     }
+}
+
+/// Inserts the rows of `writes` and stores their next fire times, in one transaction.
+async fn start(pool: &db::Pool, writes: Vec<Write>) -> Result<Vec<ExecutionLog>, db::Error> {
+    let mut conn = pool.get().await?;
+    let rows: Vec<NewExecutionLog> = writes.iter().filter_map(|w| w.row.clone()).collect();
+    let next: Vec<(Uuid, Option<DateTime<Utc>>)> = writes
+        .iter()
+        .filter_map(|w| w.next.map(|(id, at)| (id, Some(at))))
+        .collect();
+    Ok(ExecutionLog::start_runs(&mut conn, &rows, &next).await?)
 }
 
 impl Scheduler {
@@ -159,13 +171,14 @@ impl Scheduler {
     pub(super) async fn prepare(
         &self,
         claimed: Vec<Claimed>,
-        record_tx: &mpsc::Sender<Finished>,
+        record_tx: &mpsc::Sender<Record>,
     ) -> Result<(), Error> {
         let shared = &self.0;
         let now = Utc::now();
         let clock = Instant::now();
         let mut conn = shared.db.get().await.map_err(db::Error::from)?;
         let loaded = Loaded::read(&mut conn, &claimed).await?;
+        drop(conn);
         let read = clock.elapsed();
 
         let mut schedules = Schedules::default();
@@ -183,34 +196,29 @@ impl Scheduler {
             plan.add(c, job, decision);
         }
 
-        // Record before firing: only rows this call inserted (or moved to RUNNING) fire.
-        let next_pg: Vec<(Uuid, Option<DateTime<Utc>>)> = plan
-            .next_runs
-            .iter()
-            .map(|(id, at)| (*id, Some(*at)))
-            .collect();
-        let started = ExecutionLog::start_runs(
-            &mut conn,
-            &plan.new_rows,
-            &plan.pending,
-            &plan.unsent,
-            now,
-            &next_pg,
-        )
-        .await
-        .map_err(db::Error::from)?;
-        drop(conn);
+        // Record before firing: only rows this call inserted fire.
+        let inserted = self.write(&plan.writes).await?;
         let written = clock.elapsed();
 
-        // From here on the runs are ours: failures are logged, never handed back.
-        if let Err(e) = queue::schedule_many(&shared.redis, &shared.keys, &plan.next_runs).await {
+        // From here on the runs are ours: failures are logged, never handed back. A next
+        // fire time goes back to Redis even when its row was refused: that slot is lost,
+        // not the job.
+        let next_runs: Vec<(Uuid, DateTime<Utc>)> =
+            plan.writes.iter().filter_map(|w| w.next).collect();
+        if let Err(e) = queue::schedule_many(&shared.redis, &shared.keys, &next_runs).await {
             tracing::warn!(error = %e, "could not put next fire times back; the reconciler will");
         }
-        let started_ids: HashSet<Uuid> = started.iter().map(|r| r.id).collect();
-        for (id, member) in &plan.runs {
-            if !started_ids.contains(id) {
-                // Another instance recorded this slot first: it fires it, not us.
-                plan.release.push(member.clone());
+        let inserted_ids: HashSet<Uuid> = inserted.iter().map(|r| r.id).collect();
+        let mut members: HashMap<Uuid, String> = HashMap::new();
+        for write in plan.writes {
+            match write.row {
+                Some(row) if inserted_ids.contains(&row.id) => {
+                    members.insert(row.id, write.member);
+                }
+                // Another instance recorded this slot first (it fires it, not us), or
+                // PostgreSQL refused the row.
+                Some(_) => plan.release.push(write.member),
+                None => {}
             }
         }
         if !plan.release.is_empty() {
@@ -222,22 +230,26 @@ impl Scheduler {
         for (c, row) in plan.abandoned {
             let max_retries = loaded.jobs.get(&row.job_id).map_or(0, |j| j.max_retries);
             tracing::warn!(job_id = %row.job_id, run_id = %row.id, "closing a run abandoned by a dead instance");
-            if record_tx
-                .send(Finished::abandoned(c.member, row, max_retries))
-                .await
-                .is_err()
-            {
+            let finished = Finished::abandoned(c.member, row, max_retries);
+            if record_tx.send(Record::Finished(finished)).await.is_err() {
                 tracing::error!(
                     "recorder stopped; an abandoned run stays open until its lease expires again"
                 );
             }
         }
 
+        let mut to_fire: Vec<(String, ExecutionLog)> = inserted
+            .into_iter()
+            .filter_map(|row| Some((members.remove(&row.id)?, row)))
+            .collect();
+        to_fire.extend(
+            plan.sends
+                .into_iter()
+                .filter_map(|member| Some((member.clone(), loaded.rows.get(&member)?.clone()))),
+        );
         let mut groups = Groups::default();
-        for row in started {
-            let (Some(job), Some(member)) =
-                (loaded.jobs.get(&row.job_id), plan.runs.remove(&row.id))
-            else {
+        for (member, row) in to_fire {
+            let Some(job) = loaded.jobs.get(&row.job_id) else {
                 continue;
             };
             let permit = shared
@@ -246,7 +258,9 @@ impl Scheduler {
                 .acquire_owned()
                 .await
                 .expect("the semaphore is never closed");
-            groups.add(&shared.keys, job, row, member, permit);
+            // A row written ahead leaves at its slot; one already due leaves now.
+            let at = row.started_at.max(now);
+            groups.add(job, row, member, at, permit);
         }
         tracing::debug!(
             claimed = claimed.len(),
@@ -262,5 +276,45 @@ impl Scheduler {
             tokio::spawn(self.clone().fire_on_time(groups, now, record_tx.clone()));
         }
         Ok(())
+    }
+
+    /// Writes a batch's rows and next fire times, returning the rows inserted. An error
+    /// that passes before anything is written fails the call (the caller hands the batch
+    /// back); a write PostgreSQL refuses for good is narrowed down to the items it refuses,
+    /// which are logged and skipped while the others go ahead.
+    async fn write(&self, writes: &[Write]) -> Result<Vec<ExecutionLog>, Error> {
+        let shared = &self.0;
+        let mut isolation = Isolation::new(writes.to_vec());
+        let mut inserted = Vec::new();
+        let mut delay = Duration::from_millis(100);
+        while let Err(e) = isolation
+            .run(&mut inserted, |part| start(&shared.db, part))
+            .await
+        {
+            if isolation.left() == writes.len() && inserted.is_empty() {
+                return Err(e.into());
+            }
+            // Part of the batch is written: finish it rather than hand it back.
+            tracing::warn!(error = %e, left = isolation.left(), "cannot write prepared runs yet; retrying");
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(2));
+        }
+        for (write, error) in isolation.take_refused() {
+            let (job_id, slot) = write
+                .row
+                .as_ref()
+                .map(|r| (r.job_id, Some(r.scheduled_for)))
+                .or(write.next.map(|(job_id, _)| (job_id, None)))
+                .unzip();
+            tracing::warn!(
+                job_id = ?job_id,
+                slot = ?slot.flatten(),
+                %error,
+                "PostgreSQL refuses this run; skipping it"
+            );
+            metrics::counter!("cronops_scheduler_isolated_rows_total", "step" => "prepare")
+                .increment(1);
+        }
+        Ok(inserted)
     }
 }
