@@ -20,19 +20,27 @@ pub struct Health {
     pub database: String,
     /// `up` or `down`.
     pub redis: String,
+    /// Where this process runs a scheduler: `ok`, or `behind` while a finished run's
+    /// result has waited more than a few seconds to be written (its database writes
+    /// fail or cannot keep up). Absent from a process without a scheduler.
+    pub recorder: Option<String>,
 }
 
 impl Health {
-    /// The report for these two answers.
-    pub fn from_checks(database: bool, redis: bool) -> Health {
+    /// The report for these answers (`recording`: whether this process's scheduler keeps
+    /// up with writing its results, if it runs one).
+    pub fn from_checks(database: bool, redis: bool, recording: Option<bool>) -> Health {
         metrics::gauge!("cronops_store_up", "store" => "postgres")
             .set(f64::from(u8::from(database)));
         metrics::gauge!("cronops_store_up", "store" => "redis").set(f64::from(u8::from(redis)));
+        let ok = database && redis && recording.unwrap_or(true);
         Health {
-            status: if database && redis { "ok" } else { "degraded" }.to_owned(),
+            status: if ok { "ok" } else { "degraded" }.to_owned(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
             database: up_or_down(database),
             redis: up_or_down(redis),
+            recorder: recording
+                .map(|keeping_up| if keeping_up { "ok" } else { "behind" }.to_owned()),
         }
     }
 
@@ -46,13 +54,18 @@ fn up_or_down(ok: bool) -> String {
     if ok { "up" } else { "down" }.to_owned()
 }
 
-/// The API's report: its own PostgreSQL and Redis.
+/// The API's report: its own PostgreSQL and Redis, and its scheduler if it runs one.
 pub async fn check(state: &AppState) -> Health {
-    check_stores(&state.db, &state.redis).await
+    check_stores(&state.db, &state.redis, state.scheduler.as_ref()).await
 }
 
-/// Asks PostgreSQL and Redis at the same time, each with a deadline.
-pub async fn check_stores(db: &db::Pool, redis: &scheduler::redis::RedisPool) -> Health {
+/// Asks PostgreSQL and Redis at the same time, each with a deadline, and `scheduler`
+/// whether it keeps up with writing its results.
+pub async fn check_stores(
+    db: &db::Pool,
+    redis: &scheduler::redis::RedisPool,
+    scheduler: Option<&scheduler::Scheduler>,
+) -> Health {
     let database = async {
         match tokio::time::timeout(CHECK_TIMEOUT, db::pool::ping(db)).await {
             Ok(Ok(())) => true,
@@ -76,5 +89,6 @@ pub async fn check_stores(db: &db::Pool, redis: &scheduler::redis::RedisPool) ->
         }
     };
     let (database, redis) = tokio::join!(database, redis);
-    Health::from_checks(database, redis)
+    let recording = scheduler.map(|s| s.unrecorded_for() <= scheduler::RECORDING_BEHIND_AFTER);
+    Health::from_checks(database, redis, recording)
 }

@@ -74,15 +74,17 @@ pub async fn serve(
     let keys = Keys::new(&config.redis.redis_key_prefix);
     let addr = SocketAddr::new(config.server.host, config.server.port);
 
-    let scheduler_task = with_scheduler.then(|| {
-        let scheduler = Scheduler::new(
+    let scheduler = with_scheduler.then(|| {
+        Scheduler::new(
             db.clone(),
             redis.clone(),
             keys.clone(),
             config.scheduler.engine_config(),
-        );
-        tokio::spawn(scheduler.run(shutdown.clone()))
+        )
     });
+    let scheduler_task = scheduler
+        .clone()
+        .map(|scheduler| tokio::spawn(scheduler.run(shutdown.clone())));
 
     let tokens = TokenKeys::new(&config.auth, env);
     let mailer = Mailer::new(&config.email)?;
@@ -95,6 +97,7 @@ pub async fn serve(
         metrics,
         tokens,
         mailer,
+        scheduler,
     });
     let hub = EventHub::start(&state.config.redis.url(), &state.keys, shutdown.clone())
         .context("REDIS_URL")?;
@@ -136,6 +139,12 @@ pub async fn run_scheduler(
 ) -> anyhow::Result<()> {
     let metrics = metrics::install();
     let (db, redis) = connect_stores(&config.database, &config.redis)?;
+    let scheduler = Scheduler::new(
+        db.clone(),
+        redis.clone(),
+        Keys::new(&config.redis.redis_key_prefix),
+        config.scheduler.engine_config(),
+    );
     if let Some(port) = config.server.scheduler_metrics_port {
         let addr = SocketAddr::from(([0, 0, 0, 0], port));
         let listener = tokio::net::TcpListener::bind(addr)
@@ -145,6 +154,7 @@ pub async fn run_scheduler(
             db: db.clone(),
             redis: redis.clone(),
             metrics,
+            scheduler: scheduler.clone(),
         };
         let app = Router::new()
             .route("/metrics", get(scheduler_metrics))
@@ -161,12 +171,6 @@ pub async fn run_scheduler(
         });
         tracing::info!(%addr, "scheduler metrics and health listening");
     }
-    let scheduler = Scheduler::new(
-        db,
-        redis,
-        Keys::new(&config.redis.redis_key_prefix),
-        config.scheduler.engine_config(),
-    );
     scheduler.run(shutdown).await?;
     Ok(())
 }
@@ -177,6 +181,7 @@ struct SchedulerProbe {
     db: db::Pool,
     redis: scheduler::redis::RedisPool,
     metrics: metrics_exporter_prometheus::PrometheusHandle,
+    scheduler: Scheduler,
 }
 
 /// The scheduler's `/metrics`.
@@ -185,9 +190,10 @@ async fn scheduler_metrics(State(probe): State<SchedulerProbe>) -> Response {
     metrics_response(&probe.metrics)
 }
 
-/// The scheduler's `/health`: both stores, as the API's.
+/// The scheduler's `/health`: both stores, as the API's, and whether it keeps up with
+/// writing its results.
 async fn scheduler_health(State(probe): State<SchedulerProbe>) -> Response {
-    health_response(health::check_stores(&probe.db, &probe.redis).await)
+    health_response(health::check_stores(&probe.db, &probe.redis, Some(&probe.scheduler)).await)
 }
 
 /// Every route and middleware of the API.

@@ -26,6 +26,8 @@ pub struct Inner {
     pub metrics: PrometheusHandle,
     pub tokens: TokenKeys,
     pub mailer: Mailer,
+    /// The scheduler running in this process (`cronops all`, `dev`), if any.
+    pub scheduler: Option<scheduler::Scheduler>,
 }
 
 impl AppState {

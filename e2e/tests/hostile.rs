@@ -9,6 +9,7 @@ use db::models::ExecutionLog;
 use e2e::fixtures::{self, JobSpec};
 use e2e::hostile::{RawReply, RawTarget};
 use e2e::{TestEnv, poll_until};
+use serde_json::json;
 use uuid::Uuid;
 
 /// Waits until `job` has `count` finished runs whose slots are at or after `from`, each
@@ -449,4 +450,54 @@ async fn a_run_postgresql_refuses_to_write_is_skipped_and_its_batch_mates_fire()
     .await;
     assert!(fixtures::runs(&env.database, refused).await.is_empty());
     assert_eq!(env.target.received_on("/refused").len(), 0, "never sent");
+}
+
+#[tokio::test]
+async fn a_scheduler_whose_writes_fall_behind_says_so_on_health() {
+    let env = TestEnv::new().await;
+    let owner = fixtures::user(&env.database).await;
+    for _ in 0..10 {
+        let spec = JobSpec::every_second(env.target.url("/slow-db"));
+        fixtures::job(&env.database, owner, &spec).await;
+    }
+    let (_scheduler, probe) = scheduler_with_metrics(&env);
+    let (status, body) = poll_until("a healthy scheduler", Duration::from_secs(15), || async {
+        probe.health_status().await.filter(|(s, _)| *s == 200)
+    })
+    .await;
+    assert_eq!((status.as_u16(), &body["recorder"]), (200, &json!("ok")));
+
+    // Every write of a result now takes half a second a row: ten rows a second come in,
+    // two go out.
+    refuse(
+        &env,
+        "CREATE FUNCTION slow_write() RETURNS trigger AS $$ BEGIN \
+           PERFORM pg_sleep(0.5); RETURN NEW; END $$ LANGUAGE plpgsql; \
+         CREATE TRIGGER slow_write BEFORE UPDATE ON execution_logs \
+           FOR EACH ROW EXECUTE FUNCTION slow_write();",
+    )
+    .await;
+    let (_, body) = poll_until("health to say behind", Duration::from_secs(30), || async {
+        probe.health_status().await.filter(|(s, _)| *s == 503)
+    })
+    .await;
+    assert_eq!(body["recorder"], "behind", "{body}");
+    assert_eq!(body["database"], "up", "{body}");
+    assert_eq!(body["status"], "degraded", "{body}");
+
+    // Back to normal; the write under way is cancelled (an error that passes: retried).
+    refuse(
+        &env,
+        "CREATE OR REPLACE FUNCTION slow_write() RETURNS trigger AS $$ BEGIN \
+           RETURN NEW; END $$ LANGUAGE plpgsql; \
+         SELECT pg_cancel_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid() \
+           AND query LIKE 'UPDATE execution_logs%';",
+    )
+    .await;
+    let (_, body) = poll_until("health to recover", Duration::from_secs(60), || async {
+        probe.health_status().await.filter(|(s, _)| *s == 200)
+    })
+    .await;
+    assert_eq!(body["recorder"], "ok", "{body}");
 }

@@ -21,6 +21,6 @@ pub mod ssrf;
 pub mod task;
 pub mod text;
 
-pub use engine::{Scheduler, SchedulerConfig};
+pub use engine::{RECORDING_BEHIND_AFTER, Scheduler, SchedulerConfig};
 pub use error::Error;
 pub use keys::Keys;

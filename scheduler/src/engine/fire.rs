@@ -12,7 +12,8 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::Scheduler;
-use super::record::{Finished, Record, Sent};
+use super::record::{Finished, Record};
+use super::sent::Sent;
 use crate::events::{self, EventKind, ExecutionEvent};
 use crate::execute;
 use crate::queue;

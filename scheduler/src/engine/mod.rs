@@ -25,12 +25,14 @@ mod isolate;
 mod lease;
 mod prepare;
 mod record;
+mod sent;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::{Semaphore, mpsc};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -77,6 +79,10 @@ impl Default for SchedulerConfig {
 /// How often expired runs are swept.
 const RETENTION_EVERY: Duration = Duration::from_secs(300);
 
+/// How long a finished run's result may wait to be written before the instance reports
+/// itself behind (its `/health` degraded): a healthy recorder writes within a second.
+pub const RECORDING_BEHIND_AFTER: Duration = Duration::from_secs(5);
+
 struct Shared {
     db: db::Pool,
     redis: RedisPool,
@@ -90,6 +96,8 @@ struct Shared {
     /// One per request that may be in flight; a prepared run holds its permit until its
     /// request is answered.
     permits: Arc<Semaphore>,
+    /// Since when the oldest result the recorder is writing has waited, if it is writing.
+    unrecorded_since: Mutex<Option<Instant>>,
 }
 
 /// One scheduler instance.
@@ -117,7 +125,19 @@ impl Scheduler {
             executor,
             instance: Uuid::new_v4().to_string(),
             held: lease::Held::default(),
+            unrecorded_since: Mutex::new(None),
         }))
+    }
+
+    /// How long the oldest result of this instance has been waiting to be written (zero
+    /// when none waits). Past [`RECORDING_BEHIND_AFTER`] the instance is behind: its
+    /// database writes are failing or slower than its runs.
+    pub fn unrecorded_for(&self) -> Duration {
+        self.0
+            .unrecorded_since
+            .lock()
+            .expect("unrecorded lock")
+            .map_or(Duration::ZERO, |since| since.elapsed())
     }
 
     /// Runs until `shutdown` is cancelled, then stops claiming and gives in-flight runs

@@ -1,21 +1,22 @@
 //! Writing outcomes: finished runs are written in batches, then their retries queued,
-//! their leases released and their events published. A run's row says RUNNING only once
-//! its request went out, and then from the moment it did.
+//! their leases released and their events published; runs still out are marked
+//! RUNNING ([`super::sent`]).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
+use db::ExecutionStatus;
 use db::models::ExecutionLog;
 use db::models::execution_log::Completion;
-use db::{ExecutionStatus, ExecutionTrigger};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::decide::{ABANDONED, is_late};
+use super::decide::ABANDONED;
 use super::isolate::Isolation;
+use super::sent::{Sent, Unmarked};
 use super::{Scheduler, ms_to_time};
 use crate::events::{self, EventKind, ExecutionEvent};
 use crate::execute::Outcome;
@@ -28,11 +29,6 @@ pub(super) const BUFFER: usize = 10_000;
 /// Most results written in one statement.
 const BATCH: usize = 500;
 
-/// How long a sent run may stay PREPARED (or PENDING) in its row before it is marked
-/// RUNNING. Most runs finish sooner and go straight to their outcome in one write; only
-/// slower ones pay for a second.
-const MARK_RUNNING_AFTER: Duration = Duration::from_millis(200);
-
 /// What the recorder is told.
 #[derive(Debug)]
 pub(super) enum Record {
@@ -40,39 +36,6 @@ pub(super) enum Record {
     Sent(Vec<Sent>),
     /// A run finished.
     Finished(Finished),
-}
-
-/// A run whose request went out.
-#[derive(Debug, Clone)]
-pub(super) struct Sent {
-    id: Uuid,
-    /// When the request went out: the run's `started_at`.
-    pub(super) at: DateTime<Utc>,
-    /// A SCHEDULE run sent well after its slot.
-    late: bool,
-    noted: Instant,
-}
-
-impl Sent {
-    /// `row`'s run, sent at `at`.
-    pub(super) fn of(row: &ExecutionLog, at: DateTime<Utc>) -> Sent {
-        Sent {
-            id: row.id,
-            at,
-            late: row.trigger == ExecutionTrigger::Schedule && is_late(row.scheduled_for, at),
-            noted: Instant::now(),
-        }
-    }
-
-    /// `row` as it stands once sent: RUNNING since the send.
-    pub(super) fn row(&self, row: &ExecutionLog) -> ExecutionLog {
-        ExecutionLog {
-            status: ExecutionStatus::Running,
-            started_at: self.at,
-            late: row.late || self.late,
-            ..row.clone()
-        }
-    }
 }
 
 /// A finished attempt on its way to PostgreSQL.
@@ -86,6 +49,8 @@ pub(super) struct Finished {
     completion: Completion,
     /// Cancelled once the run's STARTED event is out: its outcome is published after.
     announced: CancellationToken,
+    /// When the result was ready to write.
+    ready: Instant,
 }
 
 impl Finished {
@@ -117,6 +82,7 @@ impl Finished {
                 error: outcome.error,
             },
             announced,
+            ready: Instant::now(),
         }
     }
 
@@ -149,75 +115,30 @@ impl Finished {
                 token.cancel();
                 token
             },
+            ready: Instant::now(),
+        }
+    }
+}
+
+/// Notes a message: a sent run waits for its mark, a finished one needs none (its outcome
+/// carries its start) and joins the batch to write.
+fn take(message: Record, unmarked: &mut Unmarked, batch: &mut Vec<Finished>) {
+    match message {
+        Record::Sent(sent) => unmarked.add(sent),
+        Record::Finished(finished) => {
+            unmarked.finished(&finished.completion.id);
+            batch.push(finished);
         }
     }
 }
 
 /// What wakes the recorder.
 enum Wake {
-    Message(Record),
+    Message(Box<Record>),
     /// Every sender is gone: shutdown.
     Closed,
     /// A sent run is due to be marked RUNNING.
     Due,
-}
-
-/// Runs sent and not finished, in the order they went out, until they are marked
-/// RUNNING.
-#[derive(Debug, Default)]
-struct Unmarked {
-    runs: HashMap<Uuid, Sent>,
-    order: VecDeque<Uuid>,
-}
-
-impl Unmarked {
-    fn add(&mut self, sent: Vec<Sent>) {
-        for run in sent {
-            self.order.push_back(run.id);
-            self.runs.insert(run.id, run);
-        }
-    }
-
-    /// Notes a message: a sent run waits for its mark, a finished one needs none (its
-    /// outcome carries its start) and joins the batch to write.
-    fn take(&mut self, message: Record, batch: &mut Vec<Finished>) {
-        match message {
-            Record::Sent(sent) => self.add(sent),
-            Record::Finished(finished) => {
-                self.runs.remove(&finished.completion.id);
-                batch.push(finished);
-            }
-        }
-    }
-
-    /// When the oldest run must be marked.
-    fn next_due(&mut self) -> Option<Instant> {
-        while let Some(id) = self.order.front() {
-            match self.runs.get(id) {
-                Some(run) => return Some(run.noted + MARK_RUNNING_AFTER),
-                None => {
-                    self.order.pop_front();
-                }
-            }
-        }
-        None
-    }
-
-    /// Takes the runs due to be marked by `now` (all of them with `now` = None).
-    fn take_due(&mut self, now: Option<Instant>) -> Vec<Sent> {
-        let mut due = Vec::new();
-        while let Some(deadline) = self.next_due() {
-            if now.is_some_and(|now| deadline > now) {
-                break;
-            }
-            if let Some(id) = self.order.pop_front()
-                && let Some(run) = self.runs.remove(&id)
-            {
-                due.push(run);
-            }
-        }
-        due
-    }
 }
 
 impl Scheduler {
@@ -231,58 +152,40 @@ impl Scheduler {
         while open {
             let wake = match unmarked.next_due() {
                 Some(deadline) => tokio::select! {
-                    message = rx.recv() => message.map_or(Wake::Closed, Wake::Message),
+                    message = rx.recv() => message.map_or(Wake::Closed, |m| Wake::Message(Box::new(m))),
                     _ = tokio::time::sleep_until(deadline) => Wake::Due,
                 },
-                None => rx.recv().await.map_or(Wake::Closed, Wake::Message),
+                None => rx
+                    .recv()
+                    .await
+                    .map_or(Wake::Closed, |m| Wake::Message(Box::new(m))),
             };
             let mut batch = Vec::new();
             match wake {
-                Wake::Message(message) => unmarked.take(message, &mut batch),
+                Wake::Message(message) => take(*message, &mut unmarked, &mut batch),
                 Wake::Closed => open = false,
                 Wake::Due => {}
             }
             while open && batch.len() < BATCH {
                 match rx.try_recv() {
-                    Ok(message) => unmarked.take(message, &mut batch),
+                    Ok(message) => take(message, &mut unmarked, &mut batch),
                     Err(_) => break,
                 }
             }
             if !batch.is_empty() {
+                let oldest = batch.iter().map(|f| f.ready).min();
+                *self.0.unrecorded_since.lock().expect("unrecorded lock") = oldest;
+                metrics::gauge!("cronops_scheduler_unrecorded_seconds")
+                    .set(oldest.map_or(0.0, |at| at.elapsed().as_secs_f64()));
                 let rows = self.write_batch(&batch).await;
                 tracing::debug!(runs = batch.len(), "recorded a batch");
                 self.after_recorded(batch, rows).await;
+                *self.0.unrecorded_since.lock().expect("unrecorded lock") = None;
+                metrics::gauge!("cronops_scheduler_unrecorded_seconds").set(0.0);
             }
             // Once the channel closes (shutdown), every run still out is marked.
             let due = unmarked.take_due(open.then(Instant::now));
             self.mark_running(due).await;
-        }
-    }
-
-    /// Marks runs whose request went out as RUNNING, from when it did. Best effort: a run
-    /// PostgreSQL refuses, or one whose mark cannot be written now, goes straight from
-    /// PREPARED to its outcome instead.
-    async fn mark_running(&self, sent: Vec<Sent>) {
-        if sent.is_empty() {
-            return;
-        }
-        let pool = &self.0.db;
-        let mut isolation = Isolation::new(sent);
-        let mut marked = Vec::new();
-        if let Err(e) = isolation
-            .run(&mut marked, |part| async move {
-                let mut conn = pool.get().await?;
-                let rows: Vec<(Uuid, DateTime<Utc>, bool)> =
-                    part.iter().map(|s| (s.id, s.at, s.late)).collect();
-                ExecutionLog::mark_sent(&mut conn, &rows).await?;
-                Ok::<_, db::Error>(Vec::<()>::new())
-            })
-            .await
-        {
-            tracing::warn!(error = %e, runs = isolation.left(), "could not mark sent runs as running");
-        }
-        for (sent, error) in isolation.take_refused() {
-            tracing::warn!(run_id = %sent.id, %error, "PostgreSQL refuses to mark this run running");
         }
     }
 
