@@ -13,7 +13,7 @@ pub struct SystemTotals {
     pub users: db::models::stats::UserTotals,
     pub jobs: db::models::stats::JobTotals,
     pub runs: db::models::stats::RunTotals,
-    /// Due-set entries whose time has come (a stalled scheduler makes this grow).
+    /// Scheduled entries whose time has come (a stalled scheduler makes this grow).
     pub queue_depth: u64,
     /// How late the oldest due entry is, in milliseconds.
     pub scheduler_lag_ms: i64,
@@ -53,11 +53,9 @@ pub async fn delete_user(state: &AppState, id: Uuid) -> ApiResult<bool> {
         Ok(None) => Err(ApiError::NotFound(format!("no user with id {id}"))),
         Ok(Some(jobs)) => {
             drop(conn);
-            for job in jobs {
-                if let Err(e) = scheduler::control::unschedule(&state.redis, &state.keys, job).await
-                {
-                    tracing::warn!(job_id = %job, error = %e, "deleted job left in the due set; the reconciler will remove it");
-                }
+            tracing::debug!(user_id = %id, jobs = jobs.len(), "deleting the user's schedules");
+            if let Err(e) = scheduler::queue::forget_user(&state.redis, &state.keys, id).await {
+                tracing::warn!(user_id = %id, error = %e, "deleted user's schedules left in Redis; their runs find no job and stop");
             }
             if let Err(e) =
                 scheduler::events::publish_user_deleted(&state.redis, &state.keys, id).await

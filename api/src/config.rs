@@ -270,10 +270,28 @@ pub struct SchedulerArgs {
     #[arg(long, env = "ALLOW_PRIVATE_TARGETS", value_name = "ALLOW_PRIVATE_TARGETS", default_value = "false",
           value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
     pub allow_private_targets: bool,
-    /// Requests a scheduler instance keeps in flight at most; claiming waits beyond.
-    #[arg(long, env = "SCHEDULER_MAX_IN_FLIGHT", value_name = "SCHEDULER_MAX_IN_FLIGHT", default_value_t = 1000,
+    /// Requests a scheduler instance keeps in flight at most; claiming waits beyond. Keep
+    /// it well above the largest per-user limit below, so that a user whose targets hang
+    /// cannot take a whole instance.
+    #[arg(long, env = "SCHEDULER_MAX_IN_FLIGHT", value_name = "SCHEDULER_MAX_IN_FLIGHT", default_value_t = 10_000,
           value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub scheduler_max_in_flight: u32,
+    /// Runs of one FREE user out at once (claimed, not yet recorded), across every
+    /// scheduler instance; the user's further due work waits its turn.
+    #[arg(long, env = "SCHEDULER_CONCURRENCY_FREE", value_name = "SCHEDULER_CONCURRENCY_FREE",
+          default_value_t = db::Plan::Free.limits().max_concurrent_runs,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub scheduler_concurrency_free: u32,
+    /// The same for a PREMIUM user.
+    #[arg(long, env = "SCHEDULER_CONCURRENCY_PREMIUM", value_name = "SCHEDULER_CONCURRENCY_PREMIUM",
+          default_value_t = db::Plan::Premium.limits().max_concurrent_runs,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub scheduler_concurrency_premium: u32,
+    /// The same for a PRO user.
+    #[arg(long, env = "SCHEDULER_CONCURRENCY_PRO", value_name = "SCHEDULER_CONCURRENCY_PRO",
+          default_value_t = db::Plan::Pro.limits().max_concurrent_runs,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub scheduler_concurrency_pro: u32,
     /// Most due items one claim takes.
     #[arg(long, env = "SCHEDULER_BATCH_SIZE", value_name = "SCHEDULER_BATCH_SIZE", default_value_t = 500,
           value_parser = clap::value_parser!(u32).range(1..=10_000))]
@@ -322,6 +340,15 @@ impl SchedulerArgs {
         Ok(())
     }
 
+    /// How many runs of one user may be out at once, by plan.
+    pub fn concurrency(&self) -> scheduler::queue::Concurrency {
+        scheduler::queue::Concurrency {
+            free: self.scheduler_concurrency_free,
+            premium: self.scheduler_concurrency_premium,
+            pro: self.scheduler_concurrency_pro,
+        }
+    }
+
     /// The scheduler library's settings.
     pub fn engine_config(&self) -> scheduler::SchedulerConfig {
         scheduler::SchedulerConfig {
@@ -331,6 +358,7 @@ impl SchedulerArgs {
             lease: Duration::from_millis(self.scheduler_lease_ms),
             lookahead: Duration::from_millis(self.scheduler_lookahead_ms),
             reconcile_interval: Duration::from_millis(self.scheduler_reconcile_interval_ms),
+            concurrency: self.concurrency(),
             ..scheduler::SchedulerConfig::default()
         }
     }

@@ -15,6 +15,13 @@ pub struct PlanLimits {
     pub max_retries: u32,
     /// Days execution logs are kept.
     pub log_retention_days: u32,
+    /// Runs of the user's the scheduler has out at once (claimed and not yet recorded),
+    /// across every instance, unless the deployment sets otherwise: twice `max_jobs`, so
+    /// that all of a user's jobs can share one instant with room for retries and manual
+    /// runs, while a user whose targets hang holds no more than that.
+    pub max_concurrent_runs: u32,
+    /// `runJob` calls per minute.
+    pub manual_runs_per_minute: u32,
 }
 
 impl Plan {
@@ -27,6 +34,8 @@ impl Plan {
                 max_timeout_ms: 30_000,
                 max_retries: 3,
                 log_retention_days: 7,
+                max_concurrent_runs: 10,
+                manual_runs_per_minute: 10,
             },
             Plan::Premium => PlanLimits {
                 max_jobs: 50,
@@ -34,6 +43,8 @@ impl Plan {
                 max_timeout_ms: 60_000,
                 max_retries: 5,
                 log_retention_days: 30,
+                max_concurrent_runs: 100,
+                manual_runs_per_minute: 30,
             },
             Plan::Pro => PlanLimits {
                 max_jobs: 500,
@@ -41,6 +52,8 @@ impl Plan {
                 max_timeout_ms: 120_000,
                 max_retries: 10,
                 log_retention_days: 90,
+                max_concurrent_runs: 1_000,
+                manual_runs_per_minute: 60,
             },
         }
     }

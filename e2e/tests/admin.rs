@@ -156,6 +156,7 @@ async fn admin_lists_and_system_stats_match_the_data() {
     scheduler::queue::schedule(
         &redis,
         &keys,
+        pro.user_id.parse().unwrap(),
         job_id,
         chrono::Utc::now() - chrono::Duration::seconds(30),
     )
@@ -287,12 +288,18 @@ async fn deleting_a_user_removes_everything_and_ends_their_subscriptions() {
     }
     let redis = scheduler::redis::connect(&env.redis_url, 1).unwrap();
     let keys = scheduler::Keys::new(&env.key_prefix);
+    let owner: uuid::Uuid = doomed.user_id.parse().unwrap();
     assert_eq!(
-        scheduler::queue::scores(&redis, &keys, &[job_id])
+        scheduler::queue::scores(&redis, &keys, &[(owner, job_id)])
             .await
             .unwrap()[0],
         None
     );
+    let plan: Option<String> =
+        fred::prelude::HashesInterface::hget(redis.next(), keys.plans(), owner.to_string())
+            .await
+            .unwrap();
+    assert_eq!(plan, None, "the deleted user is forgotten in Redis too");
     assert!(
         e2e::fixtures::all_runs(&env.database)
             .await

@@ -221,7 +221,11 @@ async fn flushall_is_healed_by_the_reconciler() {
     seconds.sort_unstable();
     let widest = seconds.windows(2).map(|w| w[1] - w[0]).max().unwrap();
     assert!(widest <= 3, "a {widest} s hole after the flush");
-    assert!(server.output().contains("due set rebuilt from PostgreSQL"));
+    assert!(
+        server
+            .output()
+            .contains("schedules rebuilt from PostgreSQL")
+    );
 }
 
 #[tokio::test]

@@ -58,13 +58,23 @@ async fn create_applies_the_contract_defaults_and_schedules() {
     let keys = scheduler::Keys::new(&env.key_prefix);
     let redis = scheduler::redis::connect(&env.redis_url, 1).unwrap();
     let id: uuid::Uuid = job["id"].as_str().unwrap().parse().unwrap();
-    let score = scheduler::queue::scores(&redis, &keys, &[id])
+    let owner: uuid::Uuid = ada.user_id.parse().unwrap();
+    let score = scheduler::queue::scores(&redis, &keys, &[(owner, id)])
         .await
         .unwrap()[0];
     assert_eq!(
         score,
         Some(next.timestamp_millis() as f64),
-        "in the due set at nextRunAt"
+        "in its owner's schedule at nextRunAt"
+    );
+    let plan: Option<String> =
+        fred::prelude::HashesInterface::hget(redis.next(), keys.plans(), owner.to_string())
+            .await
+            .unwrap();
+    assert_eq!(
+        plan.as_deref(),
+        Some("FREE"),
+        "the owner's plan, for its concurrency"
     );
 }
 
@@ -352,10 +362,11 @@ async fn pause_resume_update_and_delete_follow_in_redis() {
         .unwrap()
         .to_owned();
     let uid: uuid::Uuid = id.parse().unwrap();
+    let owner: uuid::Uuid = ada.user_id.parse().unwrap();
     let keys = scheduler::Keys::new(&env.key_prefix);
     let redis = scheduler::redis::connect(&env.redis_url, 1).unwrap();
     let score = || async {
-        scheduler::queue::scores(&redis, &keys, &[uid])
+        scheduler::queue::scores(&redis, &keys, &[(owner, uid)])
             .await
             .unwrap()[0]
     };
@@ -637,4 +648,48 @@ async fn next_runs_previews_dst_changes() {
             "{response}"
         );
     }
+}
+
+#[tokio::test]
+async fn run_job_is_rate_limited_per_user_by_plan() {
+    let env = TestEnv::new().await;
+    let server = env.start_api().await;
+    let api = server.api();
+    let ada = user(&env, api, "eager").await;
+    let bob = user(&env, api, "patient").await;
+    let run = |who: &LoggedIn, id: String| {
+        let token = who.access_token.clone();
+        async move {
+            api.graphql(
+                "mutation($id: ID!) { runJob(id: $id) { id status } }",
+                json!({"id": id}),
+                Some(&token),
+            )
+            .await
+        }
+    };
+    let job_of = |response: Value| {
+        response["data"]["createJob"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let ada_job = job_of(create(api, &ada, job_input(&env, "mine")).await);
+    let bob_job = job_of(create(api, &bob, job_input(&env, "his")).await);
+
+    let allowed = db::Plan::Free.limits().manual_runs_per_minute;
+    for i in 0..allowed {
+        let ok = run(&ada, ada_job.clone()).await;
+        assert_eq!(ok["data"]["runJob"]["status"], "PENDING", "run {i}: {ok}");
+    }
+    let refused = run(&ada, ada_job.clone()).await;
+    assert_eq!(error_code(&refused), Some("RATE_LIMITED"), "{refused}");
+    let retry_after = refused["errors"][0]["extensions"]["retryAfter"]
+        .as_u64()
+        .unwrap();
+    assert!((1..=60).contains(&retry_after), "{refused}");
+    assert!(refused["data"].is_null() || refused["data"]["runJob"].is_null());
+    // Another user's budget is untouched.
+    let other = run(&bob, bob_job).await;
+    assert_eq!(other["data"]["runJob"]["status"], "PENDING", "{other}");
 }

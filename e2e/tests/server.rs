@@ -102,14 +102,14 @@ async fn graphiql_graphql_metrics_and_headers() {
     );
 
     let body = api
-        .graphql("{ plans { plan maxJobs minIntervalSeconds maxTimeoutMs maxRetries logRetentionDays } }", json!({}), None)
+        .graphql("{ plans { plan maxJobs minIntervalSeconds maxTimeoutMs maxRetries logRetentionDays maxConcurrentRuns manualRunsPerMinute } }", json!({}), None)
         .await;
     assert_eq!(
         body["data"]["plans"],
         json!([
-            {"plan": "FREE", "maxJobs": 5, "minIntervalSeconds": 60, "maxTimeoutMs": 30000, "maxRetries": 3, "logRetentionDays": 7},
-            {"plan": "PREMIUM", "maxJobs": 50, "minIntervalSeconds": 10, "maxTimeoutMs": 60000, "maxRetries": 5, "logRetentionDays": 30},
-            {"plan": "PRO", "maxJobs": 500, "minIntervalSeconds": 1, "maxTimeoutMs": 120000, "maxRetries": 10, "logRetentionDays": 90},
+            {"plan": "FREE", "maxJobs": 5, "minIntervalSeconds": 60, "maxTimeoutMs": 30000, "maxRetries": 3, "logRetentionDays": 7, "maxConcurrentRuns": 10, "manualRunsPerMinute": 10},
+            {"plan": "PREMIUM", "maxJobs": 50, "minIntervalSeconds": 10, "maxTimeoutMs": 60000, "maxRetries": 5, "logRetentionDays": 30, "maxConcurrentRuns": 100, "manualRunsPerMinute": 30},
+            {"plan": "PRO", "maxJobs": 500, "minIntervalSeconds": 1, "maxTimeoutMs": 120000, "maxRetries": 10, "logRetentionDays": 90, "maxConcurrentRuns": 1000, "manualRunsPerMinute": 60},
         ])
     );
 

@@ -26,14 +26,21 @@ pub fn next_fire_time(job: &Job, after: DateTime<Utc>) -> Option<DateTime<Utc>> 
 /// report it but need not undo their database write.
 pub async fn schedule(redis: &RedisPool, keys: &Keys, job: &Job) -> Result<(), Error> {
     match (job.status, job.next_run_at) {
-        (JobStatus::Active, Some(at)) => queue::schedule(redis, keys, job.id, at).await,
-        _ => queue::unschedule(redis, keys, job.id).await,
+        (JobStatus::Active, Some(at)) => {
+            queue::schedule(redis, keys, job.user_id, job.id, at).await
+        }
+        _ => queue::unschedule(redis, keys, job.user_id, job.id).await,
     }
 }
 
-/// Takes a job off the schedule (paused or deleted). A run in flight finishes.
-pub async fn unschedule(redis: &RedisPool, keys: &Keys, job_id: uuid::Uuid) -> Result<(), Error> {
-    queue::unschedule(redis, keys, job_id).await
+/// Takes a user's job off the schedule (paused or deleted). A run in flight finishes.
+pub async fn unschedule(
+    redis: &RedisPool,
+    keys: &Keys,
+    user_id: uuid::Uuid,
+    job_id: uuid::Uuid,
+) -> Result<(), Error> {
+    queue::unschedule(redis, keys, user_id, job_id).await
 }
 
 /// Records a MANUAL run as PENDING and queues it for the next free scheduler instance,
@@ -62,7 +69,7 @@ pub async fn trigger_now(
     let log = inserted
         .pop()
         .ok_or_else(|| Error::Conflict(format!("run {} already exists", row.id)))?;
-    if let Err(e) = queue::enqueue_manual(redis, keys, log.id).await {
+    if let Err(e) = queue::enqueue_manual(redis, keys, log.user_id, log.id).await {
         // Nothing would ever pick the PENDING row up: take it back and report.
         if let Err(cleanup) = ExecutionLog::delete(conn, log.id).await {
             tracing::error!(run_id = %log.id, error = %cleanup, "could not remove an unqueued manual run");

@@ -20,9 +20,39 @@ impl Keys {
         }
     }
 
-    /// Sorted set of ACTIVE job ids scored by next fire time (epoch ms).
-    pub fn due(&self) -> String {
-        format!("{}:due", self.tag)
+    /// What every key of this deployment starts with (`{prefix}:`): the Lua scripts build
+    /// per-user key names from it (see `lua/users.lua`).
+    pub fn prefix(&self) -> String {
+        format!("{}:", self.tag)
+    }
+
+    /// Sorted set of one user's work: its ACTIVE jobs by next fire time (the member is the
+    /// job id) and its queued retries and manual runs by run-at time (the member is the
+    /// task), epoch ms.
+    pub fn work(&self, user_id: Uuid) -> String {
+        format!("{}:work:{user_id}", self.tag)
+    }
+
+    /// Sorted set of the users with work, by their earliest entry, that are below their
+    /// concurrency limit: where a claim looks, user by user.
+    pub fn ready(&self) -> String {
+        format!("{}:ready", self.tag)
+    }
+
+    /// Set of the users at their concurrency limit with work waiting: out of `ready` until
+    /// one of their leases is released.
+    pub fn blocked(&self) -> String {
+        format!("{}:blocked", self.tag)
+    }
+
+    /// Set of the lease members one user holds: its concurrency.
+    pub fn held(&self, user_id: Uuid) -> String {
+        format!("{}:held:{user_id}", self.tag)
+    }
+
+    /// Hash of users to their plan, which sets their concurrency limit.
+    pub fn plans(&self) -> String {
+        format!("{}:plans", self.tag)
     }
 
     /// Sorted set of claimed slots scored by lease deadline (epoch ms).
@@ -35,11 +65,6 @@ impl Keys {
     /// taking over a dead holder's work whether the request may have gone out.
     pub fn owners(&self) -> String {
         format!("{}:owners", self.tag)
-    }
-
-    /// Sorted set of queued retry and manual tasks scored by the time they may run (ms).
-    pub fn queue(&self) -> String {
-        format!("{}:queue", self.tag)
     }
 
     /// Set once the reconciler has rebuilt the due set from PostgreSQL; its absence
@@ -82,7 +107,12 @@ mod tests {
     #[test]
     fn keys_share_one_hash_tag() {
         let keys = Keys::new("cronops");
-        assert_eq!(keys.due(), "{cronops}:due");
+        assert_eq!(keys.ready(), "{cronops}:ready");
+        assert_eq!(
+            keys.work(Uuid::nil()),
+            "{cronops}:work:00000000-0000-0000-0000-000000000000"
+        );
+        assert!(keys.work(Uuid::nil()).starts_with(&keys.prefix()));
         assert_eq!(keys.leases(), "{cronops}:leases");
         let user = Uuid::nil();
         assert_eq!(

@@ -1,11 +1,15 @@
-//! Every Redis operation of scheduling: the due set, the work queue and leases.
+//! Every Redis operation of scheduling: users' work, claims and leases.
 //!
-//! The API calls [`schedule`], [`unschedule`] and [`enqueue_manual`]; scheduler instances
-//! claim, renew and release. All keys come from [`Keys`], under one hash tag.
+//! Work is kept per user (see `lua/users.lua`): each user's jobs and queued tasks in one
+//! sorted set, users ordered by their earliest entry, and a user at its concurrency limit
+//! set aside until one of its leases is released. The API calls [`schedule`],
+//! [`unschedule`], [`enqueue_manual`] and [`set_plan`]; scheduler instances claim, renew
+//! and release. All keys come from [`Keys`], under one hash tag.
 
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
+use db::Plan;
 use fred::prelude::*;
 use fred::types::scripts::Script;
 use uuid::Uuid;
@@ -14,10 +18,67 @@ use crate::redis::RedisPool;
 use crate::task::Task;
 use crate::{Error, Keys};
 
-static CLAIM: LazyLock<Script> =
-    LazyLock::new(|| Script::from_lua(include_str!("../lua/claim.lua")));
+/// A Lua script with the shared head of `lua/users.lua` in front.
+macro_rules! users_script {
+    ($file:literal) => {
+        LazyLock::new(|| {
+            Script::from_lua(concat!(
+                include_str!("../lua/users.lua"),
+                "\n",
+                include_str!($file)
+            ))
+        })
+    };
+}
+
+static CLAIM: LazyLock<Script> = users_script!("../lua/claim.lua");
+static RELEASE: LazyLock<Script> = users_script!("../lua/release.lua");
+static PLACE: LazyLock<Script> = users_script!("../lua/place.lua");
+static DEPTH: LazyLock<Script> = users_script!("../lua/depth.lua");
 static COMMIT: LazyLock<Script> =
     LazyLock::new(|| Script::from_lua(include_str!("../lua/commit.lua")));
+
+/// How many runs of one user may be out at once (claimed and not yet recorded), across
+/// every scheduler instance, by plan. Schedulers claim with theirs, and those are the
+/// limits in force for everyone; run every scheduler with the same ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Concurrency {
+    pub free: u32,
+    pub premium: u32,
+    pub pro: u32,
+}
+
+impl Default for Concurrency {
+    /// The plans' own limits ([`db::PlanLimits::max_concurrent_runs`]).
+    fn default() -> Concurrency {
+        Concurrency {
+            free: Plan::Free.limits().max_concurrent_runs,
+            premium: Plan::Premium.limits().max_concurrent_runs,
+            pro: Plan::Pro.limits().max_concurrent_runs,
+        }
+    }
+}
+
+impl Concurrency {
+    /// The limit of `plan`.
+    pub fn of(&self, plan: Plan) -> u32 {
+        match plan {
+            Plan::Free => self.free,
+            Plan::Premium => self.premium,
+            Plan::Pro => self.pro,
+        }
+    }
+
+    /// The arguments every users script starts with.
+    fn args(&self, keys: &Keys) -> Vec<String> {
+        vec![
+            keys.prefix(),
+            self.free.to_string(),
+            self.premium.to_string(),
+            self.pro.to_string(),
+        ]
+    }
+}
 
 /// A task handed to this instance by [`claim`].
 #[derive(Debug, Clone, PartialEq)]
@@ -39,99 +100,171 @@ fn redis_err(e: fred::error::Error) -> Error {
     Error::Redis(e)
 }
 
-fn ms(at: DateTime<Utc>) -> f64 {
-    at.timestamp_millis() as f64
+fn ms(at: DateTime<Utc>) -> String {
+    at.timestamp_millis().to_string()
 }
 
-/// Puts (or moves) an ACTIVE job in the due set at its next fire time.
-pub async fn schedule(
+/// Runs one of the users scripts with `mode`-specific arguments after the shared ones.
+/// The API calls these without knowing the schedulers' limits: the stored ones apply.
+async fn place(
     redis: &RedisPool,
     keys: &Keys,
-    job_id: Uuid,
-    next_run_at: DateTime<Utc>,
+    mode: &str,
+    triples: impl IntoIterator<Item = (String, String, String)>,
 ) -> Result<(), Error> {
-    redis
-        .next()
-        .zadd::<(), _, _>(
-            keys.due(),
-            None,
-            None,
-            false,
-            false,
-            (ms(next_run_at), job_id.to_string()),
-        )
+    let mut args = Concurrency::default().args(keys);
+    args.push(mode.to_owned());
+    let before = args.len();
+    for (user, entry, value) in triples {
+        args.extend([user, entry, value]);
+    }
+    if args.len() == before {
+        return Ok(());
+    }
+    PLACE
+        .evalsha_with_reload::<(), _, _>(redis.next(), vec![keys.ready()], args)
         .await
         .map_err(redis_err)
 }
 
-/// Puts many jobs in the due set in one command.
+/// Puts (or moves) a user's ACTIVE job at its next fire time.
+pub async fn schedule(
+    redis: &RedisPool,
+    keys: &Keys,
+    user_id: Uuid,
+    job_id: Uuid,
+    next_run_at: DateTime<Utc>,
+) -> Result<(), Error> {
+    schedule_many(redis, keys, &[(user_id, job_id, next_run_at)]).await
+}
+
+/// Puts (or moves) many jobs, `(user, job, next fire time)`, in one call.
 pub async fn schedule_many(
     redis: &RedisPool,
     keys: &Keys,
-    jobs: &[(Uuid, DateTime<Utc>)],
+    jobs: &[(Uuid, Uuid, DateTime<Utc>)],
 ) -> Result<(), Error> {
-    zadd_jobs(redis, keys, jobs, None).await
+    place(redis, keys, "set", job_triples(jobs)).await
 }
 
-/// Puts back jobs missing from the due set, never moving one that is there (the
+/// Puts back jobs missing from their user's work, never moving one that is there (the
 /// reconciler: an instance may have put a newer time there since it looked).
 pub async fn schedule_missing(
     redis: &RedisPool,
     keys: &Keys,
-    jobs: &[(Uuid, DateTime<Utc>)],
+    jobs: &[(Uuid, Uuid, DateTime<Utc>)],
 ) -> Result<(), Error> {
-    zadd_jobs(redis, keys, jobs, Some(SetOptions::NX)).await
+    place(redis, keys, "missing", job_triples(jobs)).await
 }
 
-async fn zadd_jobs(
+fn job_triples(
+    jobs: &[(Uuid, Uuid, DateTime<Utc>)],
+) -> impl Iterator<Item = (String, String, String)> + '_ {
+    jobs.iter()
+        .map(|(user, job, at)| (user.to_string(), job.to_string(), ms(*at)))
+}
+
+/// Takes a job off its user's schedule (paused or deleted). A run in flight finishes.
+pub async fn unschedule(
     redis: &RedisPool,
     keys: &Keys,
-    jobs: &[(Uuid, DateTime<Utc>)],
-    options: Option<SetOptions>,
+    user_id: Uuid,
+    job_id: Uuid,
 ) -> Result<(), Error> {
-    if jobs.is_empty() {
-        return Ok(());
-    }
-    let values: Vec<(f64, String)> = jobs
+    unschedule_many(redis, keys, &[(user_id, job_id)]).await
+}
+
+/// Takes many `(user, job)` off their schedules.
+pub async fn unschedule_many(
+    redis: &RedisPool,
+    keys: &Keys,
+    jobs: &[(Uuid, Uuid)],
+) -> Result<(), Error> {
+    let triples = jobs
         .iter()
-        .map(|(id, at)| (ms(*at), id.to_string()))
-        .collect();
-    redis
-        .next()
-        .zadd::<(), _, _>(keys.due(), options, None, false, false, values)
-        .await
-        .map_err(redis_err)
+        .map(|(user, job)| (user.to_string(), job.to_string(), String::new()));
+    place(redis, keys, "remove", triples).await
 }
 
-/// Takes a job out of the due set (paused or deleted). A run already in flight finishes.
-pub async fn unschedule(redis: &RedisPool, keys: &Keys, job_id: Uuid) -> Result<(), Error> {
-    redis
-        .next()
-        .zrem::<(), _, _>(keys.due(), job_id.to_string())
-        .await
-        .map_err(redis_err)
+/// Records users' plans, which set their concurrency limits (a user not recorded yet gets
+/// FREE's), and puts each user back where its work and leases say: leases that no longer
+/// exist stop counting, a user below its limit is ready again (the reconciler's repair
+/// of what a crash may leave).
+pub async fn set_plans(
+    redis: &RedisPool,
+    keys: &Keys,
+    plans: &[(Uuid, Plan)],
+) -> Result<(), Error> {
+    let triples = plans
+        .iter()
+        .map(|(user, plan)| (user.to_string(), String::new(), plan.as_str().to_owned()));
+    place(redis, keys, "plan", triples).await
 }
 
-/// The due-set score of each job (`None` where absent), in the order given.
+/// Records one user's plan.
+pub async fn set_plan(
+    redis: &RedisPool,
+    keys: &Keys,
+    user_id: Uuid,
+    plan: Plan,
+) -> Result<(), Error> {
+    set_plans(redis, keys, &[(user_id, plan)]).await
+}
+
+/// Forgets a deleted user: its work, place and plan (leases it still holds end as
+/// their runs do).
+pub async fn forget_user(redis: &RedisPool, keys: &Keys, user_id: Uuid) -> Result<(), Error> {
+    let user = user_id.to_string();
+    let trx = redis.next().multi();
+    trx.del::<(), _>(keys.work(user_id))
+        .await
+        .map_err(redis_err)?;
+    trx.zrem::<(), _, _>(keys.ready(), user.clone())
+        .await
+        .map_err(redis_err)?;
+    trx.srem::<(), _, _>(keys.blocked(), user.clone())
+        .await
+        .map_err(redis_err)?;
+    trx.hdel::<(), _, _>(keys.plans(), user)
+        .await
+        .map_err(redis_err)?;
+    trx.exec::<Value>(true).await.map_err(redis_err)?;
+    Ok(())
+}
+
+/// The next fire time of each `(user, job)` in its user's work (`None` where absent), in
+/// the order given.
 pub async fn scores(
     redis: &RedisPool,
     keys: &Keys,
-    job_ids: &[Uuid],
+    jobs: &[(Uuid, Uuid)],
 ) -> Result<Vec<Option<f64>>, Error> {
-    if job_ids.is_empty() {
+    if jobs.is_empty() {
         return Ok(Vec::new());
     }
-    let members: Vec<String> = job_ids.iter().map(Uuid::to_string).collect();
-    redis
-        .next()
-        .zmscore(keys.due(), members)
-        .await
-        .map_err(redis_err)
+    let pipe = redis.next().pipeline();
+    for (user, job) in jobs {
+        pipe.zscore::<(), _, _>(keys.work(*user), job.to_string())
+            .await
+            .map_err(redis_err)?;
+    }
+    pipe.all().await.map_err(redis_err)
 }
 
-/// Queues a manual run (its PENDING row is `log_id`) for the next free instance.
-pub async fn enqueue_manual(redis: &RedisPool, keys: &Keys, log_id: Uuid) -> Result<(), Error> {
-    enqueue(redis, keys, &[(Task::Manual { log_id }, Utc::now())]).await
+/// Queues a manual run (its PENDING row is `log_id`) for the next free instance; it counts
+/// against its user's concurrency like any run.
+pub async fn enqueue_manual(
+    redis: &RedisPool,
+    keys: &Keys,
+    user_id: Uuid,
+    log_id: Uuid,
+) -> Result<(), Error> {
+    enqueue(
+        redis,
+        keys,
+        &[(Task::Manual { user_id, log_id }, Utc::now())],
+    )
+    .await
 }
 
 /// Queues tasks to run at the given times.
@@ -140,23 +273,21 @@ pub async fn enqueue(
     keys: &Keys,
     tasks: &[(Task, DateTime<Utc>)],
 ) -> Result<(), Error> {
-    if tasks.is_empty() {
-        return Ok(());
-    }
-    let values: Vec<(f64, String)> = tasks.iter().map(|(t, at)| (ms(*at), t.encode())).collect();
-    redis
-        .next()
-        .zadd::<(), _, _>(keys.queue(), None, None, false, false, values)
-        .await
-        .map_err(redis_err)
+    let triples = tasks
+        .iter()
+        .map(|(task, at)| (task.user_id().to_string(), task.encode(), ms(*at)));
+    place(redis, keys, "set", triples).await
 }
 
-/// Atomically takes up to `max` items due by `horizon` (expired leases first) and leases
-/// them to the caller until `now + lease`. A horizon past `now` lets the caller prepare
-/// work ahead and fire it on time; it must stay well inside the lease.
+/// Atomically takes up to `max` items due by `horizon` (expired leases first), users in
+/// turns and each within its limit, and leases them to the caller until `now + lease`.
+/// A horizon past `now` lets the caller prepare work ahead and fire it on time; it must
+/// stay well inside the lease.
+#[expect(clippy::too_many_arguments, reason = "one claim's every parameter")]
 pub async fn claim(
     redis: &RedisPool,
     keys: &Keys,
+    limits: &Concurrency,
     instance: &str,
     now: DateTime<Utc>,
     horizon: DateTime<Utc>,
@@ -164,18 +295,16 @@ pub async fn claim(
     max: usize,
 ) -> Result<Vec<Claimed>, Error> {
     let lease_ms = u64::try_from(lease.as_millis()).unwrap_or(u64::MAX);
+    let mut args = limits.args(keys);
+    args.extend([
+        ms(now),
+        lease_ms.to_string(),
+        max.to_string(),
+        ms(horizon.max(now)),
+        instance.to_owned(),
+    ]);
     let pairs: Vec<String> = CLAIM
-        .evalsha_with_reload(
-            redis.next(),
-            vec![keys.due(), keys.queue(), keys.leases(), keys.owners()],
-            vec![
-                now.timestamp_millis().to_string(),
-                lease_ms.to_string(),
-                max.to_string(),
-                horizon.max(now).timestamp_millis().to_string(),
-                instance.to_owned(),
-            ],
-        )
+        .evalsha_with_reload(redis.next(), vec![keys.ready()], args)
         .await
         .map_err(redis_err)?;
     let mut claimed = Vec::with_capacity(pairs.len() / 2);
@@ -192,7 +321,7 @@ pub async fn claim(
             }),
             _ => {
                 tracing::warn!(member, "dropping a malformed scheduler entry");
-                release(redis, keys, &[member.to_owned()], &[]).await?;
+                release(redis, keys, limits, &[member.to_owned()], &[]).await?;
             }
         }
     }
@@ -230,7 +359,10 @@ pub async fn renew(
     if members.is_empty() {
         return Ok(());
     }
-    let values: Vec<(f64, String)> = members.iter().map(|m| (ms(deadline), m.clone())).collect();
+    let values: Vec<(f64, String)> = members
+        .iter()
+        .map(|m| (deadline.timestamp_millis() as f64, m.clone()))
+        .collect();
     redis
         .next()
         .zadd::<(), _, _>(
@@ -245,78 +377,69 @@ pub async fn renew(
         .map_err(redis_err)
 }
 
-/// Releases finished leases and queues follow-up tasks (retries) in one transaction, so
-/// a retry is never lost between the two.
+/// Releases finished leases and queues follow-up tasks (retries) in one script, so a
+/// retry is never lost between the two; each user's concurrency counts down with its
+/// released leases.
 pub async fn release(
     redis: &RedisPool,
     keys: &Keys,
+    limits: &Concurrency,
     members: &[String],
     follow_ups: &[(Task, DateTime<Utc>)],
 ) -> Result<(), Error> {
-    if members.is_empty() && follow_ups.is_empty() {
-        return Ok(());
-    }
-    let trx = redis.next().multi();
-    if !follow_ups.is_empty() {
-        let values: Vec<(f64, String)> = follow_ups
-            .iter()
-            .map(|(t, at)| (ms(*at), t.encode()))
-            .collect();
-        trx.zadd::<(), _, _>(keys.queue(), None, None, false, false, values)
-            .await
-            .map_err(redis_err)?;
-    }
-    if !members.is_empty() {
-        trx.zrem::<(), _, _>(keys.leases(), members.to_vec())
-            .await
-            .map_err(redis_err)?;
-        trx.hdel::<(), _, _>(keys.owners(), members.to_vec())
-            .await
-            .map_err(redis_err)?;
-    }
-    trx.exec::<Value>(true).await.map_err(redis_err)?;
-    Ok(())
+    let work = follow_ups
+        .iter()
+        .map(|(task, at)| (task.user_id(), task.encode(), ms(*at)));
+    release_and_queue(redis, keys, limits, members, work).await
 }
 
 /// Gives claimed tasks back untouched (the database was unreachable): slots return to
-/// the due set at their own time, other tasks to the queue, and the leases go.
-pub async fn unclaim(redis: &RedisPool, keys: &Keys, claimed: &[Claimed]) -> Result<(), Error> {
-    if claimed.is_empty() {
+/// their user's work at their own time (unless a newer time was put there meanwhile),
+/// other tasks to the queue, and the leases go.
+pub async fn unclaim(
+    redis: &RedisPool,
+    keys: &Keys,
+    limits: &Concurrency,
+    claimed: &[Claimed],
+) -> Result<(), Error> {
+    let members: Vec<String> = claimed.iter().map(|c| c.member.clone()).collect();
+    let work = claimed.iter().map(|c| match c.task {
+        Task::Slot {
+            user_id,
+            job_id,
+            slot_ms,
+        } => (user_id, job_id.to_string(), slot_ms.to_string()),
+        task => (task.user_id(), c.member.clone(), c.due_ms.to_string()),
+    });
+    release_and_queue(redis, keys, limits, &members, work).await
+}
+
+async fn release_and_queue(
+    redis: &RedisPool,
+    keys: &Keys,
+    limits: &Concurrency,
+    members: &[String],
+    work: impl Iterator<Item = (Uuid, String, String)>,
+) -> Result<(), Error> {
+    let mut args = limits.args(keys);
+    args.push(members.len().to_string());
+    args.extend(members.iter().cloned());
+    let before = args.len();
+    for (user, entry, at) in work {
+        args.extend([user.to_string(), entry, at]);
+    }
+    if members.is_empty() && args.len() == before {
         return Ok(());
     }
-    let mut due = Vec::new();
-    let mut queued = Vec::new();
-    for c in claimed {
-        match c.task {
-            Task::Slot { job_id, slot_ms } => due.push((slot_ms as f64, job_id.to_string())),
-            _ => queued.push((c.due_ms as f64, c.member.clone())),
-        }
-    }
-    let trx = redis.next().multi();
-    if !due.is_empty() {
-        // NX: a newer time put there meanwhile (by the API or another instance) wins.
-        trx.zadd::<(), _, _>(keys.due(), Some(SetOptions::NX), None, false, false, due)
-            .await
-            .map_err(redis_err)?;
-    }
-    if !queued.is_empty() {
-        trx.zadd::<(), _, _>(keys.queue(), None, None, false, false, queued)
-            .await
-            .map_err(redis_err)?;
-    }
-    let members: Vec<String> = claimed.iter().map(|c| c.member.clone()).collect();
-    trx.zrem::<(), _, _>(keys.leases(), members.clone())
+    RELEASE
+        .evalsha_with_reload::<(), _, _>(redis.next(), vec![keys.ready()], args)
         .await
-        .map_err(redis_err)?;
-    trx.hdel::<(), _, _>(keys.owners(), members)
-        .await
-        .map_err(redis_err)?;
-    trx.exec::<Value>(true).await.map_err(redis_err)?;
-    Ok(())
+        .map_err(redis_err)
 }
 
 /// The earliest time anything becomes claimable by a claim looking `lookahead` ahead:
-/// due and queued work that long before its time, an expiring lease at its deadline.
+/// a ready user's earliest work that long before its time, an expiring lease at its
+/// deadline.
 pub async fn next_wake(
     redis: &RedisPool,
     keys: &Keys,
@@ -325,11 +448,7 @@ pub async fn next_wake(
     let ahead = lookahead.num_milliseconds() as f64;
     // Each key with how early a claim takes its first entry: leases expire at their
     // deadline, whatever the lookahead.
-    let sources = [
-        (keys.due(), ahead),
-        (keys.queue(), ahead),
-        (keys.leases(), 0.0),
-    ];
+    let sources = [(keys.ready(), ahead), (keys.leases(), 0.0)];
     let pipe = redis.next().pipeline();
     for (key, _) in &sources {
         pipe.zrange::<(), _, _, _>(key.as_str(), 0, 0, None, false, None, true)
@@ -345,24 +464,23 @@ pub async fn next_wake(
         .and_then(|score| DateTime::from_timestamp_millis(score as i64)))
 }
 
-/// Entries of the due set whose time has come, and how late the oldest is (ms): what an
-/// operator watches to see a stalled scheduler.
+/// Entries whose time has come, and how late the oldest is (ms): what an operator
+/// watches to see a stalled scheduler (or users held back at their limits).
 pub async fn due_depth(
     redis: &RedisPool,
     keys: &Keys,
     now: DateTime<Utc>,
 ) -> Result<(u64, i64), Error> {
-    let client = redis.next();
-    let depth: u64 = client
-        .zcount(keys.due(), f64::NEG_INFINITY, ms(now))
+    let mut args = Concurrency::default().args(keys);
+    args.push(ms(now));
+    let (depth, oldest): (u64, i64) = DEPTH
+        .evalsha_with_reload(redis.next(), vec![keys.ready()], args)
         .await
         .map_err(redis_err)?;
-    let oldest: Vec<(String, f64)> = client
-        .zrange(keys.due(), 0, 0, None, false, None, true)
-        .await
-        .map_err(redis_err)?;
-    let lag = oldest.first().map_or(0, |(_, score)| {
-        (now.timestamp_millis() - *score as i64).max(0)
-    });
-    Ok((depth, if depth == 0 { 0 } else { lag }))
+    let lag = if depth == 0 || oldest < 0 {
+        0
+    } else {
+        (now.timestamp_millis() - oldest).max(0)
+    };
+    Ok((depth, lag))
 }

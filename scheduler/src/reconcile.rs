@@ -1,15 +1,19 @@
-//! The reconciler: PostgreSQL is the source of truth, the due set a mirror of it.
+//! The reconciler: PostgreSQL is the source of truth, the users' work in Redis a mirror
+//! of it.
 //!
 //! Every interval, one instance at a time (a Redis lock) checks a page of ACTIVE jobs
-//! against the due set and puts back any that is missing, and a page of the due set
-//! against PostgreSQL and removes jobs that are no longer ACTIVE. When Redis has lost
-//! its data (the rebuilt marker is gone: FLUSHALL, a restart without persistence), it
-//! rebuilds the whole due set at once. A job put back late fires per the misfire rule:
-//! once, for the latest missed slot.
+//! against their users' work and puts back any that is missing (recording the users'
+//! plans and mending their places on the way), and a page of users' work against
+//! PostgreSQL and removes jobs that are no longer ACTIVE. When Redis has lost its data
+//! (the rebuilt marker is gone: FLUSHALL, a restart without persistence), it rebuilds
+//! everything at once. A job put back late fires per the misfire rule: once, for the
+//! latest missed slot.
 
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use chrono::Utc;
+use db::Plan;
 use db::models::Job;
 use fred::prelude::*;
 use tokio_util::sync::CancellationToken;
@@ -21,11 +25,12 @@ use crate::{Error, Keys, queue};
 
 /// Jobs checked per page by the background pass, one page each way per tick. Each
 /// instance keeps its own place, so at the default 1 s interval 100,000 jobs take each
-/// instance about 100 ticks to go round. It is a safety net (the API updates the due set itself), and at 5,000 per page it took
-/// 8 % of the machine's throughput in a burst of 100,000 runs (bench `burst`, tick at
-/// 500 ms against 5 s: 9,096-9,921 against 9,869-10,604 runs/s).
+/// instance about 100 ticks to go round. It is a safety net (the API updates Redis
+/// itself), and at 5,000 per page it took 8 % of the machine's throughput in a burst of
+/// 100,000 runs (bench `burst`, tick at 500 ms against 5 s: 9,096-9,921 against
+/// 9,869-10,604 runs/s).
 const CHECK_PAGE: i64 = 1_000;
-/// Jobs per page when the due set is rebuilt after Redis lost it: all pages at once, so
+/// Jobs per page when everything is rebuilt after Redis lost it: all pages at once, so
 /// fewer round trips for the same rows.
 const REBUILD_PAGE: i64 = 5_000;
 
@@ -33,7 +38,7 @@ const REBUILD_PAGE: i64 = 5_000;
 #[derive(Debug, Default)]
 struct Cursor {
     jobs_after: Option<Uuid>,
-    due_scan: u64,
+    users_scan: u64,
 }
 
 /// Runs until `stop` is cancelled.
@@ -100,7 +105,7 @@ async fn tick(
             if done {
                 cursor.jobs_after = None;
             }
-            cursor.due_scan = prune_page(db, redis, keys, cursor.due_scan, CHECK_PAGE).await?;
+            cursor.users_scan = prune_page(db, redis, keys, cursor.users_scan, CHECK_PAGE).await?;
         } else {
             let started = std::time::Instant::now();
             let mut after = None;
@@ -132,7 +137,7 @@ async fn tick(
             tracing::info!(
                 restored,
                 elapsed_ms = started.elapsed().as_millis() as u64,
-                "due set rebuilt from PostgreSQL"
+                "schedules rebuilt from PostgreSQL"
             );
         }
         Ok::<_, Error>(())
@@ -142,8 +147,9 @@ async fn tick(
     outcome
 }
 
-/// Puts back the ACTIVE jobs of one page that the due set lacks. Returns whether this was
-/// the last page, and how many were put back.
+/// Puts back the ACTIVE jobs of one page that their users' work lacks, and records their
+/// users' plans (which also mends each user's place). Returns whether this was the last
+/// page, and how many were put back.
 async fn restore_page(
     db: &db::Pool,
     redis: &RedisPool,
@@ -157,94 +163,113 @@ async fn restore_page(
         .map_err(db::Error::from)?;
     drop(conn);
     let done = (page.len() as i64) < size;
-    *after = page.last().map(|(id, ..)| *id);
-    let ids: Vec<Uuid> = page.iter().map(|(id, ..)| *id).collect();
+    *after = page.last().map(|job| job.id);
+    let ids: Vec<(Uuid, Uuid)> = page.iter().map(|job| (job.user_id, job.id)).collect();
     let scores = queue::scores(redis, keys, &ids).await?;
     let now = Utc::now();
-    let missing: Vec<(Uuid, chrono::DateTime<Utc>)> = page
+    let missing: Vec<(Uuid, Uuid, chrono::DateTime<Utc>)> = page
         .iter()
         .zip(scores)
         .filter(|(_, score)| score.is_none())
-        .filter_map(|((id, next_run_at, cron, tz), _)| {
-            let at = next_run_at.or_else(|| Schedule::parse(cron, tz).ok()?.next_after(now))?;
-            Some((*id, at))
+        .filter_map(|(job, _)| {
+            let at = job.next_run_at.or_else(|| {
+                Schedule::parse(&job.cron_expression, &job.timezone)
+                    .ok()?
+                    .next_after(now)
+            })?;
+            Some((job.user_id, job.id, at))
         })
         .collect();
     if !missing.is_empty() {
-        tracing::info!(
-            count = missing.len(),
-            "putting missing jobs back in the due set"
-        );
+        tracing::info!(count = missing.len(), "putting missing jobs back");
         queue::schedule_missing(redis, keys, &missing).await?;
     }
+    let plans: HashMap<Uuid, Plan> = page.iter().map(|job| (job.user_id, job.plan)).collect();
+    let plans: Vec<(Uuid, Plan)> = plans.into_iter().collect();
+    queue::set_plans(redis, keys, &plans).await?;
     Ok((done, missing.len()))
 }
 
-/// Removes from one page of the due set the jobs that are no longer ACTIVE (paused,
-/// deleted). Returns the scan cursor for the next page (0 when the scan is complete).
+/// Removes from the work of one page of users (about `size` entries) the jobs that are
+/// no longer ACTIVE (paused, deleted). Returns the scan cursor for the next page (0 when
+/// the scan is complete).
 async fn prune_page(
     db: &db::Pool,
     redis: &RedisPool,
     keys: &Keys,
-    cursor: u64,
+    mut cursor: u64,
     size: i64,
 ) -> Result<u64, Error> {
-    let (next, page): (u64, Vec<String>) = zscan_page(redis, keys, cursor, size).await?;
-    let ids: Vec<Uuid> = page.iter().filter_map(|m| m.parse().ok()).collect();
-    if !ids.is_empty() {
-        let mut conn = db.get().await.map_err(db::Error::from)?;
-        let active: std::collections::HashSet<Uuid> = Job::active_among(&mut conn, &ids)
-            .await
-            .map_err(db::Error::from)?
-            .into_iter()
-            .collect();
-        drop(conn);
-        let stale: Vec<String> = ids
-            .iter()
-            .filter(|id| !active.contains(id))
-            .map(Uuid::to_string)
-            .collect();
-        if !stale.is_empty() {
-            tracing::info!(
-                count = stale.len(),
-                "removing jobs that are not active from the due set"
-            );
-            let _: () = redis
+    let mut jobs: Vec<(Uuid, Uuid)> = Vec::new();
+    loop {
+        let (next, users) = scan_users(redis, keys, cursor).await?;
+        cursor = next;
+        for user in users {
+            let entries: Vec<String> = redis
                 .next()
-                .zrem(keys.due(), stale)
+                .zrange(keys.work(user), 0, -1, None, false, None, false)
                 .await
                 .map_err(Error::Redis)?;
+            // Job ids only: queued tasks (with a ':') end with their runs.
+            jobs.extend(entries.iter().filter_map(|e| Some((user, e.parse().ok()?))));
+        }
+        if cursor == 0 || jobs.len() as i64 >= size {
+            break;
         }
     }
-    Ok(next)
+    if jobs.is_empty() {
+        return Ok(cursor);
+    }
+    let ids: Vec<Uuid> = jobs.iter().map(|(_, job)| *job).collect();
+    let mut conn = db.get().await.map_err(db::Error::from)?;
+    let active: HashSet<Uuid> = Job::active_among(&mut conn, &ids)
+        .await
+        .map_err(db::Error::from)?
+        .into_iter()
+        .collect();
+    drop(conn);
+    let stale: Vec<(Uuid, Uuid)> = jobs
+        .into_iter()
+        .filter(|(_, job)| !active.contains(job))
+        .collect();
+    if !stale.is_empty() {
+        tracing::info!(count = stale.len(), "removing jobs that are not active");
+        queue::unschedule_many(redis, keys, &stale).await?;
+    }
+    Ok(cursor)
 }
 
-/// One ZSCAN step over the due set: (next cursor, members), about `size` of them.
-async fn zscan_page(
+/// One HSCAN step over the users with a recorded plan (every user with scheduled work):
+/// (next cursor, users).
+async fn scan_users(
     redis: &RedisPool,
     keys: &Keys,
     cursor: u64,
-    size: i64,
-) -> Result<(u64, Vec<String>), Error> {
+) -> Result<(u64, Vec<Uuid>), Error> {
     let reply: (String, Vec<String>) = redis
         .next()
         .custom(
             fred::types::CustomCommand::new_static(
-                "ZSCAN",
+                "HSCAN",
                 fred::types::ClusterHash::FirstKey,
                 false,
             ),
             vec![
-                keys.due(),
+                keys.plans(),
                 cursor.to_string(),
                 "COUNT".to_owned(),
-                size.to_string(),
+                "10".to_owned(),
             ],
         )
         .await
         .map_err(Error::Redis)?;
     let next = reply.0.parse().unwrap_or(0);
-    // ZSCAN returns member, score, member, score, ...
-    let members = reply.1.into_iter().step_by(2).collect();
-    Ok((next, members))
+    // HSCAN returns field, value, field, value, ...
+    let users = reply
+        .1
+        .iter()
+        .step_by(2)
+        .filter_map(|u| u.parse().ok())
+        .collect();
+    Ok((next, users))
 }

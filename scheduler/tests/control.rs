@@ -28,7 +28,7 @@ async fn load_job(database: &db::test_db::TestDatabase, id: uuid::Uuid) -> Job {
 }
 
 #[tokio::test]
-async fn schedule_and_unschedule_mirror_the_job_in_the_due_set() {
+async fn schedule_and_unschedule_mirror_the_job_in_its_owners_work() {
     let (database, redis, keys, target) = setup().await;
     let user = fixtures::user(&database).await;
     let mut spec = JobSpec::every_second(target.url("/x"));
@@ -37,7 +37,7 @@ async fn schedule_and_unschedule_mirror_the_job_in_the_due_set() {
     let job = load_job(&database, id).await;
 
     control::schedule(&redis, &keys, &job).await.unwrap();
-    let score = queue::scores(&redis, &keys, &[id]).await.unwrap()[0];
+    let score = queue::scores(&redis, &keys, &[(user, id)]).await.unwrap()[0];
     assert_eq!(
         score,
         Some(job.next_run_at.unwrap().timestamp_millis() as f64)
@@ -48,11 +48,17 @@ async fn schedule_and_unschedule_mirror_the_job_in_the_due_set() {
         ..job.clone()
     };
     control::schedule(&redis, &keys, &paused).await.unwrap();
-    assert_eq!(queue::scores(&redis, &keys, &[id]).await.unwrap()[0], None);
+    assert_eq!(
+        queue::scores(&redis, &keys, &[(user, id)]).await.unwrap()[0],
+        None
+    );
 
     control::schedule(&redis, &keys, &job).await.unwrap();
-    control::unschedule(&redis, &keys, id).await.unwrap();
-    assert_eq!(queue::scores(&redis, &keys, &[id]).await.unwrap()[0], None);
+    control::unschedule(&redis, &keys, user, id).await.unwrap();
+    assert_eq!(
+        queue::scores(&redis, &keys, &[(user, id)]).await.unwrap()[0],
+        None
+    );
 
     let next = control::next_fire_time(&job, Utc::now()).unwrap();
     assert!(next > Utc::now() && next <= Utc::now() + chrono::Duration::seconds(1));
@@ -199,16 +205,18 @@ async fn retention_deletes_only_runs_past_the_owners_plan() {
 
 #[tokio::test]
 async fn a_slot_put_back_while_leased_is_not_leased_twice() {
-    // The reconciler can see a job missing from the due set while an instance holds its
+    // The reconciler can see a job missing from Redis while an instance holds its
     // slot (between the claim and the put-back) and add it again at the same time.
     let (database, redis, keys, _target) = setup().await;
     drop(database);
-    let job = uuid::Uuid::new_v4();
+    let (user, job) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    let limits = queue::Concurrency::default();
     let slot = Utc::now() - chrono::Duration::seconds(1);
     let claim_due_now = async || {
         queue::claim(
             &redis,
             &keys,
+            &limits,
             "test",
             Utc::now(),
             Utc::now(),
@@ -218,10 +226,14 @@ async fn a_slot_put_back_while_leased_is_not_leased_twice() {
         .await
         .unwrap()
     };
-    queue::schedule(&redis, &keys, job, slot).await.unwrap();
+    queue::schedule(&redis, &keys, user, job, slot)
+        .await
+        .unwrap();
     let first = claim_due_now().await;
     assert_eq!(first.len(), 1);
-    queue::schedule(&redis, &keys, job, slot).await.unwrap();
+    queue::schedule(&redis, &keys, user, job, slot)
+        .await
+        .unwrap();
     let second = claim_due_now().await;
     assert!(
         second.is_empty(),
@@ -243,9 +255,9 @@ async fn a_slot_put_back_while_leased_is_not_leased_twice() {
     assert_eq!(leases.len(), 1);
     assert_eq!(leases[0].0, first[0].member);
     assert_eq!(
-        queue::scores(&redis, &keys, &[job]).await.unwrap()[0],
+        queue::scores(&redis, &keys, &[(user, job)]).await.unwrap()[0],
         None,
-        "the duplicate left the due set"
+        "the duplicate left the user's work"
     );
 }
 
@@ -284,18 +296,29 @@ async fn work_taken_back_says_whether_its_request_may_have_gone_out() {
     let (database, redis, keys, _target) = setup().await;
     drop(database);
     let now = Utc::now();
+    let user = uuid::Uuid::new_v4();
+    let limits = queue::Concurrency::default();
     let (sent_job, unsent_job) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
     let slot = now + chrono::Duration::milliseconds(500);
-    queue::schedule(&redis, &keys, sent_job, slot)
+    queue::schedule(&redis, &keys, user, sent_job, slot)
         .await
         .unwrap();
-    queue::schedule(&redis, &keys, unsent_job, slot)
+    queue::schedule(&redis, &keys, user, unsent_job, slot)
         .await
         .unwrap();
     let horizon = now + chrono::Duration::seconds(1);
-    let taken = queue::claim(&redis, &keys, "a", now, horizon, Duration::from_secs(2), 10)
-        .await
-        .unwrap();
+    let taken = queue::claim(
+        &redis,
+        &keys,
+        &limits,
+        "a",
+        now,
+        horizon,
+        Duration::from_secs(2),
+        10,
+    )
+    .await
+    .unwrap();
     assert_eq!(taken.len(), 2, "both slots are claimed ahead: {taken:?}");
     assert!(
         taken
@@ -320,6 +343,7 @@ async fn work_taken_back_says_whether_its_request_may_have_gone_out() {
     let back = queue::claim(
         &redis,
         &keys,
+        &limits,
         "b",
         later,
         later,
@@ -348,7 +372,9 @@ async fn work_taken_back_says_whether_its_request_may_have_gone_out() {
     );
     // Releasing forgets the owners too.
     let members: Vec<String> = back.iter().map(|c| c.member.clone()).collect();
-    queue::release(&redis, &keys, &members, &[]).await.unwrap();
+    queue::release(&redis, &keys, &limits, &members, &[])
+        .await
+        .unwrap();
     let owners: u64 = fred::prelude::HashesInterface::hlen(redis.next(), keys.owners())
         .await
         .unwrap();

@@ -1,5 +1,5 @@
-//! The reconciler's background pass, with the due set already built: it mends single
-//! entries, a page at a time, on a real PostgreSQL and Redis.
+//! The reconciler's background pass, with the schedules already built: it mends single
+//! entries and users' places, a page at a time, on a real PostgreSQL and Redis.
 
 use std::time::Duration;
 
@@ -46,22 +46,30 @@ async fn the_background_pass_puts_back_missing_jobs_and_drops_stale_ones_on_ever
     .unwrap();
     drop(conn);
 
-    // The due set as PostgreSQL has it, but for one job missing from each of the last
-    // pages, the paused job still there, and a job PostgreSQL never had.
+    // The schedule as PostgreSQL has it, but for one job missing from each of the last
+    // pages, the paused job still there, and jobs PostgreSQL never had.
     let missing = [jobs[1500].id, jobs[2500].id, jobs[3499].id];
     // Enough unknown jobs that some lie beyond the first ZSCAN page, whatever its order.
     let stale: Vec<Uuid> = (0..60).map(|_| Uuid::new_v4()).collect();
-    let mut due: Vec<(Uuid, DateTime<Utc>)> = jobs
+    let mut due: Vec<(Uuid, Uuid, DateTime<Utc>)> = jobs
         .iter()
         .filter(|row| !missing.contains(&row.id))
-        .map(|row| (row.id, row.next_run_at))
+        .map(|row| (user, row.id, row.next_run_at))
         .collect();
     due.extend(
         stale
             .iter()
-            .map(|id| (*id, Utc::now() + chrono::Duration::days(1))),
+            .map(|id| (user, *id, Utc::now() + chrono::Duration::days(1))),
     );
     queue::schedule_many(&redis, &keys, &due).await.unwrap();
+    // The user lost its place among the ready users, and counts a lease that is gone.
+    let _: () = redis
+        .next()
+        .zrem(keys.ready(), user.to_string())
+        .await
+        .unwrap();
+    let ghost = format!("s:{user}:{}:1", Uuid::new_v4());
+    let _: () = redis.next().sadd(keys.held(user), ghost).await.unwrap();
     let _: () = redis
         .next()
         .set(keys.rebuilt_marker(), "test", None, None, false)
@@ -76,9 +84,9 @@ async fn the_background_pass_puts_back_missing_jobs_and_drops_stale_ones_on_ever
         Duration::from_millis(100),
         stop.clone(),
     ));
-    let mut watched = missing.to_vec();
-    watched.push(paused);
-    watched.extend(&stale);
+    let mut watched: Vec<(Uuid, Uuid)> = missing.iter().map(|id| (user, *id)).collect();
+    watched.push((user, paused));
+    watched.extend(stale.iter().map(|id| (user, *id)));
     poll_until(
         "the due set to match PostgreSQL",
         Duration::from_secs(30),
@@ -97,11 +105,27 @@ async fn the_background_pass_puts_back_missing_jobs_and_drops_stale_ones_on_ever
     pass.await.unwrap();
 
     // Put back at their own next fire time, and nothing else changed.
-    let scores = queue::scores(&redis, &keys, &missing).await.unwrap();
+    let owned: Vec<(Uuid, Uuid)> = missing.iter().map(|id| (user, *id)).collect();
+    let scores = queue::scores(&redis, &keys, &owned).await.unwrap();
     for (id, score) in missing.iter().zip(scores) {
         let row = jobs.iter().find(|row| row.id == *id).unwrap();
         assert_eq!(score, Some(row.next_run_at.timestamp_millis() as f64));
     }
-    let size: u64 = redis.next().zcard(keys.due()).await.unwrap();
+    let size: u64 = redis.next().zcard(keys.work(user)).await.unwrap();
     assert_eq!(size, jobs.len() as u64 - 1);
+    // The user is back among the ready ones, its count without the ghost, its plan known.
+    let place: Option<f64> = redis
+        .next()
+        .zscore(keys.ready(), user.to_string())
+        .await
+        .unwrap();
+    assert!(place.is_some(), "the user is ready again");
+    let held: u64 = redis.next().scard(keys.held(user)).await.unwrap();
+    assert_eq!(held, 0, "a lease that is gone no longer counts");
+    let plan: Option<String> = redis
+        .next()
+        .hget(keys.plans(), user.to_string())
+        .await
+        .unwrap();
+    assert_eq!(plan.as_deref(), Some("PRO"));
 }

@@ -1,8 +1,9 @@
 //! `plans`: the plan table of the contract.
 
-use async_graphql::{Object, SimpleObject};
+use async_graphql::{Context, Object, SimpleObject};
 
 use super::Plan;
+use crate::state::AppState;
 
 /// What one plan allows.
 #[derive(SimpleObject, Debug, Clone, PartialEq, Eq)]
@@ -18,10 +19,17 @@ pub struct PlanInfo {
     pub max_retries: i32,
     /// Days execution logs are kept.
     pub log_retention_days: i32,
+    /// Runs of the user's out at once (claimed by a scheduler and not yet recorded); the
+    /// user's further due runs wait their turn, late but never lost, while other users'
+    /// go first.
+    pub max_concurrent_runs: i32,
+    /// `runJob` calls per minute (RATE_LIMITED beyond).
+    pub manual_runs_per_minute: i32,
 }
 
-impl From<db::Plan> for PlanInfo {
-    fn from(plan: db::Plan) -> PlanInfo {
+impl PlanInfo {
+    /// The plan's limits, with this deployment's concurrency.
+    fn new(plan: db::Plan, concurrency: &scheduler::queue::Concurrency) -> PlanInfo {
         let limits = plan.limits();
         let int = |n: u32| i32::try_from(n).unwrap_or(i32::MAX);
         PlanInfo {
@@ -31,6 +39,8 @@ impl From<db::Plan> for PlanInfo {
             max_timeout_ms: int(limits.max_timeout_ms),
             max_retries: int(limits.max_retries),
             log_retention_days: int(limits.log_retention_days),
+            max_concurrent_runs: int(concurrency.of(plan)),
+            manual_runs_per_minute: int(limits.manual_runs_per_minute),
         }
     }
 }
@@ -41,7 +51,15 @@ pub struct PlansQuery;
 #[Object]
 impl PlansQuery {
     /// Every plan and its limits, cheapest first.
-    async fn plans(&self) -> Vec<PlanInfo> {
-        db::Plan::ALL.iter().copied().map(PlanInfo::from).collect()
+    async fn plans(&self, ctx: &Context<'_>) -> Vec<PlanInfo> {
+        let concurrency = ctx
+            .data_unchecked::<AppState>()
+            .config
+            .scheduler
+            .concurrency();
+        db::Plan::ALL
+            .iter()
+            .map(|plan| PlanInfo::new(*plan, &concurrency))
+            .collect()
     }
 }

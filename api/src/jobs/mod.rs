@@ -42,10 +42,16 @@ fn allow_private(state: &AppState) -> bool {
     state.config.scheduler.allow_private_targets
 }
 
-/// Mirrors the job in the due set; a failure is logged, the reconciler repairs it.
-async fn sync_schedule(state: &AppState, job: &Job) {
-    if let Err(e) = scheduler::control::schedule(&state.redis, &state.keys, job).await {
-        tracing::warn!(job_id = %job.id, error = %e, "due set not updated; the reconciler will");
+/// Mirrors the job in its owner's schedule in Redis, with the owner's plan (which sets
+/// how many of its runs may be out at once); a failure is logged, the reconciler repairs
+/// it.
+async fn sync_schedule(state: &AppState, job: &Job, plan: Plan) {
+    let synced = async {
+        scheduler::queue::set_plan(&state.redis, &state.keys, job.user_id, plan).await?;
+        scheduler::control::schedule(&state.redis, &state.keys, job).await
+    };
+    if let Err(e) = synced.await {
+        tracing::warn!(job_id = %job.id, error = %e, "schedule not updated in Redis; the reconciler will");
     }
 }
 
@@ -102,7 +108,7 @@ pub async fn create(state: &AppState, viewer: &Claims, mut draft: Draft) -> ApiR
             plan.limits().max_jobs
         ))
     })?;
-    sync_schedule(state, &job).await;
+    sync_schedule(state, &job, plan).await;
     Ok(job)
 }
 
@@ -152,7 +158,7 @@ pub async fn update(
         .ok_or_else(|| not_found(id))?;
     drop(conn);
     if schedule_changed {
-        sync_schedule(state, &saved).await;
+        sync_schedule(state, &saved, plan).await;
     }
     Ok(saved)
 }
@@ -164,8 +170,9 @@ pub async fn delete(state: &AppState, viewer: &Claims, id: Uuid) -> ApiResult<bo
         return Err(not_found(id));
     }
     drop(conn);
-    if let Err(e) = scheduler::control::unschedule(&state.redis, &state.keys, id).await {
-        tracing::warn!(job_id = %id, error = %e, "deleted job left in the due set; the reconciler will remove it");
+    if let Err(e) = scheduler::control::unschedule(&state.redis, &state.keys, viewer.sub, id).await
+    {
+        tracing::warn!(job_id = %id, error = %e, "deleted job left in Redis; the reconciler will remove it");
     }
     Ok(true)
 }
@@ -177,6 +184,7 @@ pub async fn set_status(
     id: Uuid,
     status: JobStatus,
 ) -> ApiResult<Job> {
+    let plan = plan_of(state, viewer).await?;
     let mut job = owned(state, viewer, id).await?;
     if job.status == status {
         return Ok(job);
@@ -188,13 +196,22 @@ pub async fn set_status(
         .await?
         .ok_or_else(|| not_found(id))?;
     drop(conn);
-    sync_schedule(state, &saved).await;
+    sync_schedule(state, &saved, plan).await;
     Ok(saved)
 }
 
-/// `runJob`: a MANUAL run now, outside the schedule (paused jobs too).
+/// `runJob`: a MANUAL run now, outside the schedule (paused jobs too). At most the plan's
+/// `manualRunsPerMinute` per user (RATE_LIMITED beyond), and each counts against the
+/// user's concurrency like any run.
 pub async fn run_now(state: &AppState, viewer: &Claims, id: Uuid) -> ApiResult<ExecutionLog> {
+    let plan = plan_of(state, viewer).await?;
     let job = owned(state, viewer, id).await?;
+    let limit = scheduler::rate_limit::Limit {
+        name: "run-job",
+        max: plan.limits().manual_runs_per_minute,
+        window: std::time::Duration::from_secs(60),
+    };
+    crate::auth::limits::check(state, limit, &viewer.sub.to_string()).await?;
     let mut conn = state.conn().await?;
     Ok(scheduler::control::trigger_now(&mut conn, &state.redis, &state.keys, &job).await?)
 }
@@ -220,7 +237,11 @@ pub async fn update_plan(state: &AppState, viewer: &Claims, plan: Plan) -> ApiRe
     let mut conn = state.conn().await?;
     let result =
         User::change_plan(&mut conn, viewer.sub, plan, move |jobs| fits(plan, jobs)).await?;
-    result.map_err(ApiError::PlanLimitReached)
+    let user = result.map_err(ApiError::PlanLimitReached)?;
+    if let Err(e) = scheduler::queue::set_plan(&state.redis, &state.keys, user.id, plan).await {
+        tracing::warn!(user_id = %user.id, error = %e, "new plan not in Redis yet; the reconciler will record it");
+    }
+    Ok(user)
 }
 
 /// Whether a user's jobs fit a plan; otherwise what to change, naming the jobs.

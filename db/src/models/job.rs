@@ -39,6 +39,18 @@ pub struct Job {
     pub updated_at: DateTime<Utc>,
 }
 
+/// An ACTIVE job as the reconciler sees it (see [`Job::active_page`]).
+#[derive(Debug, Clone, PartialEq, Queryable)]
+pub struct ActiveJob {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    /// The owner's plan, which sets the owner's concurrency.
+    pub plan: crate::Plan,
+    pub next_run_at: Option<DateTime<Utc>>,
+    pub cron_expression: String,
+    pub timezone: String,
+}
+
 /// The columns a new job needs; validation happens before this (in the API).
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = jobs)]
@@ -174,16 +186,21 @@ impl Job {
         .await
     }
 
-    /// One page of ACTIVE jobs ordered by id, after `after` (keyset), for the reconciler.
+    /// One page of ACTIVE jobs ordered by id, after `after` (keyset), with what the
+    /// reconciler mirrors in Redis: their owner, its plan and their next fire time.
     pub async fn active_page(
         conn: &mut AsyncPgConnection,
         after: Option<Uuid>,
         limit: i64,
-    ) -> QueryResult<Vec<(Uuid, Option<DateTime<Utc>>, String, String)>> {
+    ) -> QueryResult<Vec<ActiveJob>> {
+        use crate::schema::users;
         let mut query = jobs::table
+            .inner_join(users::table)
             .filter(jobs::status.eq(JobStatus::Active))
             .select((
                 jobs::id,
+                jobs::user_id,
+                users::plan,
                 jobs::next_run_at,
                 jobs::cron_expression,
                 jobs::timezone,

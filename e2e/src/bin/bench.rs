@@ -125,10 +125,36 @@ fn cmd(args: &str, smoke: bool) -> String {
     )
 }
 
-/// A PRO user and `count` jobs for them, inserted in one statement.
-async fn bulk_jobs(env: &TestEnv, count: usize, cron: &str, url: &str) -> (Uuid, Vec<Uuid>) {
-    let user = fixtures::user(&env.database).await;
+/// Jobs one PRO user may own: the bench's jobs are spread over users as a deployment's
+/// are, each within its plan (and so within its concurrency limit).
+const JOBS_PER_USER: usize = 500;
+
+/// `count` jobs in all, `JOBS_PER_USER` to a new PRO user, each user's inserted in one
+/// statement. Returns (user, job) pairs.
+async fn bulk_jobs(env: &TestEnv, count: usize, cron: &str, url: &str) -> Vec<(Uuid, Uuid)> {
+    let mut jobs = Vec::with_capacity(count);
     let mut conn = env.database.connect().await;
+    for first in (0..count).step_by(JOBS_PER_USER) {
+        let user = fixtures::user(&env.database).await;
+        let n = JOBS_PER_USER.min(count - first);
+        jobs.extend(
+            insert_jobs(&mut conn, user, n, cron, url)
+                .await
+                .into_iter()
+                .map(|job| (user, job)),
+        );
+    }
+    jobs
+}
+
+/// `count` jobs of `user`, in one statement.
+async fn insert_jobs(
+    conn: &mut db::AsyncPgConnection,
+    user: Uuid,
+    count: usize,
+    cron: &str,
+    url: &str,
+) -> Vec<Uuid> {
     #[derive(diesel::QueryableByName)]
     struct Id {
         #[diesel(sql_type = diesel::sql_types::Uuid)]
@@ -138,13 +164,14 @@ async fn bulk_jobs(env: &TestEnv, count: usize, cron: &str, url: &str) -> (Uuid,
         "INSERT INTO jobs (user_id, name, cron_expression, target_url, timeout_ms) \
          SELECT '{user}', 'bench ' || i, '{cron}', '{url}', 30000 FROM generate_series(1, {count}) AS i RETURNING id"
     ))
-    .load(&mut conn)
+    .load(conn)
     .await
     .expect("insert jobs");
-    (user, ids.into_iter().map(|i| i.id).collect())
+    ids.into_iter().map(|i| i.id).collect()
 }
 
-async fn schedule_all(env: &TestEnv, jobs: &[(Uuid, DateTime<Utc>)]) {
+/// Puts (user, job, next fire time) in Redis as the API would, the users as PRO.
+async fn schedule_all(env: &TestEnv, jobs: &[(Uuid, Uuid, DateTime<Utc>)]) {
     // A deployment with this many jobs has planner statistics of them (autovacuum takes
     // them within a minute of such a load); the table loaded a moment ago has none.
     let mut conn = env.database.connect().await;
@@ -155,6 +182,11 @@ async fn schedule_all(env: &TestEnv, jobs: &[(Uuid, DateTime<Utc>)]) {
     drop(conn);
     let redis = scheduler::redis::connect(&env.redis_url, 2).expect("redis");
     let keys = scheduler::Keys::new(&env.key_prefix);
+    let users: HashSet<Uuid> = jobs.iter().map(|(user, ..)| *user).collect();
+    let plans: Vec<(Uuid, db::Plan)> = users.into_iter().map(|u| (u, db::Plan::Pro)).collect();
+    scheduler::queue::set_plans(&redis, &keys, &plans)
+        .await
+        .expect("plans");
     for chunk in jobs.chunks(10_000) {
         scheduler::queue::schedule_many(&redis, &keys, chunk)
             .await
@@ -272,13 +304,12 @@ impl PubsubLimit {
     }
 }
 
-/// When the `count`-th outcome (any event but STARTED) of `user`'s runs is published:
+/// When the `count`-th outcome (any event but STARTED) of any user's runs is published:
 /// the scheduler publishes it once the run is recorded. Listening costs PostgreSQL
 /// nothing, where counting finished rows every 50 ms took a sizeable share of the cores
 /// the schedulers measured here need. Run it under a lifted [`PubsubLimit`].
 async fn outcomes_published(
     env: &TestEnv,
-    user: Uuid,
     count: usize,
 ) -> tokio::sync::oneshot::Receiver<Result<DateTime<Utc>, String>> {
     use fred::prelude::{Builder, Config, EventInterface, PubsubInterface};
@@ -288,8 +319,8 @@ async fn outcomes_published(
         .expect("subscriber");
     client.init().await.expect("connect the subscriber");
     let mut messages = client.message_rx();
-    let channel = scheduler::Keys::new(&env.key_prefix).user_events(user);
-    client.subscribe(channel).await.expect("subscribe");
+    let pattern = scheduler::Keys::new(&env.key_prefix).all_events_pattern();
+    client.psubscribe(pattern).await.expect("subscribe");
     let (done, at) = tokio::sync::oneshot::channel();
     tokio::spawn(async move {
         let _client = client;
@@ -297,11 +328,11 @@ async fn outcomes_published(
         let ended = loop {
             match messages.recv().await {
                 Ok(message) => {
-                    let started = message
-                        .value
-                        .as_str()
-                        .is_some_and(|text| text.starts_with(r#"{"type":"STARTED""#));
-                    seen += usize::from(!started);
+                    let outcome = message.value.as_str().is_some_and(|text| {
+                        text.starts_with(r#"{"type":""#)
+                            && !text.starts_with(r#"{"type":"STARTED""#)
+                    });
+                    seen += usize::from(outcome);
                     if seen == count {
                         break Ok(Utc::now());
                     }
@@ -323,12 +354,13 @@ async fn outcomes_published(
 
 async fn burst(jobs: usize, schedulers: usize, smoke: bool) -> Vec<Figure> {
     let env = TestEnv::new().await;
-    let (user, ids) = bulk_jobs(&env, jobs, "0 0 1 1 *", &env.target.url("/burst")).await;
+    let ids = bulk_jobs(&env, jobs, "0 0 1 1 *", &env.target.url("/burst")).await;
     let pubsub_limit = PubsubLimit::lift(&env).await;
-    let published = outcomes_published(&env, user, jobs).await;
+    let published = outcomes_published(&env, jobs).await;
     let start = Utc::now() + chrono::Duration::seconds(5);
     let slot = DateTime::from_timestamp(start.timestamp(), 0).unwrap();
-    schedule_all(&env, &ids.iter().map(|id| (*id, slot)).collect::<Vec<_>>()).await;
+    let due: Vec<_> = ids.iter().map(|(user, job)| (*user, *job, slot)).collect();
+    schedule_all(&env, &due).await;
     let processes: Vec<Cronops> = (0..schedulers)
         .map(|_| {
             Cronops::spawn(
@@ -390,10 +422,10 @@ async fn burst(jobs: usize, schedulers: usize, smoke: bool) -> Vec<Figure> {
 async fn lateness(jobs: usize, seconds: u64, smoke: bool) -> Vec<Figure> {
     let env = TestEnv::new().await;
     let periods = [1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60];
-    let user = fixtures::user(&env.database).await;
     let mut conn = env.database.connect().await;
     let mut scheduled = Vec::with_capacity(jobs);
     let now = Utc::now() + chrono::Duration::seconds(3);
+    // A thousand jobs per period, JOBS_PER_USER to a user.
     for chunk in 0..jobs.div_ceil(1000) {
         let count = 1000.min(jobs - chunk * 1000);
         let period = periods[chunk % periods.len()];
@@ -402,24 +434,16 @@ async fn lateness(jobs: usize, seconds: u64, smoke: bool) -> Vec<Figure> {
         } else {
             format!("*/{period} * * * * *")
         };
-        #[derive(diesel::QueryableByName)]
-        struct Id {
-            #[diesel(sql_type = diesel::sql_types::Uuid)]
-            id: Uuid,
-        }
-        let ids: Vec<Id> = diesel::sql_query(format!(
-            "INSERT INTO jobs (user_id, name, cron_expression, target_url) \
-             SELECT '{user}', 'late ' || i, '{cron}', '{}' FROM generate_series(1, {count}) AS i RETURNING id",
-            env.target.url("/late")
-        ))
-        .load(&mut conn)
-        .await
-        .expect("insert");
         let next = scheduler::cron::Schedule::parse(&cron, "UTC")
             .unwrap()
             .next_after(now)
             .unwrap();
-        scheduled.extend(ids.into_iter().map(|i| (i.id, next)));
+        for first in (0..count).step_by(JOBS_PER_USER) {
+            let user = fixtures::user(&env.database).await;
+            let n = JOBS_PER_USER.min(count - first);
+            let ids = insert_jobs(&mut conn, user, n, &cron, &env.target.url("/late")).await;
+            scheduled.extend(ids.into_iter().map(|id| (user, id, next)));
+        }
     }
     drop(conn);
     schedule_all(&env, &scheduled).await;
@@ -523,13 +547,21 @@ async fn growth(smoke: bool) -> Vec<Figure> {
     } else {
         &[1_000, 100_000, 1_000_000]
     };
+    let limits = scheduler::queue::Concurrency::default();
     // Every size filled first, then measured in alternating rounds, each size keeping its
     // best round: a passing disturbance of the machine then cannot land on one size alone.
     let mut sets = Vec::new();
     for &size in sizes {
         let keys = scheduler::Keys::new(&format!("bench-{}", Uuid::new_v4().simple()));
         let far = Utc::now() + chrono::Duration::days(365);
-        let filler: Vec<(Uuid, DateTime<Utc>)> = (0..size).map(|_| (Uuid::new_v4(), far)).collect();
+        // Jobs a year away, JOBS_PER_USER to a user, as a deployment of that size has.
+        let filler: Vec<(Uuid, Uuid, DateTime<Utc>)> = (0..size.div_ceil(JOBS_PER_USER))
+            .flat_map(|_| {
+                let user = Uuid::new_v4();
+                (0..JOBS_PER_USER).map(move |_| (user, Uuid::new_v4(), far))
+            })
+            .take(size)
+            .collect();
         for chunk in filler.chunks(20_000) {
             scheduler::queue::schedule_many(&redis, &keys, chunk)
                 .await
@@ -539,6 +571,7 @@ async fn growth(smoke: bool) -> Vec<Figure> {
         scheduler::queue::claim(
             &redis,
             &keys,
+            &limits,
             "bench",
             Utc::now(),
             Utc::now(),
@@ -547,27 +580,35 @@ async fn growth(smoke: bool) -> Vec<Figure> {
         )
         .await
         .unwrap();
-        sets.push((size, keys, f64::INFINITY, f64::INFINITY));
+        sets.push((size, keys, filler, f64::INFINITY, f64::INFINITY));
     }
     for _round in 0..3 {
-        for (_, keys, best_server, best_wall) in sets.iter_mut() {
-            let (server_us, wall_us) = claim_costs(&redis, keys, 40).await;
+        for (_, keys, _, best_server, best_wall) in sets.iter_mut() {
+            let (server_us, wall_us) = claim_costs(&redis, keys, &limits, 40).await;
             *best_server = best_server.min(server_us);
             *best_wall = best_wall.min(wall_us);
         }
     }
-    let base = sets[0].2;
+    let base = sets[0].3;
     let mut figures = Vec::new();
-    for (size, keys, server_us, wall_us) in sets {
-        let _: () = fred::prelude::KeysInterface::del(
-            redis.next(),
-            vec![keys.due(), keys.leases(), keys.owners()],
-        )
-        .await
-        .unwrap();
+    for (size, keys, filler, server_us, wall_us) in sets {
+        let users: HashSet<Uuid> = filler.iter().map(|(user, ..)| *user).collect();
+        let mut doomed: Vec<String> = users.into_iter().map(|u| keys.work(u)).collect();
+        doomed.extend([
+            keys.ready(),
+            keys.blocked(),
+            keys.plans(),
+            keys.leases(),
+            keys.owners(),
+        ]);
+        for chunk in doomed.chunks(1_000) {
+            let _: () = fred::prelude::KeysInterface::del(redis.next(), chunk.to_vec())
+                .await
+                .unwrap();
+        }
         figures.push(Figure {
             scenario: "growth",
-            what: format!("claim cost per run, {size} jobs in the due set"),
+            what: format!("claim cost per run, {size} jobs scheduled"),
             value: format!(
                 "{server_us:.2} µs in Redis ({:+.0} % vs smallest); {wall_us:.2} µs wall clock",
                 (server_us / base - 1.0) * 100.0
@@ -595,28 +636,39 @@ async fn redis_command<T: fred::types::FromValue>(
         .unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
-/// Claims 500 due items `claims` times from `keys`; returns Redis's own time per claimed
-/// item (INFO commandstats, free of the client's and the machine's scheduling noise) and
-/// the median wall-clock time per item.
+/// Claims 500 due items (of 50 PRO users) `claims` times from `keys`; returns Redis's own
+/// time per claimed item (INFO commandstats around each claim alone, free of the client's
+/// and the machine's scheduling noise) and the median wall-clock time per item.
 async fn claim_costs(
     redis: &scheduler::redis::RedisPool,
     keys: &scheduler::Keys,
+    limits: &scheduler::queue::Concurrency,
     claims: usize,
 ) -> (f64, f64) {
-    let _: String = redis_command(redis, "CONFIG", &["RESETSTAT"]).await;
     let mut per_run_us = Vec::new();
     let mut claimed_total = 0usize;
+    let mut script_usec = 0.0;
     for _ in 0..claims {
-        let due: Vec<(Uuid, DateTime<Utc>)> = (0..500)
-            .map(|_| (Uuid::new_v4(), Utc::now() - chrono::Duration::seconds(1)))
+        let users: Vec<Uuid> = (0..50).map(|_| Uuid::new_v4()).collect();
+        let plans: Vec<(Uuid, db::Plan)> = users.iter().map(|u| (*u, db::Plan::Pro)).collect();
+        scheduler::queue::set_plans(redis, keys, &plans)
+            .await
+            .unwrap();
+        let due: Vec<(Uuid, Uuid, DateTime<Utc>)> = (0..500)
+            .map(|i| {
+                let at = Utc::now() - chrono::Duration::seconds(1);
+                (users[i % users.len()], Uuid::new_v4(), at)
+            })
             .collect();
         scheduler::queue::schedule_many(redis, keys, &due)
             .await
             .unwrap();
+        let _: String = redis_command(redis, "CONFIG", &["RESETSTAT"]).await;
         let started = Instant::now();
         let claimed = scheduler::queue::claim(
             redis,
             keys,
+            limits,
             "bench",
             Utc::now(),
             Utc::now(),
@@ -626,19 +678,24 @@ async fn claim_costs(
         .await
         .unwrap();
         per_run_us.push(started.elapsed().as_secs_f64() * 1e6 / claimed.len().max(1) as f64);
+        let info: String = redis_command(redis, "INFO", &["commandstats"]).await;
+        script_usec += info
+            .lines()
+            .find(|l| l.starts_with("cmdstat_evalsha:"))
+            .and_then(|l| l.split(',').find_map(|f| f.strip_prefix("usec=")))
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(f64::NAN);
         claimed_total += claimed.len();
         let members: Vec<String> = claimed.iter().map(|c| c.member.clone()).collect();
-        scheduler::queue::release(redis, keys, &members, &[])
+        scheduler::queue::release(redis, keys, limits, &members, &[])
             .await
             .unwrap();
+        for user in users {
+            let _: () = fred::prelude::KeysInterface::del(redis.next(), keys.work(user))
+                .await
+                .unwrap();
+        }
     }
-    let info: String = redis_command(redis, "INFO", &["commandstats"]).await;
-    let script_usec: f64 = info
-        .lines()
-        .find(|l| l.starts_with("cmdstat_evalsha:"))
-        .and_then(|l| l.split(',').find_map(|f| f.strip_prefix("usec=")))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(f64::NAN);
     per_run_us.sort_by(f64::total_cmp);
     (
         script_usec / claimed_total.max(1) as f64,
@@ -768,12 +825,20 @@ fn rss_kib(pid: u32) -> u64 {
 
 async fn memory(jobs: usize, smoke: bool) -> Vec<Figure> {
     let env = TestEnv::new().await;
-    let (_, ids) = bulk_jobs(&env, jobs, "0 0 1 1 *", "http://127.0.0.1:9/never").await;
+    let ids = bulk_jobs(&env, jobs, "0 0 1 1 *", "http://127.0.0.1:9/never").await;
     let next = Utc::now() + chrono::Duration::days(30);
-    schedule_all(&env, &ids.iter().map(|id| (*id, next)).collect::<Vec<_>>()).await;
+    let due: Vec<_> = ids.iter().map(|(user, job)| (*user, *job, next)).collect();
+    schedule_all(&env, &due).await;
     let redis = scheduler::redis::connect(&env.redis_url, 1).unwrap();
     let keys = scheduler::Keys::new(&env.key_prefix);
-    let bytes: u64 = redis_command(&redis, "MEMORY", &["USAGE", &keys.due(), "SAMPLES", "0"]).await;
+    let users: HashSet<Uuid> = ids.iter().map(|(user, _)| *user).collect();
+    let mut scheduling_keys: Vec<String> = users.into_iter().map(|u| keys.work(u)).collect();
+    scheduling_keys.extend([keys.ready(), keys.plans()]);
+    let mut bytes = 0u64;
+    for key in &scheduling_keys {
+        let used: u64 = redis_command(&redis, "MEMORY", &["USAGE", key, "SAMPLES", "0"]).await;
+        bytes += used;
+    }
     let process = Cronops::spawn(
         &["scheduler"],
         &scheduler_vars(&env, &[]),
@@ -867,7 +932,7 @@ where
 async fn api(seconds: u64, smoke: bool) -> Vec<Figure> {
     let env = TestEnv::new().await;
     let total = if smoke { 2_000 } else { 100_000 };
-    let (_, _) = bulk_jobs(&env, total - 1_000, "0 0 1 1 *", "https://example.com/").await;
+    bulk_jobs(&env, total - 1_000, "0 0 1 1 *", "https://example.com/").await;
     let server = Cronops::start_server(
         "api",
         env.vars_with(&[("RUST_LOG", "warn"), ("DATABASE_POOL_SIZE", "16")]),

@@ -39,6 +39,7 @@ impl Scheduler {
             let claimed = match queue::claim(
                 &shared.redis,
                 &shared.keys,
+                &shared.config.concurrency,
                 &shared.instance,
                 now,
                 now + lookahead,
@@ -76,7 +77,14 @@ impl Scheduler {
             shared.held.hold(claimed.iter().map(|c| &c.member));
             if let Err(e) = self.prepare(claimed.clone(), record_tx).await {
                 tracing::warn!(error = %e, "could not start claimed runs; handing them back");
-                if let Err(e) = queue::unclaim(&shared.redis, &shared.keys, &claimed).await {
+                if let Err(e) = queue::unclaim(
+                    &shared.redis,
+                    &shared.keys,
+                    &shared.config.concurrency,
+                    &claimed,
+                )
+                .await
+                {
                     tracing::warn!(error = %e, "handing back failed; the leases will expire instead");
                 }
                 shared.held.forget(claimed.into_iter().map(|c| c.member));

@@ -62,6 +62,7 @@ fn taken_back(mut claimed: Claimed, unsent: bool) -> Claimed {
 
 fn slot_task(slot: DateTime<Utc>) -> Task {
     Task::Slot {
+        user_id: Uuid::from_u128(2),
         job_id: Uuid::from_u128(1),
         slot_ms: slot.timestamp_millis(),
     }
@@ -246,6 +247,7 @@ fn a_retry_starts_at_its_time_for_its_original_slot() {
     let slot = at(10, 5, 0);
     let due = slot + TimeDelta::seconds(4);
     let task = Task::Retry {
+        user_id: active.user_id,
         job_id: active.id,
         slot_ms: slot.timestamp_millis(),
         attempt: 3,
@@ -289,7 +291,10 @@ fn a_manual_run_fires_its_pending_row_even_for_a_paused_job() {
     let paused = job(JobStatus::Paused);
     let now = at(10, 5, 0);
     let pending = row(ExecutionTrigger::Manual, now, ExecutionStatus::Pending);
-    let task = Task::Manual { log_id: pending.id };
+    let task = Task::Manual {
+        user_id: paused.user_id,
+        log_id: pending.id,
+    };
     let decision = decide_with(&claimed(task, now), Some(&paused), Some(&pending), now);
     assert_eq!(
         decision.action,

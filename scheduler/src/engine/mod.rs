@@ -37,6 +37,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::execute::Executor;
+use crate::queue::Concurrency;
 use crate::redis::RedisPool;
 use crate::{Error, Keys, reconcile};
 
@@ -60,18 +61,21 @@ pub struct SchedulerConfig {
     pub reconcile_interval: Duration,
     /// How long shutdown waits for requests in flight.
     pub shutdown_grace: Duration,
+    /// How many runs of one user may be out at once, by plan, across all instances.
+    pub concurrency: Concurrency,
 }
 
 impl Default for SchedulerConfig {
     fn default() -> SchedulerConfig {
         SchedulerConfig {
             allow_private_targets: false,
-            max_in_flight: 1_000,
+            max_in_flight: 10_000,
             batch_size: 500,
             lease: Duration::from_secs(15),
             lookahead: Duration::from_secs(1),
             reconcile_interval: Duration::from_secs(1),
             shutdown_grace: Duration::from_secs(20),
+            concurrency: Concurrency::default(),
         }
     }
 }

@@ -34,7 +34,7 @@ impl Loaded {
         let manual_ids: Vec<Uuid> = claimed
             .iter()
             .filter_map(|c| match c.task {
-                Task::Manual { log_id } => Some(log_id),
+                Task::Manual { log_id, .. } => Some(log_id),
                 _ => None,
             })
             .collect();
@@ -49,12 +49,14 @@ impl Loaded {
         let mut job_ids: Vec<Uuid> = manual.iter().map(|row| row.job_id).collect();
         for c in claimed {
             match c.task {
-                Task::Manual { log_id } => {
+                Task::Manual { log_id, .. } => {
                     if let Some(row) = manual.iter().find(|row| row.id == log_id) {
                         rows.insert(c.member.clone(), row.clone());
                     }
                 }
-                Task::Slot { job_id, slot_ms } => {
+                Task::Slot {
+                    job_id, slot_ms, ..
+                } => {
                     job_ids.push(job_id);
                     // Taken back from a dead holder: its row, if it wrote one, says how far
                     // it got (the misfire rule may have fired a later slot than claimed).
@@ -74,6 +76,7 @@ impl Loaded {
                     job_id,
                     slot_ms,
                     attempt,
+                    ..
                 } => {
                     job_ids.push(job_id);
                     let id = ExecutionLog::slot_id(
@@ -116,8 +119,8 @@ struct Write {
     member: String,
     /// The run to insert (PREPARED).
     row: Option<NewExecutionLog>,
-    /// The job's next fire time.
-    next: Option<(Uuid, DateTime<Utc>)>,
+    /// The job's next fire time: (user, job, time).
+    next: Option<(Uuid, Uuid, DateTime<Utc>)>,
 }
 
 /// The writes and follow-ups of one batch's decisions.
@@ -133,7 +136,9 @@ struct Plan {
 impl Plan {
     fn add(&mut self, claimed: &Claimed, job: Option<&Job>, decision: decide::Decision) {
         let member = claimed.member.clone();
-        let next = job.zip(decision.next_fire).map(|(job, at)| (job.id, at));
+        let next = job
+            .zip(decision.next_fire)
+            .map(|(job, at)| (job.user_id, job.id, at));
         let mut row = None;
         match decision.action {
             Action::Release(why) => {
@@ -160,7 +165,7 @@ async fn start(pool: &db::Pool, writes: Vec<Write>) -> Result<Vec<ExecutionLog>,
     let rows: Vec<NewExecutionLog> = writes.iter().filter_map(|w| w.row.clone()).collect();
     let next: Vec<(Uuid, Option<DateTime<Utc>>)> = writes
         .iter()
-        .filter_map(|w| w.next.map(|(id, at)| (id, Some(at))))
+        .filter_map(|w| w.next.map(|(_, job, at)| (job, Some(at))))
         .collect();
     Ok(ExecutionLog::start_runs(&mut conn, &rows, &next).await?)
 }
@@ -203,7 +208,7 @@ impl Scheduler {
         // From here on the runs are ours: failures are logged, never handed back. A next
         // fire time goes back to Redis even when its row was refused: that slot is lost,
         // not the job.
-        let next_runs: Vec<(Uuid, DateTime<Utc>)> =
+        let next_runs: Vec<(Uuid, Uuid, DateTime<Utc>)> =
             plan.writes.iter().filter_map(|w| w.next).collect();
         if let Err(e) = queue::schedule_many(&shared.redis, &shared.keys, &next_runs).await {
             tracing::warn!(error = %e, "could not put next fire times back; the reconciler will");
@@ -222,7 +227,15 @@ impl Scheduler {
             }
         }
         if !plan.release.is_empty() {
-            if let Err(e) = queue::release(&shared.redis, &shared.keys, &plan.release, &[]).await {
+            if let Err(e) = queue::release(
+                &shared.redis,
+                &shared.keys,
+                &shared.config.concurrency,
+                &plan.release,
+                &[],
+            )
+            .await
+            {
                 tracing::warn!(error = %e, "could not release leases; they will expire");
             }
             shared.held.forget(plan.release);
@@ -304,7 +317,7 @@ impl Scheduler {
                 .row
                 .as_ref()
                 .map(|r| (r.job_id, Some(r.scheduled_for)))
-                .or(write.next.map(|(job_id, _)| (job_id, None)))
+                .or(write.next.map(|(_, job_id, _)| (job_id, None)))
                 .unzip();
             tracing::warn!(
                 job_id = ?job_id,

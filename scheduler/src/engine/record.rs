@@ -42,6 +42,7 @@ pub(super) enum Record {
 #[derive(Debug, Clone)]
 pub(super) struct Finished {
     member: String,
+    user_id: Uuid,
     job_id: Uuid,
     /// The slot the run serves (epoch ms): what its retry serves too.
     slot_ms: i64,
@@ -65,6 +66,7 @@ impl Finished {
     ) -> Finished {
         Finished {
             member,
+            user_id: row.user_id,
             job_id: row.job_id,
             slot_ms: row.scheduled_for.timestamp_millis(),
             max_retries,
@@ -91,6 +93,7 @@ impl Finished {
         let now = Utc::now();
         Finished {
             member,
+            user_id: row.user_id,
             job_id: row.job_id,
             slot_ms: row.scheduled_for.timestamp_millis(),
             max_retries,
@@ -285,6 +288,7 @@ impl Scheduler {
                 let at = Utc::now() + retry::backoff(next_attempt);
                 follow_ups.push((
                     Task::Retry {
+                        user_id: finished.user_id,
                         job_id: finished.job_id,
                         slot_ms: finished.slot_ms,
                         attempt: next_attempt,
@@ -314,7 +318,14 @@ impl Scheduler {
         // held and renewed meanwhile) rather than drop them.
         let mut delay = Duration::from_millis(50);
         let mut failures = 0u32;
-        while let Err(e) = queue::release(&shared.redis, &shared.keys, &members, &follow_ups).await
+        while let Err(e) = queue::release(
+            &shared.redis,
+            &shared.keys,
+            &shared.config.concurrency,
+            &members,
+            &follow_ups,
+        )
+        .await
         {
             failures += 1;
             if failures == 1 || failures.is_multiple_of(20) {

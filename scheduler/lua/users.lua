@@ -1,0 +1,63 @@
+-- Shared head of the scripts that touch users' work (prepended to each by queue.rs).
+--
+-- Each user has one sorted set of work, {p}:work:<user>: its jobs' next fire times (the
+-- member is the job id) and its queued retries and manual runs (the member is the task).
+-- {p}:ready orders users by their earliest entry; a user at its concurrency limit (as
+-- many leases held, in {p}:held:<user>, as its plan allows) is moved to the set
+-- {p}:blocked instead, and back when one of its leases is released. A claim so never
+-- looks at a blocked user's backlog, and takes users' work in turns, not in bulk.
+--
+-- ARGV[1]: the key prefix ('{p}:'), ARGV[2..4]: the concurrency limits of FREE, PREMIUM
+-- and PRO as the caller knows them. The limits in force are those the schedulers claim
+-- with (claim.lua stores them); other callers use the stored ones when there are any. A
+-- user whose plan is not recorded here yet gets FREE's.
+local PREFIX = ARGV[1]
+local LIMITS = { FREE = tonumber(ARGV[2]), PREMIUM = tonumber(ARGV[3]), PRO = tonumber(ARGV[4]) }
+local LIMITS_KEY = PREFIX .. 'limits'
+local READY = PREFIX .. 'ready'
+local BLOCKED = PREFIX .. 'blocked'
+local PLANS = PREFIX .. 'plans'
+local LEASES = PREFIX .. 'leases'
+local OWNERS = PREFIX .. 'owners'
+
+local function work_key(user) return PREFIX .. 'work:' .. user end
+local function held_key(user) return PREFIX .. 'held:' .. user end
+
+-- The user of a task member ('s:<user>:...', 'r:<user>:...', 'm:<user>:...').
+local function user_of(member) return string.match(member, '^%a:([^:]+):') end
+
+local function limit_of(user)
+  local plan = redis.call('HGET', PLANS, user)
+  return (plan and LIMITS[plan]) or LIMITS.FREE
+end
+
+-- Makes the caller's limits the ones in force (schedulers, at every claim).
+local function store_limits()
+  redis.call('HSET', LIMITS_KEY, 'FREE', LIMITS.FREE, 'PREMIUM', LIMITS.PREMIUM, 'PRO', LIMITS.PRO)
+end
+
+-- Uses the limits in force, where a scheduler has stored them.
+local function use_stored_limits()
+  local stored = redis.call('HMGET', LIMITS_KEY, 'FREE', 'PREMIUM', 'PRO')
+  LIMITS = {
+    FREE = tonumber(stored[1]) or LIMITS.FREE,
+    PREMIUM = tonumber(stored[2]) or LIMITS.PREMIUM,
+    PRO = tonumber(stored[3]) or LIMITS.PRO,
+  }
+end
+
+-- Puts a user where its work and holdings say: nowhere without work, blocked at its
+-- limit, otherwise in ready at its earliest entry.
+local function settle(user)
+  local first = redis.call('ZRANGE', work_key(user), 0, 0, 'WITHSCORES')
+  if #first == 0 then
+    redis.call('ZREM', READY, user)
+    redis.call('SREM', BLOCKED, user)
+  elseif redis.call('SCARD', held_key(user)) >= limit_of(user) then
+    redis.call('ZREM', READY, user)
+    redis.call('SADD', BLOCKED, user)
+  else
+    redis.call('SREM', BLOCKED, user)
+    redis.call('ZADD', READY, first[2], user)
+  end
+end

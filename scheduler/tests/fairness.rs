@@ -1,0 +1,148 @@
+//! Claims between users, on a real Redis: users are served in turns, each within its
+//! plan's concurrency, and a user at its limit waits without holding anyone up.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use db::Plan;
+use scheduler::queue::{self, Claimed, Concurrency};
+use scheduler::task::Task;
+use scheduler::{Keys, redis::RedisPool};
+use uuid::Uuid;
+
+fn setup() -> (RedisPool, Keys) {
+    let redis = scheduler::redis::connect(&e2e::shared_redis_url(), 2).unwrap();
+    let keys = Keys::new(&format!("test-{}", Uuid::new_v4().simple()));
+    (redis, keys)
+}
+
+/// A user with `jobs` jobs due now, on `plan`.
+async fn user_with_due_jobs(redis: &RedisPool, keys: &Keys, plan: Plan, jobs: usize) -> Uuid {
+    let user = Uuid::new_v4();
+    queue::set_plan(redis, keys, user, plan).await.unwrap();
+    let due = Utc::now() - chrono::Duration::seconds(1);
+    let jobs: Vec<_> = (0..jobs).map(|_| (user, Uuid::new_v4(), due)).collect();
+    queue::schedule_many(redis, keys, &jobs).await.unwrap();
+    user
+}
+
+async fn claim(redis: &RedisPool, keys: &Keys, room: usize) -> Vec<Claimed> {
+    let now = Utc::now();
+    queue::claim(
+        redis,
+        keys,
+        &Concurrency::default(),
+        "test",
+        now,
+        now,
+        Duration::from_secs(30),
+        room,
+    )
+    .await
+    .unwrap()
+}
+
+fn of(claimed: &[Claimed], user: Uuid) -> usize {
+    claimed.iter().filter(|c| c.task.user_id() == user).count()
+}
+
+#[tokio::test]
+async fn users_are_served_in_turns_not_by_how_much_they_have_due() {
+    let (redis, keys) = setup();
+    let big = user_with_due_jobs(&redis, &keys, Plan::Pro, 900).await;
+    let small: Vec<Uuid> = {
+        let mut users = Vec::new();
+        for _ in 0..3 {
+            users.push(user_with_due_jobs(&redis, &keys, Plan::Pro, 1).await);
+        }
+        users
+    };
+    let first = claim(&redis, &keys, 10).await;
+    assert_eq!(first.len(), 10);
+    for user in &small {
+        assert_eq!(of(&first, *user), 1, "every small user in the first claim");
+    }
+    assert_eq!(of(&first, big), 7, "the big one takes the rest of the room");
+    // With the small ones served, the big one has the room to itself.
+    let second = claim(&redis, &keys, 100).await;
+    assert_eq!(of(&second, big), 100);
+}
+
+#[tokio::test]
+async fn a_user_at_its_limit_waits_until_a_lease_is_released_and_others_go_on() {
+    let (redis, keys) = setup();
+    let limits = Concurrency::default();
+    let free = user_with_due_jobs(&redis, &keys, Plan::Free, 30).await;
+    let first = claim(&redis, &keys, 100).await;
+    assert_eq!(
+        of(&first, free),
+        limits.free as usize,
+        "no more than its plan allows"
+    );
+
+    // Its backlog is set aside: another user's work is claimed, none of its own.
+    let other = user_with_due_jobs(&redis, &keys, Plan::Free, 1).await;
+    let blocked: bool =
+        fred::prelude::SetsInterface::sismember(redis.next(), keys.blocked(), free.to_string())
+            .await
+            .unwrap();
+    assert!(blocked);
+    let second = claim(&redis, &keys, 100).await;
+    assert_eq!((of(&second, free), of(&second, other)), (0, 1));
+
+    // Three of its runs end: three more of its slots may go, with a retry queued too.
+    let done: Vec<String> = first.iter().take(3).map(|c| c.member.clone()).collect();
+    let Task::Slot {
+        job_id, slot_ms, ..
+    } = first[0].task
+    else {
+        panic!("a slot: {:?}", first[0]);
+    };
+    let retry = Task::Retry {
+        user_id: free,
+        job_id,
+        slot_ms,
+        attempt: 2,
+    };
+    queue::release(&redis, &keys, &limits, &done, &[(retry, Utc::now())])
+        .await
+        .unwrap();
+    let third = claim(&redis, &keys, 100).await;
+    assert_eq!(of(&third, free), 3, "its earliest work, the older slots");
+
+    // An upgrade lifts the limit at once.
+    queue::set_plan(&redis, &keys, free, Plan::Pro)
+        .await
+        .unwrap();
+    let fourth = claim(&redis, &keys, 100).await;
+    assert_eq!(of(&fourth, free), 30 + 1 - 10 - 3, "the rest of its work");
+    assert!(fourth.iter().any(|c| c.task == retry), "the retry among it");
+}
+
+#[tokio::test]
+async fn a_manual_run_counts_against_its_users_limit() {
+    let (redis, keys) = setup();
+    let limits = Concurrency::default();
+    let user = user_with_due_jobs(&redis, &keys, Plan::Free, limits.free as usize).await;
+    let log_id = Uuid::new_v4();
+    queue::enqueue_manual(&redis, &keys, user, log_id)
+        .await
+        .unwrap();
+    let claimed = claim(&redis, &keys, 100).await;
+    assert_eq!(claimed.len(), limits.free as usize);
+    let manual = Task::Manual {
+        user_id: user,
+        log_id,
+    };
+    let waiting = !claimed.iter().any(|c| c.task == manual);
+    // Whichever of its work went first, one item waits for a free place.
+    let released = vec![claimed[0].member.clone()];
+    queue::release(&redis, &keys, &limits, &released, &[])
+        .await
+        .unwrap();
+    let next = claim(&redis, &keys, 100).await;
+    assert_eq!(next.len(), 1);
+    if waiting {
+        assert_eq!(next[0].task, manual);
+    }
+}
