@@ -6,6 +6,8 @@
 //!   cargo run --release -p e2e --bin bench -- burst --jobs 10000
 //!   cargo run --release -p e2e --bin bench -- --smoke all  (seconds; part of `make test`)
 
+mod fairness;
+
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
@@ -81,6 +83,16 @@ enum Scenario {
     /// `jobs(first: 20)` through the API against a plain handler running the same SQL.
     Api {
         #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
+    /// Bystanders' every-second jobs alone, then beside users whose targets never answer.
+    Fairness {
+        #[arg(long, default_value_t = 1_000)]
+        jobs: usize,
+        /// Users with 500 hanging every-second jobs each.
+        #[arg(long, default_value_t = 5)]
+        hostile: usize,
+        #[arg(long, default_value_t = 20)]
         seconds: u64,
     },
 }
@@ -1345,6 +1357,11 @@ async fn main() {
                 rate: 100,
                 seconds: 1,
             },
+            Scenario::Fairness {
+                jobs: 20,
+                hostile: 1,
+                seconds: 2,
+            },
         ],
         Scenario::All => vec![
             // First, before the heavy scenarios leave PostgreSQL vacuuming in the background.
@@ -1375,6 +1392,11 @@ async fn main() {
                 rate: 1_000,
                 seconds: 10,
             },
+            Scenario::Fairness {
+                jobs: 1_000,
+                hostile: 5,
+                seconds: 20,
+            },
         ],
         one => vec![one],
     };
@@ -1395,6 +1417,11 @@ async fn main() {
                 rate,
                 seconds,
             } => live(subscribers, users, rate, seconds, smoke).await,
+            Scenario::Fairness {
+                jobs,
+                hostile,
+                seconds,
+            } => fairness::fairness(jobs, hostile, seconds, smoke).await,
             Scenario::All => unreachable!("expanded above"),
         });
     }
