@@ -306,7 +306,7 @@ pub struct SchedulerArgs {
     #[arg(long, env = "SCHEDULER_LOOKAHEAD_MS", value_name = "SCHEDULER_LOOKAHEAD_MS", default_value_t = 1_000,
           value_parser = clap::value_parser!(u64).range(0..=60_000))]
     pub scheduler_lookahead_ms: u64,
-    /// How often the reconciler compares the due set with PostgreSQL (milliseconds).
+    /// How often the reconciler compares Redis with PostgreSQL (milliseconds).
     #[arg(long, env = "SCHEDULER_RECONCILE_INTERVAL_MS", value_name = "SCHEDULER_RECONCILE_INTERVAL_MS",
           default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(100..))]
     pub scheduler_reconcile_interval_ms: u64,

@@ -255,14 +255,28 @@ async fn every_kind_of_hostile_response_is_recorded_and_stalls_nobody() {
     recorded_on_time(&env, steady, Utc::now(), 3, Duration::from_secs(2)).await;
 }
 
-/// Makes this test's database refuse some writes, as a data exception or a broken row
-/// would: the scheduler must not know the difference.
-async fn refuse(env: &TestEnv, sql: &str) {
+/// Runs SQL on this test's database (triggers that make it misbehave).
+async fn run_sql(env: &TestEnv, sql: &str) {
     use diesel_async::SimpleAsyncConnection;
     let mut conn = env.database.connect().await;
-    conn.batch_execute(sql)
-        .await
-        .expect("install the refusing trigger");
+    conn.batch_execute(sql).await.expect("run the test's SQL");
+}
+
+/// Makes this test's database refuse, with `message`, each write `event` (`INSERT` or
+/// `UPDATE`) of `table` where `condition` holds (over NEW and OLD), as a data exception
+/// or a broken row would: the scheduler must not know the difference.
+async fn refuse_when(env: &TestEnv, event: &str, table: &str, condition: &str, message: &str) {
+    run_sql(
+        env,
+        &format!(
+            "CREATE FUNCTION refuse_{table}() RETURNS trigger AS $$ BEGIN \
+               IF {condition} THEN RAISE EXCEPTION '{message}'; END IF; \
+               RETURN NEW; END $$ LANGUAGE plpgsql; \
+             CREATE TRIGGER refuse_{table} BEFORE {event} ON {table} \
+               FOR EACH ROW EXECUTE FUNCTION refuse_{table}();"
+        ),
+    )
+    .await;
 }
 
 /// A standalone scheduler with its /metrics on a free port, and that port's client.
@@ -295,13 +309,12 @@ async fn metric_reaches(probe: &e2e::Api, series: &str, at_least: f64) -> f64 {
 #[tokio::test]
 async fn a_result_postgresql_refuses_is_closed_alone_and_its_batch_mates_recorded() {
     let env = TestEnv::new().await;
-    refuse(
+    refuse_when(
         &env,
-        "CREATE FUNCTION refuse_poison() RETURNS trigger AS $$ BEGIN \
-           IF NEW.response_body = 'poison' THEN RAISE EXCEPTION 'poisoned response'; END IF; \
-           RETURN NEW; END $$ LANGUAGE plpgsql; \
-         CREATE TRIGGER refuse_poison BEFORE UPDATE ON execution_logs \
-           FOR EACH ROW EXECUTE FUNCTION refuse_poison();",
+        "UPDATE",
+        "execution_logs",
+        "NEW.response_body = 'poison'",
+        "poisoned response",
     )
     .await;
     env.target.reply(
@@ -377,16 +390,12 @@ async fn a_job_whose_last_status_postgresql_refuses_still_has_its_runs_recorded(
         &JobSpec::every_second(env.target.url("/other")),
     )
     .await;
-    refuse(
+    refuse_when(
         &env,
-        &format!(
-            "CREATE FUNCTION refuse_last() RETURNS trigger AS $$ BEGIN \
-               IF NEW.id = '{stuck}' AND NEW.last_status IS DISTINCT FROM OLD.last_status THEN \
-                 RAISE EXCEPTION 'no last status here'; END IF; \
-               RETURN NEW; END $$ LANGUAGE plpgsql; \
-             CREATE TRIGGER refuse_last BEFORE UPDATE ON jobs \
-               FOR EACH ROW EXECUTE FUNCTION refuse_last();"
-        ),
+        "UPDATE",
+        "jobs",
+        &format!("NEW.id = '{stuck}' AND NEW.last_status IS DISTINCT FROM OLD.last_status"),
+        "no last status here",
     )
     .await;
     let _scheduler = env.start_scheduler();
@@ -418,15 +427,12 @@ async fn a_run_postgresql_refuses_to_write_is_skipped_and_its_batch_mates_fire()
         &JobSpec::every_second(env.target.url("/refused")),
     )
     .await;
-    refuse(
+    refuse_when(
         &env,
-        &format!(
-            "CREATE FUNCTION refuse_run() RETURNS trigger AS $$ BEGIN \
-               IF NEW.job_id = '{refused}' THEN RAISE EXCEPTION 'no runs for this job'; END IF; \
-               RETURN NEW; END $$ LANGUAGE plpgsql; \
-             CREATE TRIGGER refuse_run BEFORE INSERT ON execution_logs \
-               FOR EACH ROW EXECUTE FUNCTION refuse_run();"
-        ),
+        "INSERT",
+        "execution_logs",
+        &format!("NEW.job_id = '{refused}'"),
+        "no runs for this job",
     )
     .await;
     let bystander = fixtures::user(&env.database).await;
@@ -469,7 +475,7 @@ async fn a_scheduler_whose_writes_fall_behind_says_so_on_health() {
 
     // Every write of a result now takes half a second a row: ten rows a second come in,
     // two go out.
-    refuse(
+    run_sql(
         &env,
         "CREATE FUNCTION slow_write() RETURNS trigger AS $$ BEGIN \
            PERFORM pg_sleep(0.5); RETURN NEW; END $$ LANGUAGE plpgsql; \
@@ -486,7 +492,7 @@ async fn a_scheduler_whose_writes_fall_behind_says_so_on_health() {
     assert_eq!(body["status"], "degraded", "{body}");
 
     // Back to normal; the write under way is cancelled (an error that passes: retried).
-    refuse(
+    run_sql(
         &env,
         "CREATE OR REPLACE FUNCTION slow_write() RETURNS trigger AS $$ BEGIN \
            RETURN NEW; END $$ LANGUAGE plpgsql; \

@@ -21,7 +21,7 @@ pub fn next_fire_time(job: &Job, after: DateTime<Utc>) -> Option<DateTime<Utc>> 
         .next_after(after)
 }
 
-/// Puts an ACTIVE job in the due set at `next_run_at` (the value stored in its row), or
+/// Puts an ACTIVE job in its owner's work at `next_run_at` (the value stored in its row), or
 /// takes it out when it is not active. The reconciler repairs a failure later; callers
 /// report it but need not undo their database write.
 pub async fn schedule(redis: &RedisPool, keys: &Keys, job: &Job) -> Result<(), Error> {

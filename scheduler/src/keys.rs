@@ -67,7 +67,7 @@ impl Keys {
         format!("{}:owners", self.tag)
     }
 
-    /// Set once the reconciler has rebuilt the due set from PostgreSQL; its absence
+    /// Set once the reconciler has rebuilt the schedules from PostgreSQL; its absence
     /// means Redis lost its data (flushed or restarted) and a full rebuild is due.
     pub fn rebuilt_marker(&self) -> String {
         format!("{}:rebuilt", self.tag)

@@ -1,5 +1,5 @@
 //! Jobs and plans: the functions behind the job mutations. Each keeps PostgreSQL (the
-//! truth) and the scheduler's due set in step; when the Redis write fails, the database
+//! truth) and the scheduler's Redis schedules in step; when the Redis write fails, the database
 //! write stands and the reconciler puts Redis right within a second or two.
 
 pub mod validate;

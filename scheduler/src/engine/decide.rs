@@ -62,7 +62,7 @@ pub(super) enum Action {
     Abandon(ExecutionLog),
 }
 
-/// The action, and for a slot, the job's next fire time to put back in the due set.
+/// The action, and for a slot, the job's next fire time to put back in its user's work.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct Decision {
     pub action: Action,

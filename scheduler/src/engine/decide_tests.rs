@@ -176,7 +176,7 @@ fn slots_of_withdrawn_or_unschedulable_jobs_fire_nothing() {
         assert_eq!(decision.action, Action::Release(Idle::Inactive));
         assert_eq!(
             decision.next_fire, None,
-            "a withdrawn job leaves the due set"
+            "a withdrawn job leaves its user's work"
         );
     }
     let active = job(JobStatus::Active);

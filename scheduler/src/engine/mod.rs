@@ -9,7 +9,7 @@
 //! - the run row, unique per (job, slot, trigger, attempt), is written before the request
 //!   goes out, so a slot is never fired twice, and a row left open by a dead instance is
 //!   closed as FAILED and retried per the job's policy;
-//! - the job's next fire time goes back into the due set before the request goes out, so
+//! - the job's next fire time goes back into Redis before the request goes out, so
 //!   a slow target never delays the next slot;
 //! - results wait in a bounded buffer while PostgreSQL is unreachable and are written
 //!   when it returns.
@@ -57,7 +57,7 @@ pub struct SchedulerConfig {
     /// How far ahead due work is claimed and prepared, so that requests leave at their
     /// slot rather than after the database round trips of preparing them.
     pub lookahead: Duration,
-    /// How often the reconciler checks the due set against PostgreSQL.
+    /// How often the reconciler checks Redis against PostgreSQL.
     pub reconcile_interval: Duration,
     /// How long shutdown waits for requests in flight.
     pub shutdown_grace: Duration,

@@ -55,6 +55,24 @@ pub(super) struct Finished {
 }
 
 impl Finished {
+    fn of(
+        member: String,
+        row: &ExecutionLog,
+        max_retries: i32,
+        completion: Completion,
+    ) -> Finished {
+        Finished {
+            member,
+            user_id: row.user_id,
+            job_id: row.job_id,
+            slot_ms: row.scheduled_for.timestamp_millis(),
+            max_retries,
+            completion,
+            announced: CancellationToken::new(),
+            ready: Instant::now(),
+        }
+    }
+
     /// The outcome of a request this instance sent for `row`.
     pub(super) fn answered(
         member: String,
@@ -64,62 +82,47 @@ impl Finished {
         outcome: Outcome,
         announced: CancellationToken,
     ) -> Finished {
+        let completion = Completion {
+            id: row.id,
+            status: outcome.status,
+            started_at: sent.at,
+            late: sent.late,
+            finished_at: outcome.finished_at,
+            duration_ms: outcome.duration_ms,
+            http_status: outcome.http_status,
+            response_body: outcome.response_body,
+            response_body_truncated: outcome.response_body_truncated,
+            response_content_type: outcome.response_content_type,
+            error: outcome.error,
+        };
         Finished {
-            member,
-            user_id: row.user_id,
-            job_id: row.job_id,
-            slot_ms: row.scheduled_for.timestamp_millis(),
-            max_retries,
-            completion: Completion {
-                id: row.id,
-                status: outcome.status,
-                started_at: sent.at,
-                late: sent.late,
-                finished_at: outcome.finished_at,
-                duration_ms: outcome.duration_ms,
-                http_status: outcome.http_status,
-                response_body: outcome.response_body,
-                response_body_truncated: outcome.response_body_truncated,
-                response_content_type: outcome.response_content_type,
-                error: outcome.error,
-            },
             announced,
-            ready: Instant::now(),
+            ..Finished::of(member, row, max_retries, completion)
         }
     }
 
     /// A run a dead instance may have sent and never closed: it counts as failed.
     pub(super) fn abandoned(member: String, row: ExecutionLog, max_retries: i32) -> Finished {
         let now = Utc::now();
-        Finished {
-            member,
-            user_id: row.user_id,
-            job_id: row.job_id,
-            slot_ms: row.scheduled_for.timestamp_millis(),
-            max_retries,
-            completion: Completion {
-                id: row.id,
-                status: ExecutionStatus::Failed,
-                started_at: row.started_at,
-                late: false,
-                finished_at: now,
-                duration_ms: i32::try_from((now - row.started_at).num_milliseconds())
-                    .unwrap_or(i32::MAX)
-                    .max(0),
-                http_status: None,
-                response_body: None,
-                response_body_truncated: false,
-                response_content_type: None,
-                error: Some(ABANDONED.to_owned()),
-            },
-            // No STARTED event to wait for.
-            announced: {
-                let token = CancellationToken::new();
-                token.cancel();
-                token
-            },
-            ready: Instant::now(),
-        }
+        let completion = Completion {
+            id: row.id,
+            status: ExecutionStatus::Failed,
+            started_at: row.started_at,
+            late: false,
+            finished_at: now,
+            duration_ms: i32::try_from((now - row.started_at).num_milliseconds())
+                .unwrap_or(i32::MAX)
+                .max(0),
+            http_status: None,
+            response_body: None,
+            response_body_truncated: false,
+            response_content_type: None,
+            error: Some(ABANDONED.to_owned()),
+        };
+        let finished = Finished::of(member, &row, max_retries, completion);
+        // No STARTED event to wait for.
+        finished.announced.cancel();
+        finished
     }
 }
 

@@ -53,7 +53,7 @@ enum Scenario {
         #[arg(long, default_value_t = 120)]
         seconds: u64,
     },
-    /// Claim cost per run as the due set grows.
+    /// Claim cost per run as the scheduled jobs grow.
     Growth,
     /// Many open subscriptions: delivery latency under a steady event rate, and API
     /// memory per idle subscription.
@@ -248,6 +248,19 @@ fn scheduler_vars(env: &TestEnv, extra: &[(&str, &str)]) -> Vec<(String, String)
     vars
 }
 
+/// `count` `cronops scheduler` processes with the bench's settings.
+fn start_schedulers(env: &TestEnv, count: usize) -> Vec<Cronops> {
+    (0..count)
+        .map(|_| {
+            Cronops::spawn(
+                &["scheduler"],
+                &scheduler_vars(env, &[]),
+                env.workdir.path(),
+            )
+        })
+        .collect()
+}
+
 /// The scheduler logs, when BENCH_SCHEDULER_LOG asked for them.
 fn print_logs(processes: &[Cronops]) {
     if std::env::var_os("BENCH_SCHEDULER_LOG").is_some() {
@@ -373,15 +386,7 @@ async fn burst(jobs: usize, schedulers: usize, smoke: bool) -> Vec<Figure> {
     let slot = DateTime::from_timestamp(start.timestamp(), 0).unwrap();
     let due: Vec<_> = ids.iter().map(|(user, job)| (*user, *job, slot)).collect();
     schedule_all(&env, &due).await;
-    let processes: Vec<Cronops> = (0..schedulers)
-        .map(|_| {
-            Cronops::spawn(
-                &["scheduler"],
-                &scheduler_vars(&env, &[]),
-                env.workdir.path(),
-            )
-        })
-        .collect();
+    let processes = start_schedulers(&env, schedulers);
     let outcome = tokio::time::timeout(Duration::from_secs(300), published).await;
     pubsub_limit.restore().await;
     print_logs(&processes);
@@ -459,15 +464,7 @@ async fn lateness(jobs: usize, seconds: u64, smoke: bool) -> Vec<Figure> {
     }
     drop(conn);
     schedule_all(&env, &scheduled).await;
-    let processes: Vec<Cronops> = (0..2)
-        .map(|_| {
-            Cronops::spawn(
-                &["scheduler"],
-                &scheduler_vars(&env, &[]),
-                env.workdir.path(),
-            )
-        })
-        .collect();
+    let processes = start_schedulers(&env, 2);
     let window_start = now;
     let window_end = window_start + chrono::Duration::seconds(seconds as i64);
     let expected: usize = scheduled
