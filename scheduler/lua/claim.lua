@@ -14,12 +14,17 @@ local horizon = tonumber(ARGV[8])
 local me = ARGV[9]
 store_limits()
 local out = {}
+-- Writes gathered and made at the end, a few calls in all rather than several per item.
+local leases, owners, held = {}, {}, {}
 
 local function lease(member, prefix, at)
-  redis.call('ZADD', LEASES, deadline, member)
-  redis.call('HSET', OWNERS, member, me)
+  leases[#leases + 1] = deadline
+  leases[#leases + 1] = member
+  owners[#owners + 1] = member
+  owners[#owners + 1] = me
   out[#out + 1] = prefix .. member
   out[#out + 1] = at
+  room = room - 1
 end
 
 -- A task whose holder's lease expired (it stays in its user's held set): whether its
@@ -29,13 +34,6 @@ local function take_back(member)
   -- No owner recorded: assume the worst (the request may have gone out).
   local unsent = owner and string.sub(owner, -5) ~= ':sent'
   lease(member, unsent and 'u' or 'x', tostring(now))
-  room = room - 1
-end
-
-local function take(member, at, held)
-  lease(member, 'n', at)
-  redis.call('SADD', held, member)
-  room = room - 1
 end
 
 local expired = redis.call('ZRANGEBYSCORE', LEASES, '-inf', now, 'LIMIT', 0, room)
@@ -44,43 +42,84 @@ for _, member in ipairs(expired) do
 end
 
 -- Users with work due by the horizon, earliest first, each served a share of the room
--- per round, as long as there is room and they have work and headroom.
-local users = redis.call('ZRANGEBYSCORE', READY, '-inf', horizon, 'LIMIT', 0, math.max(room, 0))
-while room > 0 and #users > 0 do
-  local share = math.max(1, math.floor(room / #users))
-  local again = {}
-  for _, user in ipairs(users) do
-    if room > 0 then
-      local work, held = work_key(user), held_key(user)
-      local want = math.min(share, room, limit_of(user) - redis.call('SCARD', held))
-      if want > 0 then
-        local items = redis.call('ZRANGEBYSCORE', work, '-inf', horizon, 'WITHSCORES', 'LIMIT', 0, want)
-        for i = 1, #items, 2 do
-          local entry, at = items[i], items[i + 1]
-          redis.call('ZREM', work, entry)
-          if string.find(entry, ':', 1, true) then
-            take(entry, at, held) -- a queued retry or manual run
-          else
-            local member = 's:' .. user .. ':' .. entry .. ':' .. at
-            local lease_until = redis.call('ZSCORE', LEASES, member)
-            -- A slot someone holds (put back by the reconciler between that claim and
-            -- the holder's put-back) is dropped: its holder fires it and schedules the
-            -- next one.
-            if not lease_until then
-              take(member, at, held)
-            elseif tonumber(lease_until) <= now then
-              take_back(member)
+-- per round, as long as there is room and they have work and headroom. At least 64 users
+-- at a time (all of them when the room is small), and up to a share of 16 items each: a
+-- burst of many users' work then costs a claim fewer users to look at, and those left
+-- are first in the next claim.
+local per_fetch = math.max(math.min(room, 64), math.floor(room / 16))
+local offset = 0
+-- Per user served: its limit and how many leases it holds.
+local limit, count, served = {}, {}, {}
+while room > 0 do
+  local users = redis.call('ZRANGEBYSCORE', READY, '-inf', horizon, 'LIMIT', offset, per_fetch)
+  if #users == 0 then
+    break
+  end
+  offset = offset + #users
+  while room > 0 and #users > 0 do
+    local share = math.max(1, math.floor(room / #users))
+    local again = {}
+    for _, user in ipairs(users) do
+      if room > 0 then
+        local work = work_key(user)
+        if not limit[user] then
+          limit[user] = limit_of(user)
+          count[user] = redis.call('SCARD', held_key(user))
+          served[#served + 1] = user
+        end
+        local want = math.min(share, room, limit[user] - count[user])
+        if want > 0 then
+          local items = redis.call('ZRANGEBYSCORE', work, '-inf', horizon, 'WITHSCORES', 'LIMIT', 0, want)
+          local taken = {}
+          for i = 1, #items, 2 do
+            local entry, at = items[i], items[i + 1]
+            taken[#taken + 1] = entry
+            if string.find(entry, ':', 1, true) then
+              lease(entry, 'n', at) -- a queued retry or manual run
+              push(held, user, entry)
+              count[user] = count[user] + 1
+            else
+              local member = 's:' .. user .. ':' .. entry .. ':' .. at
+              local lease_until = redis.call('ZSCORE', LEASES, member)
+              -- A slot someone holds (put back by the reconciler between that claim and
+              -- the holder's put-back) is dropped: its holder fires it and schedules the
+              -- next one. One whose holder died is taken back (it counts already).
+              if not lease_until then
+                lease(member, 'n', at)
+                push(held, user, member)
+                count[user] = count[user] + 1
+              elseif tonumber(lease_until) <= now then
+                take_back(member)
+              end
             end
           end
-        end
-        if #items == 2 * want then
-          again[#again + 1] = user -- it may have more due
+          chunked('ZREM', work, nil, taken)
+          if #taken == want then
+            again[#again + 1] = user -- it may have more due
+          end
         end
       end
-      settle(user)
     end
+    users = again
   end
-  users = again
+end
+
+chunked('ZADD', LEASES, nil, leases)
+chunked('HSET', OWNERS, nil, owners)
+for user, members in pairs(held) do
+  chunked('SADD', held_key(user), nil, members)
+end
+-- Where each user served now stands (settle, with what is known here).
+for _, user in ipairs(served) do
+  local first = redis.call('ZRANGE', work_key(user), 0, 0, 'WITHSCORES')
+  if #first == 0 then
+    redis.call('ZREM', READY, user)
+  elseif count[user] >= limit[user] then
+    redis.call('ZREM', READY, user)
+    redis.call('SADD', BLOCKED, user)
+  else
+    redis.call('ZADD', READY, first[2], user)
+  end
 end
 
 return out

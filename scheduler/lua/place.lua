@@ -4,30 +4,51 @@
 --   'set'     puts entry (a job id or task member) in the user's work at value (ms);
 --   'missing' does so only where the entry is not there (the reconciler's repairs);
 --   'remove'  takes the entry out;
---   'plan'    records value as the user's plan (entry unused), and drops from the user's
---             held set the leases that no longer exist (what a crash may leave), so the
---             reconciler's pass keeps every user's count and place right.
+--   'plan'    records value as the user's plan (entry unused);
+--   'mend'    settles the user; a blocked one first loses from its held set the leases
+--             that no longer exist (what a crash may leave: a count too high only matters
+--             at the limit, and a busy user's held set is large), so that the
+--             reconciler's pass keeps every user's count and place right (entry and value
+--             unused).
 use_stored_limits()
 local mode = ARGV[5]
 local touched = {}
+-- Entries added, by user, and each user's earliest: work added never lowers a user's
+-- count, so the user is ready at the earlier of that and its place, unless blocked (the
+-- scheduler's put-back of next fire times comes here by the thousand: one look per user,
+-- no full settle).
+local added, earliest = {}, {}
 for i = 6, #ARGV, 3 do
   local user, entry, value = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-  if mode == 'set' then
-    redis.call('ZADD', work_key(user), value, entry)
-  elseif mode == 'missing' then
-    redis.call('ZADD', work_key(user), 'NX', value, entry)
-  elseif mode == 'remove' then
-    redis.call('ZREM', work_key(user), entry)
-  elseif mode == 'plan' then
-    redis.call('HSET', PLANS, user, value)
-    local held = held_key(user)
-    for _, member in ipairs(redis.call('SMEMBERS', held)) do
-      if not redis.call('ZSCORE', LEASES, member) then
-        redis.call('SREM', held, member)
+  if mode == 'set' or mode == 'missing' then
+    local at = tonumber(value)
+    push(added, user, at, entry)
+    if not earliest[user] or at < earliest[user] then
+      earliest[user] = at
+    end
+  else
+    if mode == 'remove' then
+      redis.call('ZREM', work_key(user), entry)
+    elseif mode == 'plan' then
+      redis.call('HSET', PLANS, user, value)
+    elseif mode == 'mend' and redis.call('SISMEMBER', BLOCKED, user) == 1 then
+      local held = held_key(user)
+      for _, member in ipairs(redis.call('SMEMBERS', held)) do
+        if not redis.call('ZSCORE', LEASES, member) then
+          redis.call('SREM', held, member)
+        end
       end
     end
+    touched[user] = true
   end
-  touched[user] = true
+end
+for user, pairs_ in pairs(added) do
+  chunked('ZADD', work_key(user), mode == 'missing' and 'NX' or nil, pairs_)
+end
+for user, at in pairs(earliest) do
+  if redis.call('SISMEMBER', BLOCKED, user) == 0 then
+    redis.call('ZADD', READY, 'LT', at, user)
+  end
 end
 for user in pairs(touched) do
   settle(user)

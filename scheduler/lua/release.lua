@@ -7,27 +7,49 @@
 -- already, since a newer time put there meanwhile wins.
 use_stored_limits()
 local released = tonumber(ARGV[5])
-local touched = {}
+local members, held = {}, {}
 for i = 6, 5 + released do
   local member = ARGV[i]
-  redis.call('ZREM', LEASES, member)
-  redis.call('HDEL', OWNERS, member)
+  members[#members + 1] = member
   local user = user_of(member)
   if user then
-    redis.call('SREM', held_key(user), member)
-    touched[user] = true
+    push(held, user, member)
   end
 end
+chunked('ZREM', LEASES, nil, members)
+chunked('HDEL', OWNERS, nil, members)
+for user, owned in pairs(held) do
+  chunked('SREM', held_key(user), nil, owned)
+end
+
+local tasks, slots, earliest = {}, {}, {}
 for i = 6 + released, #ARGV, 3 do
-  local user, entry, at = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local user, entry, at = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
   if string.find(entry, ':', 1, true) then
-    redis.call('ZADD', work_key(user), at, entry)
+    push(tasks, user, at, entry)
   else
-    redis.call('ZADD', work_key(user), 'NX', at, entry)
+    push(slots, user, at, entry)
   end
-  touched[user] = true
+  if not earliest[user] or at < earliest[user] then
+    earliest[user] = at
+  end
 end
-for user in pairs(touched) do
-  settle(user)
+for user, pairs_ in pairs(tasks) do
+  chunked('ZADD', work_key(user), nil, pairs_)
+end
+for user, pairs_ in pairs(slots) do
+  chunked('ZADD', work_key(user), 'NX', pairs_)
+end
+for user, at in pairs(earliest) do
+  if redis.call('SISMEMBER', BLOCKED, user) == 0 then
+    redis.call('ZADD', READY, 'LT', at, user)
+  end
+end
+-- A blocked user whose count went down may go again; the others' places stand (a count
+-- going down never moves a user that is not blocked).
+for user in pairs(held) do
+  if redis.call('SISMEMBER', BLOCKED, user) == 1 then
+    settle(user)
+  end
 end
 return released

@@ -23,8 +23,40 @@ local OWNERS = PREFIX .. 'owners'
 local function work_key(user) return PREFIX .. 'work:' .. user end
 local function held_key(user) return PREFIX .. 'held:' .. user end
 
--- The user of a task member ('s:<user>:...', 'r:<user>:...', 'm:<user>:...').
-local function user_of(member) return string.match(member, '^%a:([^:]+):') end
+-- The user of a task member ('s:<user>:...', 'r:<user>:...', 'm:<user>:...'): a UUID,
+-- 36 characters from the third on (a substring, not a pattern: this runs per lease).
+local function user_of(member)
+  if string.sub(member, 2, 2) == ':' and string.sub(member, 39, 39) == ':' then
+    return string.sub(member, 3, 38)
+  end
+end
+
+-- Runs a variadic command (ZADD, ZREM, SADD, SREM, HSET, HDEL) over a flat list of
+-- arguments in chunks, one call per chunk rather than per item (each call has a cost of
+-- its own; Lua unpacks at most a few thousand values at once). `flag` (NX) may be nil.
+local function chunked(command, key, flag, items)
+  local step = 2000 -- even, so pairs stay whole
+  for i = 1, #items, step do
+    local last = math.min(i + step - 1, #items)
+    if flag then
+      redis.call(command, key, flag, unpack(items, i, last))
+    else
+      redis.call(command, key, unpack(items, i, last))
+    end
+  end
+end
+
+-- Appends values to the list kept under `name` in `lists` (a list per key, say).
+local function push(lists, name, ...)
+  local list = lists[name]
+  if not list then
+    list = {}
+    lists[name] = list
+  end
+  for _, value in ipairs({ ... }) do
+    list[#list + 1] = value
+  end
+end
 
 local function limit_of(user)
   local plan = redis.call('HGET', PLANS, user)

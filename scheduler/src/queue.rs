@@ -187,9 +187,7 @@ pub async fn unschedule_many(
 }
 
 /// Records users' plans, which set their concurrency limits (a user not recorded yet gets
-/// FREE's), and puts each user back where its work and leases say: leases that no longer
-/// exist stop counting, a user below its limit is ready again (the reconciler's repair
-/// of what a crash may leave).
+/// FREE's), and puts each where its new limit says.
 pub async fn set_plans(
     redis: &RedisPool,
     keys: &Keys,
@@ -199,6 +197,33 @@ pub async fn set_plans(
         .iter()
         .map(|(user, plan)| (user.to_string(), String::new(), plan.as_str().to_owned()));
     place(redis, keys, "plan", triples).await
+}
+
+/// The recorded plan of each user (`None` where none is), in the order given.
+pub async fn plans(
+    redis: &RedisPool,
+    keys: &Keys,
+    users: &[Uuid],
+) -> Result<Vec<Option<String>>, Error> {
+    if users.is_empty() {
+        return Ok(Vec::new());
+    }
+    let fields: Vec<String> = users.iter().map(Uuid::to_string).collect();
+    redis
+        .next()
+        .hmget(keys.plans(), fields)
+        .await
+        .map_err(redis_err)
+}
+
+/// Puts users back where their work and leases say (the reconciler's repair of what a
+/// crash may leave): leases that no longer exist stop counting, a user below its limit
+/// is ready again. Costs a look at each lease the users hold.
+pub async fn mend(redis: &RedisPool, keys: &Keys, users: &[Uuid]) -> Result<(), Error> {
+    let triples = users
+        .iter()
+        .map(|user| (user.to_string(), String::new(), String::new()));
+    place(redis, keys, "mend", triples).await
 }
 
 /// Records one user's plan.

@@ -2,14 +2,14 @@
 //! of it.
 //!
 //! Every interval, one instance at a time (a Redis lock) checks a page of ACTIVE jobs
-//! against their users' work and puts back any that is missing (recording the users'
-//! plans and mending their places on the way), and a page of users' work against
-//! PostgreSQL and removes jobs that are no longer ACTIVE. When Redis has lost its data
+//! against their users' work and puts back any that is missing (and their users' plans),
+//! and a page of users' work against PostgreSQL, removing jobs that are no longer ACTIVE
+//! and mending those users' counts and places. When Redis has lost its data
 //! (the rebuilt marker is gone: FLUSHALL, a restart without persistence), it rebuilds
 //! everything at once. A job put back late fires per the misfire rule: once, for the
 //! latest missed slot.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -38,7 +38,36 @@ const REBUILD_PAGE: i64 = 5_000;
 #[derive(Debug, Default)]
 struct Cursor {
     jobs_after: Option<Uuid>,
-    users_scan: u64,
+    users: UserScan,
+}
+
+/// A walk over every user with a recorded plan, a few at a time.
+#[derive(Debug, Default)]
+struct UserScan {
+    /// HSCAN cursor of the next step.
+    cursor: u64,
+    /// Users the last step returned that are not checked yet.
+    waiting: VecDeque<Uuid>,
+    /// Whether the walk has begun (cursor 0 then means it is over).
+    begun: bool,
+}
+
+impl UserScan {
+    /// The next user, or `None` once every user has been given (the next call starts
+    /// over).
+    async fn next(&mut self, redis: &RedisPool, keys: &Keys) -> Result<Option<Uuid>, Error> {
+        while self.waiting.is_empty() {
+            if self.begun && self.cursor == 0 {
+                self.begun = false;
+                return Ok(None);
+            }
+            let (next, users) = scan_users(redis, keys, self.cursor).await?;
+            self.cursor = next;
+            self.begun = true;
+            self.waiting.extend(users);
+        }
+        Ok(self.waiting.pop_front())
+    }
 }
 
 /// Runs until `stop` is cancelled.
@@ -105,7 +134,7 @@ async fn tick(
             if done {
                 cursor.jobs_after = None;
             }
-            cursor.users_scan = prune_page(db, redis, keys, cursor.users_scan, CHECK_PAGE).await?;
+            prune_page(db, redis, keys, &mut cursor.users, CHECK_PAGE).await?;
         } else {
             let started = std::time::Instant::now();
             let mut after = None;
@@ -117,13 +146,8 @@ async fn tick(
                     break;
                 }
             }
-            let mut scan = 0;
-            loop {
-                scan = prune_page(db, redis, keys, scan, REBUILD_PAGE).await?;
-                if scan == 0 {
-                    break;
-                }
-            }
+            let mut users = UserScan::default();
+            while !prune_page(db, redis, keys, &mut users, REBUILD_PAGE).await? {}
             let _: () = client
                 .set(
                     keys.rebuilt_marker(),
@@ -184,41 +208,53 @@ async fn restore_page(
         tracing::info!(count = missing.len(), "putting missing jobs back");
         queue::schedule_missing(redis, keys, &missing).await?;
     }
+    // Plans Redis lacks or has wrong (a lost write, a flush): a page of random job ids
+    // spans most users, so only those are written.
     let plans: HashMap<Uuid, Plan> = page.iter().map(|job| (job.user_id, job.plan)).collect();
-    let plans: Vec<(Uuid, Plan)> = plans.into_iter().collect();
-    queue::set_plans(redis, keys, &plans).await?;
+    let users: Vec<Uuid> = plans.keys().copied().collect();
+    let recorded = queue::plans(redis, keys, &users).await?;
+    let changed: Vec<(Uuid, Plan)> = users
+        .iter()
+        .zip(recorded)
+        .filter(|(user, recorded)| recorded.as_deref() != Some(plans[*user].as_str()))
+        .map(|(user, _)| (*user, plans[user]))
+        .collect();
+    if !changed.is_empty() {
+        queue::set_plans(redis, keys, &changed).await?;
+    }
     Ok((done, missing.len()))
 }
 
-/// Removes from the work of one page of users (about `size` entries) the jobs that are
-/// no longer ACTIVE (paused, deleted). Returns the scan cursor for the next page (0 when
-/// the scan is complete).
+/// Removes from the work of the next users (about `size` entries in all) the jobs that
+/// are no longer ACTIVE (paused, deleted), and mends those users' counts and places.
+/// Returns whether the walk over all users is complete.
 async fn prune_page(
     db: &db::Pool,
     redis: &RedisPool,
     keys: &Keys,
-    mut cursor: u64,
+    scan: &mut UserScan,
     size: i64,
-) -> Result<u64, Error> {
+) -> Result<bool, Error> {
+    let mut users = Vec::new();
     let mut jobs: Vec<(Uuid, Uuid)> = Vec::new();
-    loop {
-        let (next, users) = scan_users(redis, keys, cursor).await?;
-        cursor = next;
-        for user in users {
-            let entries: Vec<String> = redis
-                .next()
-                .zrange(keys.work(user), 0, -1, None, false, None, false)
-                .await
-                .map_err(Error::Redis)?;
-            // Job ids only: queued tasks (with a ':') end with their runs.
-            jobs.extend(entries.iter().filter_map(|e| Some((user, e.parse().ok()?))));
-        }
-        if cursor == 0 || jobs.len() as i64 >= size {
+    let mut complete = false;
+    while (jobs.len() as i64) < size {
+        let Some(user) = scan.next(redis, keys).await? else {
+            complete = true;
             break;
-        }
+        };
+        let entries: Vec<String> = redis
+            .next()
+            .zrange(keys.work(user), 0, -1, None, false, None, false)
+            .await
+            .map_err(Error::Redis)?;
+        // Job ids only: queued tasks (with a ':') end with their runs.
+        jobs.extend(entries.iter().filter_map(|e| Some((user, e.parse().ok()?))));
+        users.push(user);
     }
+    queue::mend(redis, keys, &users).await?;
     if jobs.is_empty() {
-        return Ok(cursor);
+        return Ok(complete);
     }
     let ids: Vec<Uuid> = jobs.iter().map(|(_, job)| *job).collect();
     let mut conn = db.get().await.map_err(db::Error::from)?;
@@ -236,7 +272,7 @@ async fn prune_page(
         tracing::info!(count = stale.len(), "removing jobs that are not active");
         queue::unschedule_many(redis, keys, &stale).await?;
     }
-    Ok(cursor)
+    Ok(complete)
 }
 
 /// One HSCAN step over the users with a recorded plan (every user with scheduled work):

@@ -62,14 +62,23 @@ async fn the_background_pass_puts_back_missing_jobs_and_drops_stale_ones_on_ever
             .map(|id| (user, *id, Utc::now() + chrono::Duration::days(1))),
     );
     queue::schedule_many(&redis, &keys, &due).await.unwrap();
-    // The user lost its place among the ready users, and counts a lease that is gone.
+    // The user counts as many leases as its plan allows, all gone (their holders died
+    // and the leases were lost with a failover): it is blocked for nothing.
+    let limit = queue::Concurrency::default().pro;
+    let ghosts: Vec<String> = (0..limit)
+        .map(|_| format!("s:{user}:{}:1", Uuid::new_v4()))
+        .collect();
+    let _: () = redis.next().sadd(keys.held(user), ghosts).await.unwrap();
     let _: () = redis
         .next()
         .zrem(keys.ready(), user.to_string())
         .await
         .unwrap();
-    let ghost = format!("s:{user}:{}:1", Uuid::new_v4());
-    let _: () = redis.next().sadd(keys.held(user), ghost).await.unwrap();
+    let _: () = redis
+        .next()
+        .sadd(keys.blocked(), user.to_string())
+        .await
+        .unwrap();
     let _: () = redis
         .next()
         .set(keys.rebuilt_marker(), "test", None, None, false)
@@ -113,7 +122,7 @@ async fn the_background_pass_puts_back_missing_jobs_and_drops_stale_ones_on_ever
     }
     let size: u64 = redis.next().zcard(keys.work(user)).await.unwrap();
     assert_eq!(size, jobs.len() as u64 - 1);
-    // The user is back among the ready ones, its count without the ghost, its plan known.
+    // The user is back among the ready ones, its count without the ghosts, its plan known.
     let place: Option<f64> = redis
         .next()
         .zscore(keys.ready(), user.to_string())
@@ -121,7 +130,13 @@ async fn the_background_pass_puts_back_missing_jobs_and_drops_stale_ones_on_ever
         .unwrap();
     assert!(place.is_some(), "the user is ready again");
     let held: u64 = redis.next().scard(keys.held(user)).await.unwrap();
-    assert_eq!(held, 0, "a lease that is gone no longer counts");
+    assert_eq!(held, 0, "leases that are gone no longer count");
+    let blocked: bool = redis
+        .next()
+        .sismember(keys.blocked(), user.to_string())
+        .await
+        .unwrap();
+    assert!(!blocked);
     let plan: Option<String> = redis
         .next()
         .hget(keys.plans(), user.to_string())

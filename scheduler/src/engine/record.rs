@@ -2,14 +2,14 @@
 //! their leases released and their events published; runs still out are marked
 //! RUNNING ([`super::sent`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use chrono::Utc;
 use db::ExecutionStatus;
 use db::models::ExecutionLog;
 use db::models::execution_log::Completion;
-use tokio::sync::mpsc;
+use tokio::sync::mpsc::{self, error::TryRecvError};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -128,12 +128,12 @@ impl Finished {
 
 /// Notes a message: a sent run waits for its mark, a finished one needs none (its outcome
 /// carries its start) and joins the batch to write.
-fn take(message: Record, unmarked: &mut Unmarked, batch: &mut Vec<Finished>) {
+fn take(message: Record, unmarked: &mut Unmarked, pending: &mut VecDeque<Finished>) {
     match message {
         Record::Sent(sent) => unmarked.add(sent),
         Record::Finished(finished) => {
             unmarked.finished(&finished.completion.id);
-            batch.push(finished);
+            pending.push_back(finished);
         }
     }
 }
@@ -154,45 +154,58 @@ impl Scheduler {
     /// refuses for good is closed on its own, never retried with the others.
     pub(super) async fn record_loop(self, mut rx: mpsc::Receiver<Record>) {
         let mut unmarked = Unmarked::default();
+        // Results taken off the channel and not yet written: all of them are read before
+        // runs are marked, so that a run whose result waits here is not marked in vain.
+        let mut pending: VecDeque<Finished> = VecDeque::new();
         let mut open = true;
-        while open {
-            let wake = match unmarked.next_due() {
-                Some(deadline) => tokio::select! {
-                    message = rx.recv() => message.map_or(Wake::Closed, |m| Wake::Message(Box::new(m))),
-                    _ = tokio::time::sleep_until(deadline) => Wake::Due,
-                },
-                None => rx
-                    .recv()
-                    .await
-                    .map_or(Wake::Closed, |m| Wake::Message(Box::new(m))),
-            };
-            let mut batch = Vec::new();
-            match wake {
-                Wake::Message(message) => take(*message, &mut unmarked, &mut batch),
-                Wake::Closed => open = false,
-                Wake::Due => {}
-            }
-            while open && batch.len() < BATCH {
-                match rx.try_recv() {
-                    Ok(message) => take(message, &mut unmarked, &mut batch),
-                    Err(_) => break,
+        while open || !pending.is_empty() {
+            if pending.is_empty() {
+                let wake = match unmarked.next_due() {
+                    Some(deadline) => tokio::select! {
+                        message = rx.recv() => message.map_or(Wake::Closed, |m| Wake::Message(Box::new(m))),
+                        _ = tokio::time::sleep_until(deadline) => Wake::Due,
+                    },
+                    None => rx
+                        .recv()
+                        .await
+                        .map_or(Wake::Closed, |m| Wake::Message(Box::new(m))),
+                };
+                match wake {
+                    Wake::Message(message) => take(*message, &mut unmarked, &mut pending),
+                    Wake::Closed => open = false,
+                    Wake::Due => {}
                 }
             }
-            if !batch.is_empty() {
-                let oldest = batch.iter().map(|f| f.ready).min();
-                *self.0.unrecorded_since.lock().expect("unrecorded lock") = oldest;
-                metrics::gauge!("cronops_scheduler_unrecorded_seconds")
-                    .set(oldest.map_or(0.0, |at| at.elapsed().as_secs_f64()));
+            // Everything there is, up to the buffer's size (beyond it the senders wait:
+            // back-pressure while PostgreSQL is slow or away).
+            while open && pending.len() < BUFFER {
+                match rx.try_recv() {
+                    Ok(message) => take(message, &mut unmarked, &mut pending),
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => open = false,
+                }
+            }
+            if !pending.is_empty() {
+                let batch: Vec<Finished> = pending.drain(..pending.len().min(BATCH)).collect();
+                self.note_unrecorded(batch.first());
                 let rows = self.write_batch(&batch).await;
                 tracing::debug!(runs = batch.len(), "recorded a batch");
                 self.after_recorded(batch, rows).await;
-                *self.0.unrecorded_since.lock().expect("unrecorded lock") = None;
-                metrics::gauge!("cronops_scheduler_unrecorded_seconds").set(0.0);
+                self.note_unrecorded(pending.front());
             }
             // Once the channel closes (shutdown), every run still out is marked.
-            let due = unmarked.take_due(open.then(Instant::now));
+            let due = unmarked.take_due(open.then(Instant::now), !pending.is_empty());
             self.mark_running(due).await;
         }
+    }
+
+    /// Notes since when the oldest result waiting to be written has waited (`oldest` is
+    /// the first of the results in order), or that none waits.
+    fn note_unrecorded(&self, oldest: Option<&Finished>) {
+        let since = oldest.map(|f| f.ready);
+        *self.0.unrecorded_since.lock().expect("unrecorded lock") = since;
+        metrics::gauge!("cronops_scheduler_unrecorded_seconds")
+            .set(since.map_or(0.0, |at| at.elapsed().as_secs_f64()));
     }
 
     /// Writes a batch, isolating the runs PostgreSQL refuses, and returns the rows as
