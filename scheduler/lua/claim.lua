@@ -15,7 +15,7 @@ local me = ARGV[9]
 store_limits()
 local out = {}
 -- Writes gathered and made at the end, a few calls in all rather than several per item.
-local leases, owners, held = {}, {}, {}
+local leases, owners, held, ahead = {}, {}, {}, {}
 
 local function lease(member, prefix, at)
   leases[#leases + 1] = deadline
@@ -48,8 +48,9 @@ end
 -- are first in the next claim.
 local per_fetch = math.max(math.min(room, 64), math.floor(room / 16))
 local offset = 0
--- Per user served: its limit and how many leases it holds.
-local limit, count, served = {}, {}, {}
+-- Per user served: its limit, its leases due or sent, those claimed ahead whose time has
+-- come (being sent now), and all claimed ahead.
+local limit, count, early_due, early, served = {}, {}, {}, {}, {}
 while room > 0 do
   local users = redis.call('ZRANGEBYSCORE', READY, '-inf', horizon, 'LIMIT', offset, per_fetch)
   if #users == 0 then
@@ -65,38 +66,53 @@ while room > 0 do
         if not limit[user] then
           limit[user] = limit_of(user)
           count[user] = redis.call('SCARD', held_key(user))
+          early_due[user] = redis.call('ZCOUNT', ahead_key(user), '-inf', now)
+          early[user] = redis.call('ZCARD', ahead_key(user))
           served[#served + 1] = user
         end
-        local want = math.min(share, room, limit[user] - count[user])
-        if want > 0 then
-          local items = redis.call('ZRANGEBYSCORE', work, '-inf', horizon, 'WITHSCORES', 'LIMIT', 0, want)
-          local taken = {}
-          for i = 1, #items, 2 do
-            local entry, at = items[i], items[i + 1]
-            taken[#taken + 1] = entry
-            if string.find(entry, ':', 1, true) then
-              lease(entry, 'n', at) -- a queued retry or manual run
-              push(held, user, entry)
-              count[user] = count[user] + 1
+        local want = math.min(share, room)
+        -- Due now while below the limit; then ahead while due and ahead are.
+        local due_room = math.min(want, limit[user] - count[user] - early_due[user])
+        local items = {}
+        if due_room > 0 then
+          items = redis.call('ZRANGEBYSCORE', work, '-inf', now, 'WITHSCORES', 'LIMIT', 0, due_room)
+        end
+        local ahead_room = math.min(want - #items / 2, limit[user] - count[user] - early[user] - #items / 2)
+        if ahead_room > 0 and horizon > now then
+          local later = redis.call('ZRANGEBYSCORE', work, '(' .. now, horizon, 'WITHSCORES', 'LIMIT', 0, ahead_room)
+          for _, value in ipairs(later) do
+            items[#items + 1] = value
+          end
+        end
+        local taken = {}
+        for i = 1, #items, 2 do
+          local entry, at = items[i], items[i + 1]
+          local is_ahead = tonumber(at) > now
+          taken[#taken + 1] = entry
+          local member = entry
+          if not string.find(entry, ':', 1, true) then
+            member = 's:' .. user .. ':' .. entry .. ':' .. at
+          end
+          -- A slot someone holds (put back by the reconciler between that claim and the
+          -- holder's put-back) is dropped: its holder fires it and schedules the next
+          -- one. One whose holder died is taken back (it counts already).
+          local lease_until = member ~= entry and redis.call('ZSCORE', LEASES, member)
+          if not lease_until then
+            lease(member, 'n', at)
+            if is_ahead then
+              push(ahead, user, at, member)
+              early[user] = early[user] + 1
             else
-              local member = 's:' .. user .. ':' .. entry .. ':' .. at
-              local lease_until = redis.call('ZSCORE', LEASES, member)
-              -- A slot someone holds (put back by the reconciler between that claim and
-              -- the holder's put-back) is dropped: its holder fires it and schedules the
-              -- next one. One whose holder died is taken back (it counts already).
-              if not lease_until then
-                lease(member, 'n', at)
-                push(held, user, member)
-                count[user] = count[user] + 1
-              elseif tonumber(lease_until) <= now then
-                take_back(member)
-              end
+              push(held, user, member)
+              count[user] = count[user] + 1
             end
+          elseif tonumber(lease_until) <= now then
+            take_back(member)
           end
-          chunked('ZREM', work, nil, taken)
-          if #taken == want then
-            again[#again + 1] = user -- it may have more due
-          end
+        end
+        chunked('ZREM', work, nil, taken)
+        if #taken == want then
+          again[#again + 1] = user -- it may have more due
         end
       end
     end
@@ -108,6 +124,9 @@ chunked('ZADD', LEASES, nil, leases)
 chunked('HSET', OWNERS, nil, owners)
 for user, members in pairs(held) do
   chunked('SADD', held_key(user), nil, members)
+end
+for user, members in pairs(ahead) do
+  chunked('ZADD', ahead_key(user), nil, members)
 end
 -- Where each user served now stands (settle, with what is known here).
 for _, user in ipairs(served) do

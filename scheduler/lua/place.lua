@@ -5,11 +5,11 @@
 --   'missing' does so only where the entry is not there (the reconciler's repairs);
 --   'remove'  takes the entry out;
 --   'plan'    records value as the user's plan (entry unused);
---   'mend'    settles the user; a blocked one first loses from its held set the leases
---             that no longer exist (what a crash may leave: a count too high only matters
---             at the limit, and a busy user's held set is large), so that the
---             reconciler's pass keeps every user's count and place right (entry and value
---             unused).
+--   'mend'    settles the user, after dropping leases that no longer exist (what a crash
+--             may leave) from its ahead set, and from its held set if it is blocked (a
+--             count too high only matters at the limit, and a busy user's held set is
+--             large), so that the reconciler's pass keeps every user's counts and place
+--             right (entry and value unused).
 use_stored_limits()
 local mode = ARGV[5]
 local touched = {}
@@ -31,11 +31,18 @@ for i = 6, #ARGV, 3 do
       redis.call('ZREM', work_key(user), entry)
     elseif mode == 'plan' then
       redis.call('HSET', PLANS, user, value)
-    elseif mode == 'mend' and redis.call('SISMEMBER', BLOCKED, user) == 1 then
-      local held = held_key(user)
-      for _, member in ipairs(redis.call('SMEMBERS', held)) do
+    elseif mode == 'mend' then
+      for _, member in ipairs(redis.call('ZRANGE', ahead_key(user), 0, -1)) do
         if not redis.call('ZSCORE', LEASES, member) then
-          redis.call('SREM', held, member)
+          redis.call('ZREM', ahead_key(user), member)
+        end
+      end
+      if redis.call('SISMEMBER', BLOCKED, user) == 1 then
+        local held = held_key(user)
+        for _, member in ipairs(redis.call('SMEMBERS', held)) do
+          if not redis.call('ZSCORE', LEASES, member) then
+            redis.call('SREM', held, member)
+          end
         end
       end
     end

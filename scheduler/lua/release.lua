@@ -20,6 +20,7 @@ chunked('ZREM', LEASES, nil, members)
 chunked('HDEL', OWNERS, nil, members)
 for user, owned in pairs(held) do
   chunked('SREM', held_key(user), nil, owned)
+  chunked('ZREM', ahead_key(user), nil, owned)
 end
 
 local tasks, slots, earliest = {}, {}, {}

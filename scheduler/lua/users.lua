@@ -2,10 +2,15 @@
 --
 -- Each user has one sorted set of work, {p}:work:<user>: its jobs' next fire times (the
 -- member is the job id) and its queued retries and manual runs (the member is the task).
--- {p}:ready orders users by their earliest entry; a user at its concurrency limit (as
--- many leases held, in {p}:held:<user>, as its plan allows) is moved to the set
--- {p}:blocked instead, and back when one of its leases is released. A claim so never
--- looks at a blocked user's backlog, and takes users' work in turns, not in bulk.
+-- {p}:ready orders users by their earliest entry. A user's concurrency is the set of its
+-- leases that are due or sent, {p}:held:<user>; leases claimed ahead of their time wait
+-- in the sorted set {p}:ahead:<user>, by time, until their request goes out (commit.lua
+-- moves them). Work due now is claimed while held and the ahead leases whose time has
+-- come are below the user's plan limit; work ahead only while held and all ahead leases
+-- are: a user's own schedule, prepared ahead, never throttles its work due now, and no
+-- more than the limit of its requests are ever out. A user at its limit is moved to
+-- the set {p}:blocked instead of ready, and back when one of its leases is released: a
+-- claim so never looks at a blocked user's backlog, and takes users' work in turns.
 --
 -- ARGV[1]: the key prefix ('{p}:'), ARGV[2..4]: the concurrency limits of FREE, PREMIUM
 -- and PRO as the caller knows them. The limits in force are those the schedulers claim
@@ -22,6 +27,7 @@ local OWNERS = PREFIX .. 'owners'
 
 local function work_key(user) return PREFIX .. 'work:' .. user end
 local function held_key(user) return PREFIX .. 'held:' .. user end
+local function ahead_key(user) return PREFIX .. 'ahead:' .. user end
 
 -- The user of a task member ('s:<user>:...', 'r:<user>:...', 'm:<user>:...'): a UUID,
 -- 36 characters from the third on (a substring, not a pattern: this runs per lease).

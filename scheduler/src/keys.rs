@@ -45,9 +45,15 @@ impl Keys {
         format!("{}:blocked", self.tag)
     }
 
-    /// Set of the lease members one user holds: its concurrency.
+    /// Set of one user's lease members that are due or sent: its concurrency.
     pub fn held(&self, user_id: Uuid) -> String {
         format!("{}:held:{user_id}", self.tag)
+    }
+
+    /// Sorted set of one user's lease members claimed ahead of their time and not sent
+    /// yet, by that time (epoch ms).
+    pub fn ahead(&self, user_id: Uuid) -> String {
+        format!("{}:ahead:{user_id}", self.tag)
     }
 
     /// Hash of users to their plan, which sets their concurrency limit.

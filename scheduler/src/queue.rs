@@ -35,8 +35,7 @@ static CLAIM: LazyLock<Script> = users_script!("../lua/claim.lua");
 static RELEASE: LazyLock<Script> = users_script!("../lua/release.lua");
 static PLACE: LazyLock<Script> = users_script!("../lua/place.lua");
 static DEPTH: LazyLock<Script> = users_script!("../lua/depth.lua");
-static COMMIT: LazyLock<Script> =
-    LazyLock::new(|| Script::from_lua(include_str!("../lua/commit.lua")));
+static COMMIT: LazyLock<Script> = users_script!("../lua/commit.lua");
 
 /// How many runs of one user may be out at once (claimed and not yet recorded), across
 /// every scheduler instance, by plan. Schedulers claim with theirs, and those are the
@@ -354,7 +353,7 @@ pub async fn claim(
 }
 
 /// Commits to sending the requests of `members`: returns those this instance still owns,
-/// now marked as sent. A member missing from the answer was taken over by another
+/// now marked as sent (and counted in their users' concurrency, if claimed ahead). A member missing from the answer was taken over by another
 /// instance (this one lost its lease) and must not be sent.
 pub async fn commit(
     redis: &RedisPool,
@@ -365,11 +364,11 @@ pub async fn commit(
     if members.is_empty() {
         return Ok(Vec::new());
     }
-    let mut args = Vec::with_capacity(members.len() + 1);
+    let mut args = Concurrency::default().args(keys);
     args.push(instance.to_owned());
     args.extend(members.iter().cloned());
     COMMIT
-        .evalsha_with_reload(redis.next(), vec![keys.owners()], args)
+        .evalsha_with_reload(redis.next(), vec![keys.ready()], args)
         .await
         .map_err(redis_err)
 }

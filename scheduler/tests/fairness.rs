@@ -146,3 +146,115 @@ async fn a_manual_run_counts_against_its_users_limit() {
         assert_eq!(next[0].task, manual);
     }
 }
+
+#[tokio::test]
+async fn runs_claimed_ahead_count_once_sent_and_never_hold_back_due_work() {
+    let (redis, keys) = setup();
+    let limits = Concurrency::default();
+    let free = limits.free as usize;
+    let user = Uuid::new_v4();
+    queue::set_plan(&redis, &keys, user, Plan::Free)
+        .await
+        .unwrap();
+    let now = Utc::now();
+    let soon = now + chrono::Duration::milliseconds(500);
+    let jobs: Vec<_> = (0..3 * free)
+        .map(|_| (user, Uuid::new_v4(), soon))
+        .collect();
+    queue::schedule_many(&redis, &keys, &jobs).await.unwrap();
+    let claim_ahead = || {
+        queue::claim(
+            &redis,
+            &keys,
+            &limits,
+            "test",
+            now,
+            now + chrono::Duration::seconds(1),
+            Duration::from_secs(30),
+            100,
+        )
+    };
+    // Ahead of their time: as many as the limit leaves room for, and no more.
+    let ahead = claim_ahead().await.unwrap();
+    assert_eq!(ahead.len(), free);
+    assert!(
+        claim_ahead().await.unwrap().is_empty(),
+        "ahead fills the room"
+    );
+
+    // Work due now still goes: what is prepared ahead does not count yet.
+    queue::schedule(
+        &redis,
+        &keys,
+        user,
+        Uuid::new_v4(),
+        now - chrono::Duration::seconds(1),
+    )
+    .await
+    .unwrap();
+    let due = claim(&redis, &keys, 100).await;
+    assert_eq!(due.len(), 1, "{due:?}");
+
+    // Once sent, the ahead runs count: with the due one, more than the limit is out,
+    // and nothing more of the user's goes until some end.
+    let members: Vec<String> = ahead.iter().map(|c| c.member.clone()).collect();
+    let sent = queue::commit(&redis, &keys, "test", &members)
+        .await
+        .unwrap();
+    assert_eq!(sent.len(), free);
+    let held: u64 = fred::prelude::SetsInterface::scard(redis.next(), keys.held(user))
+        .await
+        .unwrap();
+    assert_eq!(held as usize, free + 1);
+    let later = soon + chrono::Duration::milliseconds(10);
+    let blocked = queue::claim(
+        &redis,
+        &keys,
+        &limits,
+        "test",
+        later,
+        later,
+        Duration::from_secs(30),
+        100,
+    )
+    .await
+    .unwrap();
+    assert!(blocked.is_empty(), "{blocked:?}");
+}
+
+#[tokio::test]
+async fn work_due_now_counts_the_runs_claimed_ahead_for_now() {
+    // Another instance's runs claimed ahead for this instant are about to go out: work due
+    // now (claimed a moment after the instant, before they are sent) must count them.
+    let (redis, keys) = setup();
+    let limits = Concurrency::default();
+    let free = limits.free as usize;
+    let user = Uuid::new_v4();
+    queue::set_plan(&redis, &keys, user, Plan::Free)
+        .await
+        .unwrap();
+    let now = Utc::now();
+    let slot = now + chrono::Duration::milliseconds(300);
+    let jobs: Vec<_> = (0..2 * free)
+        .map(|_| (user, Uuid::new_v4(), slot))
+        .collect();
+    queue::schedule_many(&redis, &keys, &jobs).await.unwrap();
+    let at = |when| {
+        queue::claim(
+            &redis,
+            &keys,
+            &limits,
+            "test",
+            when,
+            when + chrono::Duration::seconds(1),
+            Duration::from_secs(30),
+            100,
+        )
+    };
+    assert_eq!(at(now).await.unwrap().len(), free, "claimed ahead");
+    let after_the_instant = slot + chrono::Duration::milliseconds(5);
+    assert!(
+        at(after_the_instant).await.unwrap().is_empty(),
+        "the ahead runs for this instant count before they are sent"
+    );
+}

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use diesel_async::RunQueryDsl;
 use e2e::{Cronops, TestEnv, fixtures};
 use uuid::Uuid;
 
@@ -78,6 +79,15 @@ pub async fn fairness(jobs: usize, hostile: usize, seconds: u64, smoke: bool) ->
         let ids = insert_jobs(&mut conn, user, JOBS_PER_USER, "* * * * * *", &url).await;
         hanging.extend(ids.into_iter().map(|id| (user, id)));
     }
+    // The longest timeout a PRO plan allows: no hanging request ends (and makes room for
+    // another) while the scenario runs, so every request the sink got is still out.
+    diesel::sql_query(format!(
+        "UPDATE jobs SET timeout_ms = 120000 WHERE target_url = '{}'",
+        env.target.url("/hang")
+    ))
+    .execute(&mut conn)
+    .await
+    .expect("hanging jobs' timeout");
     drop(conn);
     schedule_all(&env, &bystanders).await;
     // The settings a deployment runs: only the logs are quieter.
@@ -137,7 +147,7 @@ pub async fn fairness(jobs: usize, hostile: usize, seconds: u64, smoke: bool) ->
         },
         Figure {
             scenario: "fairness",
-            what: "requests the hanging users hold (their plans' limit)".to_owned(),
+            what: "requests the hanging users have out at the end (their plans' limit)".to_owned(),
             value: format!("{hanging_out} of at most {cap}"),
             target: "<= limit",
             command: cmd(&args, smoke),
