@@ -183,3 +183,101 @@ async fn a_users_limit_holds_across_scheduler_instances() {
         .await;
     assert_eq!(env.target.received_on("/free-hang").len(), limit);
 }
+
+#[tokio::test]
+async fn a_run_claimed_ahead_waits_while_its_user_is_at_its_limit() {
+    // Runs claimed ahead leave room for work that falls due meanwhile; when that work
+    // took the room, the run claimed ahead must wait at its slot, not go past the limit.
+    let env = TestEnv::new().await;
+    let user = fixtures::user(&env.database).await;
+    let mut conn = env.database.connect().await;
+    diesel_async::RunQueryDsl::execute(
+        diesel::sql_query(format!(
+            "UPDATE users SET plan = 'FREE' WHERE id = '{user}'"
+        )),
+        &mut conn,
+    )
+    .await
+    .unwrap();
+    let mut spec = JobSpec::every_second(env.target.url("/wait"));
+    let slot = Utc::now() + chrono::Duration::seconds(4);
+    let slot = DateTime::from_timestamp(slot.timestamp(), 0).unwrap();
+    spec.next_run_at = Some(slot);
+    let job = fixtures::insert_job(&mut conn, user, &spec, "waits").await;
+    let redis = scheduler::redis::connect(&env.redis_url, 1).unwrap();
+    let keys = scheduler::Keys::new(&env.key_prefix);
+    scheduler::queue::set_plan(&redis, &keys, user, Plan::Free)
+        .await
+        .unwrap();
+    scheduler::queue::schedule(&redis, &keys, user, job, slot)
+        .await
+        .unwrap();
+    let _scheduler = env.start_scheduler();
+
+    poll_until("the slot claimed ahead", Duration::from_secs(10), || {
+        let (client, key) = (redis.next().clone(), keys.ahead(user));
+        async move {
+            let ahead: i64 = fred::prelude::SortedSetsInterface::zcard(&client, key)
+                .await
+                .unwrap();
+            (ahead == 1).then_some(())
+        }
+    })
+    .await;
+    assert!(Utc::now() < slot, "claimed ahead, before its slot");
+    // Meanwhile, the user's limit of other runs went out (on another instance, say).
+    let limit = scheduler::queue::Concurrency::default().free as usize;
+    let others: Vec<String> = (0..limit)
+        .map(|_| format!("s:{user}:{}:0", Uuid::new_v4()))
+        .collect();
+    let far = (Utc::now() + chrono::Duration::hours(1)).timestamp_millis() as f64;
+    let _: () = fred::prelude::SortedSetsInterface::zadd(
+        redis.next(),
+        keys.leases(),
+        None,
+        None,
+        false,
+        false,
+        others.iter().map(|m| (far, m.clone())).collect::<Vec<_>>(),
+    )
+    .await
+    .unwrap();
+    let _: () = fred::prelude::SetsInterface::sadd(redis.next(), keys.held(user), others.clone())
+        .await
+        .unwrap();
+
+    // Its slot comes and goes: the run waits.
+    let waited = slot + chrono::Duration::milliseconds(1_500);
+    tokio::time::sleep((waited - Utc::now()).to_std().unwrap_or_default()).await;
+    assert_eq!(
+        env.target.received_on("/wait").len(),
+        0,
+        "a run went out past its user's limit"
+    );
+
+    // One of the others ends: the waiting run goes first (the job's later slots wait
+    // their turn behind it).
+    scheduler::queue::release(
+        &redis,
+        &keys,
+        &scheduler::queue::Concurrency::default(),
+        &others[..1],
+        &[],
+    )
+    .await
+    .unwrap();
+    env.target
+        .wait_for("/wait", 1, Duration::from_secs(5))
+        .await;
+    let first = env
+        .target
+        .received_on("/wait")
+        .into_iter()
+        .min_by_key(|hit| hit.received_at)
+        .unwrap();
+    assert_eq!(
+        first.headers["x-cronops-scheduled-for"].to_str().unwrap(),
+        slot.to_rfc3339()
+    );
+    assert!(first.received_at >= waited, "sent late, once room was made");
+}

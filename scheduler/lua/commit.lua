@@ -3,19 +3,54 @@
 -- and counts a task claimed ahead in its user's concurrency from now on.
 -- KEYS[1]: {p}:ready (names the slot of the call). ARGV[1..4]: see users.lua.
 -- ARGV[5]: this instance, ARGV[6..]: task members
--- Returns the members committed; any other was taken over and must not be sent.
+-- Returns {members committed, members that must wait}. A task claimed ahead goes only
+-- while its user has fewer than its limit out: work that fell due meanwhile may have
+-- taken the room (what is prepared ahead never holds back what is due), and then it
+-- waits, still claimed ahead (so counted by claims as due: it goes before any new work of
+-- its user), for a run to end. Any other member was taken over and must not be sent.
+use_stored_limits()
 local me = ARGV[5]
 local sent = me .. ':sent'
-local out = {}
+local out, waiting, by_user, owners = {}, {}, {}, {}
+
+local function commit(member)
+  out[#out + 1] = member
+  owners[#owners + 1] = member
+  owners[#owners + 1] = sent
+end
+
 for i = 6, #ARGV do
   local member = ARGV[i]
   if redis.call('HGET', OWNERS, member) == me then
-    redis.call('HSET', OWNERS, member, sent)
-    out[#out + 1] = member
     local user = user_of(member)
-    if user and redis.call('ZREM', ahead_key(user), member) == 1 then
-      redis.call('SADD', held_key(user), member)
+    if user then
+      push(by_user, user, member)
+    else
+      commit(member)
     end
   end
 end
-return out
+for user, members in pairs(by_user) do
+  local ahead = ahead_key(user)
+  local count, limit
+  local moved = {}
+  for _, member in ipairs(members) do
+    if redis.call('ZSCORE', ahead, member) then
+      count = count or redis.call('SCARD', held_key(user))
+      limit = limit or limit_of(user)
+      if count < limit then
+        count = count + 1
+        moved[#moved + 1] = member
+        commit(member)
+      else
+        waiting[#waiting + 1] = member
+      end
+    else
+      commit(member) -- claimed due: counted already
+    end
+  end
+  chunked('ZREM', ahead, nil, moved)
+  chunked('SADD', held_key(user), nil, moved)
+end
+chunked('HSET', OWNERS, nil, owners)
+return { out, waiting }

@@ -5,10 +5,11 @@
 -- {p}:ready orders users by their earliest entry. A user's concurrency is the set of its
 -- leases that are due or sent, {p}:held:<user>; leases claimed ahead of their time wait
 -- in the sorted set {p}:ahead:<user>, by time, until their request goes out (commit.lua
--- moves them). Work due now is claimed while held and the ahead leases whose time has
--- come are below the user's plan limit; work ahead only while held and all ahead leases
--- are: a user's own schedule, prepared ahead, never throttles its work due now, and no
--- more than the limit of its requests are ever out. A user at its limit is moved to
+-- moves them, and only while held is below the limit: otherwise they wait there). Work
+-- due now is claimed while held and the ahead leases whose time has come are below the
+-- user's plan limit; work ahead only while held and all ahead leases are: a user's own
+-- schedule, prepared ahead, never throttles its work due now, and no more than the limit
+-- of its requests are ever out. A user at its limit is moved to
 -- the set {p}:blocked instead of ready, and back when one of its leases is released: a
 -- claim so never looks at a blocked user's backlog, and takes users' work in turns.
 --

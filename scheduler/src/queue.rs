@@ -352,25 +352,36 @@ pub async fn claim(
     Ok(claimed)
 }
 
-/// Commits to sending the requests of `members`: returns those this instance still owns,
-/// now marked as sent (and counted in their users' concurrency, if claimed ahead). A member missing from the answer was taken over by another
-/// instance (this one lost its lease) and must not be sent.
+/// What [`commit`] made of the members it was given.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Committed {
+    /// Marked as sent (and counted in their users' concurrency, if claimed ahead): send
+    /// these now.
+    pub sent: Vec<String>,
+    /// Claimed ahead, and their users have their limit out (work that fell due meanwhile
+    /// took the room): still this instance's, to commit again once a run ends.
+    pub waiting: Vec<String>,
+}
+
+/// Commits to sending the requests of `members`. A member in neither list of the answer
+/// was taken over by another instance (this one lost its lease) and must not be sent.
 pub async fn commit(
     redis: &RedisPool,
     keys: &Keys,
     instance: &str,
     members: &[String],
-) -> Result<Vec<String>, Error> {
+) -> Result<Committed, Error> {
     if members.is_empty() {
-        return Ok(Vec::new());
+        return Ok(Committed::default());
     }
     let mut args = Concurrency::default().args(keys);
     args.push(instance.to_owned());
     args.extend(members.iter().cloned());
-    COMMIT
+    let (sent, waiting): (Vec<String>, Vec<String>) = COMMIT
         .evalsha_with_reload(redis.next(), vec![keys.ready()], args)
         .await
-        .map_err(redis_err)
+        .map_err(redis_err)?;
+    Ok(Committed { sent, waiting })
 }
 
 /// Extends the leases this instance still holds.

@@ -336,7 +336,7 @@ async fn work_taken_back_says_whether_its_request_may_have_gone_out() {
     let committed = queue::commit(&redis, &keys, "a", &[member(sent_job)])
         .await
         .unwrap();
-    assert_eq!(committed, [member(sent_job)]);
+    assert_eq!(committed.sent, [member(sent_job)]);
 
     // A's leases have expired by B's clock.
     let later = now + chrono::Duration::seconds(3);
@@ -361,13 +361,15 @@ async fn work_taken_back_says_whether_its_request_may_have_gone_out() {
         queue::commit(&redis, &keys, "a", &[member(unsent_job)])
             .await
             .unwrap()
+            .sent
             .is_empty(),
         "the old holder must not send what another instance took over"
     );
     assert_eq!(
         queue::commit(&redis, &keys, "b", &[member(unsent_job)])
             .await
-            .unwrap(),
+            .unwrap()
+            .sent,
         [member(unsent_job)]
     );
     // Releasing forgets the owners too.

@@ -148,7 +148,7 @@ async fn a_manual_run_counts_against_its_users_limit() {
 }
 
 #[tokio::test]
-async fn runs_claimed_ahead_count_once_sent_and_never_hold_back_due_work() {
+async fn runs_claimed_ahead_never_hold_back_due_work_nor_go_past_the_limit() {
     let (redis, keys) = setup();
     let limits = Concurrency::default();
     let free = limits.free as usize;
@@ -195,17 +195,27 @@ async fn runs_claimed_ahead_count_once_sent_and_never_hold_back_due_work() {
     let due = claim(&redis, &keys, 100).await;
     assert_eq!(due.len(), 1, "{due:?}");
 
-    // Once sent, the ahead runs count: with the due one, more than the limit is out,
-    // and nothing more of the user's goes until some end.
+    // When their time comes, the ahead runs go only as far as the room left: the due
+    // one took a place, so one of them waits (its user is at its limit) and never more
+    // than the limit is out.
     let members: Vec<String> = ahead.iter().map(|c| c.member.clone()).collect();
-    let sent = queue::commit(&redis, &keys, "test", &members)
+    let committed = queue::commit(&redis, &keys, "test", &members)
         .await
         .unwrap();
-    assert_eq!(sent.len(), free);
+    assert_eq!(committed.sent.len(), free - 1, "{committed:?}");
+    assert_eq!(committed.waiting.len(), 1, "{committed:?}");
     let held: u64 = fred::prelude::SetsInterface::scard(redis.next(), keys.held(user))
         .await
         .unwrap();
-    assert_eq!(held as usize, free + 1);
+    assert_eq!(held as usize, free);
+    // The waiting one goes once a run ends, before any new work of the user.
+    queue::release(&redis, &keys, &limits, &[due[0].member.clone()], &[])
+        .await
+        .unwrap();
+    let retried = queue::commit(&redis, &keys, "test", &committed.waiting)
+        .await
+        .unwrap();
+    assert_eq!(retried.sent, committed.waiting);
     let later = soon + chrono::Duration::milliseconds(10);
     let blocked = queue::claim(
         &redis,

@@ -25,6 +25,9 @@ const LAST_LOOK: TimeDelta = TimeDelta::milliseconds(100);
 /// Runs committed (marked as sent in Redis) per round trip at the moment of firing.
 const COMMIT_SLICE: usize = 250;
 
+/// How often runs waiting for room at their users' limit try again.
+const ROOM_POLL: Duration = Duration::from_millis(250);
+
 /// A prepared run waiting for its start time.
 pub(super) struct Fire {
     request: execute::Request,
@@ -89,7 +92,6 @@ impl Scheduler {
         loaded_at: DateTime<Utc>,
         record_tx: mpsc::Sender<Record>,
     ) {
-        let shared = &self.0;
         for (at, group) in groups.0 {
             let group = if !needs_last_look(loaded_at, at) {
                 group
@@ -102,46 +104,84 @@ impl Scheduler {
             if let Ok(wait) = (at - Utc::now()).to_std() {
                 tokio::time::sleep(wait).await;
             }
-            // Requests first, then their STARTED events; each outcome is published only
-            // after `announced`, so subscribers still see STARTED first.
-            let announced = CancellationToken::new();
-            let mut started = Vec::with_capacity(group.len());
-            // Committed in slices, each sent as soon as it is committed: the first
-            // requests leave after one short round trip, not after the whole group's.
-            let mut group = group.into_iter();
-            loop {
-                let slice: Vec<Fire> = group.by_ref().take(COMMIT_SLICE).collect();
-                if slice.is_empty() {
-                    break;
-                }
-                let slice = self.commit(slice).await;
-                let sent_at = Utc::now();
-                let sent: Vec<Sent> = slice.iter().map(|f| Sent::of(&f.row, sent_at)).collect();
-                // Told before any outcome can be (the channel keeps order); if the buffer
-                // is full the rows just go straight from PREPARED to their outcome.
-                let _ = record_tx.try_send(Record::Sent(sent.clone()));
-                for (fire, sent) in slice.into_iter().zip(sent) {
-                    started.push(sent.row(&fire.row));
-                    self.send(fire, sent, announced.clone(), record_tx.clone());
+            let waiting = self.send_group(group, &record_tx).await;
+            if !waiting.is_empty() {
+                tokio::spawn(self.clone().send_when_room(waiting, record_tx.clone()));
+            }
+        }
+    }
+
+    /// Commits to and sends a group's runs, then publishes their STARTED events. Returns
+    /// the runs whose users have their limit out.
+    async fn send_group(&self, group: Vec<Fire>, record_tx: &mpsc::Sender<Record>) -> Vec<Fire> {
+        let shared = &self.0;
+        // Requests first, then their STARTED events; each outcome is published only
+        // after `announced`, so subscribers still see STARTED first.
+        let announced = CancellationToken::new();
+        let mut started = Vec::with_capacity(group.len());
+        let mut waiting = Vec::new();
+        // Committed in slices, each sent as soon as it is committed: the first requests
+        // leave after one short round trip, not after the whole group's.
+        let mut group = group.into_iter();
+        loop {
+            let slice: Vec<Fire> = group.by_ref().take(COMMIT_SLICE).collect();
+            if slice.is_empty() {
+                break;
+            }
+            let (slice, wait) = self.commit(slice).await;
+            waiting.extend(wait);
+            let sent_at = Utc::now();
+            let sent: Vec<Sent> = slice.iter().map(|f| Sent::of(&f.row, sent_at)).collect();
+            // Told before any outcome can be (the channel keeps order); if the buffer is
+            // full the rows just go straight from PREPARED to their outcome.
+            let _ = record_tx.try_send(Record::Sent(sent.clone()));
+            for (fire, sent) in slice.into_iter().zip(sent) {
+                started.push(sent.row(&fire.row));
+                self.send(fire, sent, announced.clone(), record_tx.clone());
+            }
+        }
+        // Published on the side, so a slow Redis never holds back the next instant; the
+        // guard releases the outcomes even if this task is dropped.
+        let (redis, keys) = (shared.redis.clone(), shared.keys.clone());
+        let guard = announced.drop_guard();
+        tokio::spawn(async move {
+            if started.is_empty() {
+                return;
+            }
+            let events: Vec<ExecutionEvent> = started
+                .into_iter()
+                .map(|log| ExecutionEvent {
+                    kind: EventKind::Started,
+                    log,
+                })
+                .collect();
+            if let Err(e) = events::publish(&redis, &keys, &events).await {
+                tracing::warn!(error = %e, "could not publish STARTED events");
+            }
+            drop(guard);
+        });
+        waiting
+    }
+
+    /// Runs claimed ahead whose users had their limit out when their time came: they
+    /// keep their leases and go, late, as soon as runs of their users end (claims leave
+    /// that room to them first). Their jobs get a last look before each try, as the wait
+    /// may be long. At shutdown they are left to their leases: another instance takes
+    /// them over and sends them (their rows say unsent).
+    async fn send_when_room(self, mut waiting: Vec<Fire>, record_tx: mpsc::Sender<Record>) {
+        let shared = &self.0;
+        metrics::counter!("cronops_scheduler_runs_waiting_for_room_total")
+            .increment(waiting.len() as u64);
+        while !waiting.is_empty() {
+            tokio::select! {
+                _ = tokio::time::sleep(ROOM_POLL) => {}
+                _ = shared.stopping.cancelled() => {
+                    shared.held.forget(waiting.into_iter().map(|f| f.member));
+                    return;
                 }
             }
-            // Published on the side, so a slow Redis never holds back the next instant;
-            // the guard releases the outcomes even if this task is dropped.
-            let (redis, keys) = (shared.redis.clone(), shared.keys.clone());
-            let guard = announced.drop_guard();
-            tokio::spawn(async move {
-                let events: Vec<ExecutionEvent> = started
-                    .into_iter()
-                    .map(|log| ExecutionEvent {
-                        kind: EventKind::Started,
-                        log,
-                    })
-                    .collect();
-                if let Err(e) = events::publish(&redis, &keys, &events).await {
-                    tracing::warn!(error = %e, "could not publish STARTED events");
-                }
-                drop(guard);
-            });
+            let group = self.last_look(waiting).await;
+            waiting = self.send_group(group, &record_tx).await;
         }
     }
 
@@ -205,10 +245,11 @@ impl Scheduler {
     }
 
     /// Marks a group's runs as sent in Redis before any request leaves, keeping those this
-    /// instance still owns. The others were taken over (this instance lost their leases)
-    /// and are dropped; if Redis cannot be reached none is sent, and their leases expire
-    /// so that whichever instance takes them over sends them (their rows say unsent).
-    async fn commit(&self, group: Vec<Fire>) -> Vec<Fire> {
+    /// instance still owns: (to send, to wait for room). The others were taken over (this
+    /// instance lost their leases) and are dropped; if Redis cannot be reached none is
+    /// sent, and their leases expire so that whichever instance takes them over sends
+    /// them (their rows say unsent).
+    async fn commit(&self, group: Vec<Fire>) -> (Vec<Fire>, Vec<Fire>) {
         let shared = &self.0;
         let members: Vec<String> = group.iter().map(|f| f.member.clone()).collect();
         let mut delay = Duration::from_millis(20);
@@ -226,9 +267,19 @@ impl Scheduler {
                 }
             }
         }
-        let ours: HashSet<String> = committed.unwrap_or_default().into_iter().collect();
-        let (keep, lost): (Vec<Fire>, Vec<Fire>) =
-            group.into_iter().partition(|f| ours.contains(&f.member));
+        let committed = committed.unwrap_or_default();
+        let sent: HashSet<&str> = committed.sent.iter().map(String::as_str).collect();
+        let waiting: HashSet<&str> = committed.waiting.iter().map(String::as_str).collect();
+        let (mut keep, mut wait, mut lost) = (Vec::new(), Vec::new(), Vec::new());
+        for fire in group {
+            if sent.contains(fire.member.as_str()) {
+                keep.push(fire);
+            } else if waiting.contains(fire.member.as_str()) {
+                wait.push(fire);
+            } else {
+                lost.push(fire);
+            }
+        }
         if !lost.is_empty() {
             tracing::warn!(
                 runs = lost.len(),
@@ -236,7 +287,7 @@ impl Scheduler {
             );
             shared.held.forget(lost.into_iter().map(|f| f.member));
         }
-        keep
+        (keep, wait)
     }
 
     /// Sends one request on its own task and hands the outcome to the recorder.

@@ -102,6 +102,8 @@ struct Shared {
     permits: Arc<Semaphore>,
     /// Since when the oldest result the recorder is writing has waited, if it is writing.
     unrecorded_since: Mutex<Option<Instant>>,
+    /// Cancelled when the instance stops claiming: what waits for room gives up.
+    stopping: CancellationToken,
 }
 
 /// One scheduler instance.
@@ -130,6 +132,7 @@ impl Scheduler {
             instance: Uuid::new_v4().to_string(),
             held: lease::Held::default(),
             unrecorded_since: Mutex::new(None),
+            stopping: CancellationToken::new(),
         }))
     }
 
@@ -171,6 +174,7 @@ impl Scheduler {
         ));
 
         self.claim_loop(&shutdown, &record_tx).await;
+        shared.stopping.cancel();
 
         // Let what is in flight finish: every permit back means every request answered.
         let all = u32::try_from(shared.config.max_in_flight.max(1)).unwrap_or(u32::MAX);
