@@ -128,16 +128,25 @@ end
 for user, members in pairs(ahead) do
   chunked('ZADD', ahead_key(user), nil, members)
 end
--- Where each user served now stands (settle, with what is known here).
+-- Where each user served now stands (settle, with what is known here). A user that has
+-- work in reach but no room for it must not stay where claims look, or every claim (and
+-- an idle instance, every millisecond) would look at it again for nothing: with work due
+-- and no room for it, it is blocked until one of its runs ends (release.lua); with work
+-- only ahead and no room to claim ahead, it is looked at again once that work is due (or
+-- when one of its runs ends, which puts it back at its first entry).
 for _, user in ipairs(served) do
   local first = redis.call('ZRANGE', work_key(user), 0, 0, 'WITHSCORES')
-  if #first == 0 then
+  local at = first[2] and tonumber(first[2])
+  if not at then
     redis.call('ZREM', READY, user)
-  elseif count[user] >= limit[user] then
+  elseif count[user] >= limit[user]
+    or (at <= now and count[user] + early_due[user] >= limit[user]) then
     redis.call('ZREM', READY, user)
     redis.call('SADD', BLOCKED, user)
+  elseif at > now and count[user] + early[user] >= limit[user] then
+    redis.call('ZADD', READY, at + (horizon - now), user)
   else
-    redis.call('ZADD', READY, first[2], user)
+    redis.call('ZADD', READY, at, user)
   end
 end
 

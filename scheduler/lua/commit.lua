@@ -8,6 +8,9 @@
 -- taken the room (what is prepared ahead never holds back what is due), and then it
 -- waits, still claimed ahead (so counted by claims as due: it goes before any new work of
 -- its user), for a run to end. Any other member was taken over and must not be sent.
+--
+-- This runs at the instant the requests wait for, so it reads and writes in a few calls
+-- per user, never per member.
 use_stored_limits()
 local me = ARGV[5]
 local sent = me .. ':sent'
@@ -19,9 +22,13 @@ local function commit(member)
   owners[#owners + 1] = sent
 end
 
-for i = 6, #ARGV do
-  local member = ARGV[i]
-  if redis.call('HGET', OWNERS, member) == me then
+local members = { unpack(ARGV, 6) }
+if #members == 0 then
+  return { out, waiting }
+end
+local holders = redis.call('HMGET', OWNERS, unpack(members))
+for i, member in ipairs(members) do
+  if holders[i] == me then
     local user = user_of(member)
     if user then
       push(by_user, user, member)
@@ -30,12 +37,13 @@ for i = 6, #ARGV do
     end
   end
 end
-for user, members in pairs(by_user) do
+for user, owned in pairs(by_user) do
   local ahead = ahead_key(user)
+  local scores = redis.call('ZMSCORE', ahead, unpack(owned))
   local count, limit
   local moved = {}
-  for _, member in ipairs(members) do
-    if redis.call('ZSCORE', ahead, member) then
+  for i, member in ipairs(owned) do
+    if scores[i] then
       count = count or redis.call('SCARD', held_key(user))
       limit = limit or limit_of(user)
       if count < limit then

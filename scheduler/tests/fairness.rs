@@ -268,3 +268,57 @@ async fn work_due_now_counts_the_runs_claimed_ahead_for_now() {
         "the ahead runs for this instant count before they are sent"
     );
 }
+
+#[tokio::test]
+async fn a_user_without_room_is_not_looked_at_again_until_it_may_have_some() {
+    // Claims that find a user's work in reach but no room for it must not leave it where
+    // the next claim looks at once: an idle instance would claim nothing in a busy loop.
+    let (redis, keys) = setup();
+    let limits = Concurrency::default();
+    let free = limits.free as usize;
+    let user = Uuid::new_v4();
+    queue::set_plan(&redis, &keys, user, Plan::Free)
+        .await
+        .unwrap();
+    let now = Utc::now();
+    let lookahead = chrono::Duration::seconds(1);
+    let soon = now + chrono::Duration::milliseconds(500);
+    let jobs: Vec<_> = (0..2 * free)
+        .map(|_| (user, Uuid::new_v4(), soon))
+        .collect();
+    queue::schedule_many(&redis, &keys, &jobs).await.unwrap();
+    let at = |when| {
+        queue::claim(
+            &redis,
+            &keys,
+            &limits,
+            "test",
+            when,
+            when + lookahead,
+            Duration::from_secs(30),
+            100,
+        )
+    };
+    assert_eq!(at(now).await.unwrap().len(), free, "claimed ahead");
+    // No room ahead: not before its work is due.
+    let wake = queue::next_wake(&redis, &keys, lookahead)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        wake.timestamp_millis() >= soon.timestamp_millis(),
+        "woken at {wake}, before {soon}"
+    );
+
+    // Due, and the room is its own runs about to go out: blocked until one ends.
+    let later = soon + chrono::Duration::milliseconds(5);
+    assert!(at(later).await.unwrap().is_empty());
+    let wake = queue::next_wake(&redis, &keys, lookahead)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        wake > later + chrono::Duration::seconds(20),
+        "woken at {wake}: only the leases' expiry may wake a claim"
+    );
+}
