@@ -84,19 +84,27 @@ while room > 0 do
             items[#items + 1] = value
           end
         end
-        local taken = {}
+        local taken, members = {}, {}
         for i = 1, #items, 2 do
-          local entry, at = items[i], items[i + 1]
-          local is_ahead = tonumber(at) > now
+          local entry = items[i]
           taken[#taken + 1] = entry
-          local member = entry
-          if not string.find(entry, ':', 1, true) then
-            member = 's:' .. user .. ':' .. entry .. ':' .. at
+          if string.find(entry, ':', 1, true) then
+            members[#members + 1] = entry
+          else
+            members[#members + 1] = 's:' .. user .. ':' .. entry .. ':' .. items[i + 1]
           end
-          -- A slot someone holds (put back by the reconciler between that claim and the
-          -- holder's put-back) is dropped: its holder fires it and schedules the next
-          -- one. One whose holder died is taken back (it counts already).
-          local lease_until = member ~= entry and redis.call('ZSCORE', LEASES, member)
+        end
+        -- A slot someone holds (put back by the reconciler between that claim and the
+        -- holder's put-back) is dropped: its holder fires it and schedules the next one.
+        -- One whose holder died is taken back (it counts already). Looked up at once.
+        local leased = {}
+        if #members > 0 then
+          leased = redis.call('ZMSCORE', LEASES, unpack(members))
+        end
+        for n, member in ipairs(members) do
+          local entry, at = taken[n], items[2 * n]
+          local is_ahead = tonumber(at) > now
+          local lease_until = member ~= entry and leased[n]
           if not lease_until then
             lease(member, 'n', at)
             if is_ahead then

@@ -53,15 +53,18 @@ local function chunked(command, key, flag, items)
   end
 end
 
--- Appends values to the list kept under `name` in `lists` (a list per key, say).
-local function push(lists, name, ...)
+-- Appends one value, or a pair, to the list kept under `name` in `lists` (a list per
+-- key, say). Two plain arguments rather than varargs: this runs per item, and varargs
+-- would build a table per call.
+local function push(lists, name, a, b)
   local list = lists[name]
   if not list then
     list = {}
     lists[name] = list
   end
-  for _, value in ipairs({ ... }) do
-    list[#list + 1] = value
+  list[#list + 1] = a
+  if b ~= nil then
+    list[#list + 1] = b
   end
 end
 
