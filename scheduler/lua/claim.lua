@@ -136,12 +136,11 @@ end
 for user, members in pairs(ahead) do
   chunked('ZADD', ahead_key(user), nil, members)
 end
--- Where each user served now stands (settle, with what is known here). A user that has
--- work in reach but no room for it must not stay where claims look, or every claim (and
--- an idle instance, every millisecond) would look at it again for nothing: with work due
--- and no room for it, it is blocked until one of its runs ends (release.lua); with work
--- only ahead and no room to claim ahead, it is looked at again once that work is due (or
--- when one of its runs ends, which puts it back at its first entry).
+-- Where each user served now stands (settle, with what is known here). A user with
+-- work due and no room for it is blocked until one of its runs ends (release.lua), so
+-- that claims do not look at it again for nothing. One with only work ahead and no room
+-- to claim it stays at its first entry: its room may come back with any run ending, and
+-- its work must be looked at once due (claim.rs paces claims that take nothing).
 for _, user in ipairs(served) do
   local first = redis.call('ZRANGE', work_key(user), 0, 0, 'WITHSCORES')
   local at = first[2] and tonumber(first[2])
@@ -151,8 +150,6 @@ for _, user in ipairs(served) do
     or (at <= now and count[user] + early_due[user] >= limit[user]) then
     redis.call('ZREM', READY, user)
     redis.call('SADD', BLOCKED, user)
-  elseif at > now and count[user] + early[user] >= limit[user] then
-    redis.call('ZADD', READY, at + (horizon - now), user)
   else
     redis.call('ZADD', READY, at, user)
   end

@@ -46,16 +46,11 @@ for user, at in pairs(earliest) do
     redis.call('ZADD', READY, 'LT', at, user)
   end
 end
--- A user whose count went down may go again: a blocked one is settled, and one a claim
--- set to be looked at later (no room to claim ahead) is looked at from its first entry.
+-- A blocked user whose count went down may go again; the others' places stand (a count
+-- going down never moves a user that is not blocked).
 for user in pairs(held) do
   if redis.call('SISMEMBER', BLOCKED, user) == 1 then
     settle(user)
-  else
-    local first = redis.call('ZRANGE', work_key(user), 0, 0, 'WITHSCORES')
-    if first[2] then
-      redis.call('ZADD', READY, 'XX', 'LT', first[2], user)
-    end
   end
 end
 return released

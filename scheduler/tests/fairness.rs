@@ -270,9 +270,9 @@ async fn work_due_now_counts_the_runs_claimed_ahead_for_now() {
 }
 
 #[tokio::test]
-async fn a_user_without_room_is_not_looked_at_again_until_it_may_have_some() {
-    // Claims that find a user's work in reach but no room for it must not leave it where
-    // the next claim looks at once: an idle instance would claim nothing in a busy loop.
+async fn a_user_whose_due_work_has_no_room_is_blocked_until_a_run_ends() {
+    // A claim that finds a user's due work but no room for it must not leave it where the
+    // next claim looks at once: an idle instance would claim nothing in a busy loop.
     let (redis, keys) = setup();
     let limits = Concurrency::default();
     let free = limits.free as usize;
@@ -299,16 +299,8 @@ async fn a_user_without_room_is_not_looked_at_again_until_it_may_have_some() {
             100,
         )
     };
-    assert_eq!(at(now).await.unwrap().len(), free, "claimed ahead");
-    // No room ahead: not before its work is due.
-    let wake = queue::next_wake(&redis, &keys, lookahead)
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(
-        wake.timestamp_millis() >= soon.timestamp_millis(),
-        "woken at {wake}, before {soon}"
-    );
+    let ahead = at(now).await.unwrap();
+    assert_eq!(ahead.len(), free, "claimed ahead");
 
     // Due, and the room is its own runs about to go out: blocked until one ends.
     let later = soon + chrono::Duration::milliseconds(5);
@@ -321,4 +313,12 @@ async fn a_user_without_room_is_not_looked_at_again_until_it_may_have_some() {
         wake > later + chrono::Duration::seconds(20),
         "woken at {wake}: only the leases' expiry may wake a claim"
     );
+    queue::release(&redis, &keys, &limits, &[ahead[0].member.clone()], &[])
+        .await
+        .unwrap();
+    let wake = queue::next_wake(&redis, &keys, lookahead)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(wake <= later, "a run ended: woken at {wake}");
 }

@@ -11,6 +11,12 @@ use super::record::Record;
 use super::{Scheduler, sleep_or_stop};
 use crate::queue;
 
+/// The least an instance waits after a claim that took nothing. Work in reach that no
+/// claim takes belongs to users with no room (their runs out fill their limits), and room
+/// comes back only as runs end: looking again every millisecond would cost Redis a claim
+/// per millisecond for nothing, and waiting longer would delay the work that room frees.
+const NOTHING_CLAIMED_PAUSE: Duration = Duration::from_millis(10);
+
 impl Scheduler {
     /// Claims and prepares work until `shutdown` is cancelled. Work that cannot be
     /// prepared (PostgreSQL unreachable) is handed back untouched.
@@ -69,7 +75,7 @@ impl Scheduler {
                 let wait = wake
                     .map(|at| (at - Utc::now()).to_std().unwrap_or(Duration::ZERO))
                     .unwrap_or(Duration::MAX)
-                    .clamp(Duration::from_millis(1), Duration::from_millis(50));
+                    .clamp(NOTHING_CLAIMED_PAUSE, Duration::from_millis(50));
                 sleep_or_stop(shutdown, wait).await;
                 continue;
             }
