@@ -1,6 +1,6 @@
 //! The CronOps API: GraphQL over axum, the `cronops` command line, and start-up of every
 //! process kind. Resolvers stay thin: they authorise, call `db` / `scheduler` / `auth`
-//! functions, and map results and errors to the contract of `../shared/API.md`.
+//! functions, and map results and errors to the contract of `docs/API.md`.
 
 pub mod admin;
 pub mod auth;

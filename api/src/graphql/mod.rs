@@ -1,4 +1,4 @@
-//! The GraphQL schema of `../shared/API.md`, one module per area, merged here.
+//! The GraphQL schema of `docs/API.md`, one module per area, merged here.
 
 mod admin;
 mod auth;
