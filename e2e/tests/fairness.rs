@@ -25,16 +25,8 @@ fn hang(target: &HttpTarget, path: &str) {
 /// `count` every-second jobs of a new user on `plan` calling `url`, scheduled in Redis
 /// as the API would (plan recorded, jobs in the user's work).
 async fn user_with_jobs(env: &TestEnv, plan: Plan, count: usize, url: &str) -> Uuid {
-    let user = fixtures::user(&env.database).await;
+    let user = user_on(env, plan).await;
     let mut conn = env.database.connect().await;
-    diesel_async::RunQueryDsl::execute(
-        diesel::sql_query(format!(
-            "UPDATE users SET plan = '{plan}' WHERE id = '{user}'"
-        )),
-        &mut conn,
-    )
-    .await
-    .unwrap();
     let mut spec = JobSpec::every_second(url.to_owned());
     spec.timeout_ms = 60_000;
     let first = Utc::now() + chrono::Duration::seconds(1);
@@ -52,6 +44,21 @@ async fn user_with_jobs(env: &TestEnv, plan: Plan, count: usize, url: &str) -> U
     scheduler::queue::schedule_many(&redis, &keys, &jobs)
         .await
         .unwrap();
+    user
+}
+
+/// A new user on `plan`, its plan not yet recorded in Redis.
+async fn user_on(env: &TestEnv, plan: Plan) -> Uuid {
+    let user = fixtures::user(&env.database).await;
+    let mut conn = env.database.connect().await;
+    diesel_async::RunQueryDsl::execute(
+        diesel::sql_query(format!(
+            "UPDATE users SET plan = '{plan}' WHERE id = '{user}'"
+        )),
+        &mut conn,
+    )
+    .await
+    .unwrap();
     user
 }
 
@@ -189,16 +196,8 @@ async fn a_run_claimed_ahead_waits_while_its_user_is_at_its_limit() {
     // Runs claimed ahead leave room for work that falls due meanwhile; when that work
     // took the room, the run claimed ahead must wait at its slot, not go past the limit.
     let env = TestEnv::new().await;
-    let user = fixtures::user(&env.database).await;
+    let user = user_on(&env, Plan::Free).await;
     let mut conn = env.database.connect().await;
-    diesel_async::RunQueryDsl::execute(
-        diesel::sql_query(format!(
-            "UPDATE users SET plan = 'FREE' WHERE id = '{user}'"
-        )),
-        &mut conn,
-    )
-    .await
-    .unwrap();
     let mut spec = JobSpec::every_second(env.target.url("/wait"));
     let slot = Utc::now() + chrono::Duration::seconds(4);
     let slot = DateTime::from_timestamp(slot.timestamp(), 0).unwrap();

@@ -23,9 +23,7 @@ for i = 6, #ARGV, 3 do
   if mode == 'set' or mode == 'missing' then
     local at = tonumber(value)
     push(added, user, at, entry)
-    if not earliest[user] or at < earliest[user] then
-      earliest[user] = at
-    end
+    note_earliest(earliest, user, at)
   else
     if mode == 'remove' then
       redis.call('ZREM', work_key(user), entry)
@@ -52,11 +50,7 @@ end
 for user, pairs_ in pairs(added) do
   chunked('ZADD', work_key(user), mode == 'missing' and 'NX' or nil, pairs_)
 end
-for user, at in pairs(earliest) do
-  if redis.call('SISMEMBER', BLOCKED, user) == 0 then
-    redis.call('ZADD', READY, 'LT', at, user)
-  end
-end
+offer(earliest)
 for user in pairs(touched) do
   settle(user)
 end

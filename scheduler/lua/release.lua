@@ -31,9 +31,7 @@ for i = 6 + released, #ARGV, 3 do
   else
     push(slots, user, at, entry)
   end
-  if not earliest[user] or at < earliest[user] then
-    earliest[user] = at
-  end
+  note_earliest(earliest, user, at)
 end
 for user, pairs_ in pairs(tasks) do
   chunked('ZADD', work_key(user), nil, pairs_)
@@ -41,11 +39,7 @@ end
 for user, pairs_ in pairs(slots) do
   chunked('ZADD', work_key(user), 'NX', pairs_)
 end
-for user, at in pairs(earliest) do
-  if redis.call('SISMEMBER', BLOCKED, user) == 0 then
-    redis.call('ZADD', READY, 'LT', at, user)
-  end
-end
+offer(earliest)
 -- A blocked user whose count went down may go again; the others' places stand (a count
 -- going down never moves a user that is not blocked).
 for user in pairs(held) do

@@ -88,6 +88,23 @@ local function use_stored_limits()
   }
 end
 
+-- Keeps in `earliest` (a table by user) the earliest time of the work added for each user.
+local function note_earliest(earliest, user, at)
+  if not earliest[user] or at < earliest[user] then
+    earliest[user] = at
+  end
+end
+
+-- Work added never lowers a user's count: a user not blocked is ready at the earlier of its
+-- place and its earliest new entry (one look per user, no full settle).
+local function offer(earliest)
+  for user, at in pairs(earliest) do
+    if redis.call('SISMEMBER', BLOCKED, user) == 0 then
+      redis.call('ZADD', READY, 'LT', at, user)
+    end
+  end
+end
+
 -- Puts a user where its work and holdings say: nowhere without work, blocked at its
 -- limit, otherwise in ready at its earliest entry.
 local function settle(user)

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use db::Plan;
 use scheduler::queue::{self, Claimed, Concurrency};
 use scheduler::task::Task;
@@ -28,13 +28,24 @@ async fn user_with_due_jobs(redis: &RedisPool, keys: &Keys, plan: Plan, jobs: us
 
 async fn claim(redis: &RedisPool, keys: &Keys, room: usize) -> Vec<Claimed> {
     let now = Utc::now();
+    claim_until(redis, keys, now, now, room).await
+}
+
+/// A claim at `now` of up to `room` items due by `horizon`, with the default limits.
+async fn claim_until(
+    redis: &RedisPool,
+    keys: &Keys,
+    now: DateTime<Utc>,
+    horizon: DateTime<Utc>,
+    room: usize,
+) -> Vec<Claimed> {
     queue::claim(
         redis,
         keys,
         &Concurrency::default(),
         "test",
         now,
-        now,
+        horizon,
         Duration::from_secs(30),
         room,
     )
@@ -162,25 +173,11 @@ async fn runs_claimed_ahead_never_hold_back_due_work_nor_go_past_the_limit() {
         .map(|_| (user, Uuid::new_v4(), soon))
         .collect();
     queue::schedule_many(&redis, &keys, &jobs).await.unwrap();
-    let claim_ahead = || {
-        queue::claim(
-            &redis,
-            &keys,
-            &limits,
-            "test",
-            now,
-            now + chrono::Duration::seconds(1),
-            Duration::from_secs(30),
-            100,
-        )
-    };
+    let claim_ahead = || claim_until(&redis, &keys, now, now + chrono::Duration::seconds(1), 100);
     // Ahead of their time: as many as the limit leaves room for, and no more.
-    let ahead = claim_ahead().await.unwrap();
+    let ahead = claim_ahead().await;
     assert_eq!(ahead.len(), free);
-    assert!(
-        claim_ahead().await.unwrap().is_empty(),
-        "ahead fills the room"
-    );
+    assert!(claim_ahead().await.is_empty(), "ahead fills the room");
 
     // Work due now still goes: what is prepared ahead does not count yet.
     queue::schedule(
@@ -217,18 +214,7 @@ async fn runs_claimed_ahead_never_hold_back_due_work_nor_go_past_the_limit() {
         .unwrap();
     assert_eq!(retried.sent, committed.waiting);
     let later = soon + chrono::Duration::milliseconds(10);
-    let blocked = queue::claim(
-        &redis,
-        &keys,
-        &limits,
-        "test",
-        later,
-        later,
-        Duration::from_secs(30),
-        100,
-    )
-    .await
-    .unwrap();
+    let blocked = claim_until(&redis, &keys, later, later, 100).await;
     assert!(blocked.is_empty(), "{blocked:?}");
 }
 
@@ -250,21 +236,18 @@ async fn work_due_now_counts_the_runs_claimed_ahead_for_now() {
         .collect();
     queue::schedule_many(&redis, &keys, &jobs).await.unwrap();
     let at = |when| {
-        queue::claim(
+        claim_until(
             &redis,
             &keys,
-            &limits,
-            "test",
             when,
             when + chrono::Duration::seconds(1),
-            Duration::from_secs(30),
             100,
         )
     };
-    assert_eq!(at(now).await.unwrap().len(), free, "claimed ahead");
+    assert_eq!(at(now).await.len(), free, "claimed ahead");
     let after_the_instant = slot + chrono::Duration::milliseconds(5);
     assert!(
-        at(after_the_instant).await.unwrap().is_empty(),
+        at(after_the_instant).await.is_empty(),
         "the ahead runs for this instant count before they are sent"
     );
 }
@@ -287,24 +270,13 @@ async fn a_user_whose_due_work_has_no_room_is_blocked_until_a_run_ends() {
         .map(|_| (user, Uuid::new_v4(), soon))
         .collect();
     queue::schedule_many(&redis, &keys, &jobs).await.unwrap();
-    let at = |when| {
-        queue::claim(
-            &redis,
-            &keys,
-            &limits,
-            "test",
-            when,
-            when + lookahead,
-            Duration::from_secs(30),
-            100,
-        )
-    };
-    let ahead = at(now).await.unwrap();
+    let at = |when| claim_until(&redis, &keys, when, when + lookahead, 100);
+    let ahead = at(now).await;
     assert_eq!(ahead.len(), free, "claimed ahead");
 
     // Due, and the room is its own runs about to go out: blocked until one ends.
     let later = soon + chrono::Duration::milliseconds(5);
-    assert!(at(later).await.unwrap().is_empty());
+    assert!(at(later).await.is_empty());
     let wake = queue::next_wake(&redis, &keys, lookahead)
         .await
         .unwrap()
