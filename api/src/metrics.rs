@@ -5,9 +5,10 @@ use std::time::{Duration, Instant};
 
 use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest, NextRequest,
+    NextValidation,
 };
 use async_graphql::parser::types::ExecutableDocument;
-use async_graphql::{ServerResult, Variables};
+use async_graphql::{ServerError, ServerResult, ValidationResult, Variables};
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
 use axum::response::Response;
@@ -57,7 +58,13 @@ pub fn install() -> PrometheusHandle {
 /// Counts requests and records their latency by route and status.
 pub async fn track_http(request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = request.method().to_string();
+    let method = match *request.method() {
+        axum::http::Method::GET => "GET",
+        axum::http::Method::POST => "POST",
+        axum::http::Method::OPTIONS => "OPTIONS",
+        axum::http::Method::HEAD => "HEAD",
+        _ => "other",
+    };
     let route = request
         .extensions()
         .get::<MatchedPath>()
@@ -65,7 +72,11 @@ pub async fn track_http(request: Request, next: Next) -> Response {
         .unwrap_or_else(|| "unmatched".to_owned());
     let response = next.run(request).await;
     let status = response.status().as_u16().to_string();
-    let labels = [("method", method), ("route", route), ("status", status)];
+    let labels = [
+        ("method", method.to_owned()),
+        ("route", route),
+        ("status", status),
+    ];
     metrics::counter!("cronops_http_requests_total", &labels).increment(1);
     metrics::histogram!("cronops_http_request_duration_seconds", &labels)
         .record(started.elapsed().as_secs_f64());
@@ -73,8 +84,10 @@ pub async fn track_http(request: Request, next: Next) -> Response {
 }
 
 /// Records rate, latency and outcome of every GraphQL request by operation: the operation
-/// type and its root fields (`query:jobs`), which the schema bounds, never the
-/// client-chosen operation name. It reads the document async-graphql parses anyway.
+/// type and its root field (`query:jobs`, `query:batch` for several), never the
+/// client-chosen operation name. Labels come from a fixed set: a document that fails
+/// validation (an unknown field among them) is `invalid`, and an outcome that is not one
+/// of the contract's codes is `GRAPHQL_ERROR`, so no request can add a series.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct OperationMetrics;
 
@@ -88,8 +101,23 @@ impl ExtensionFactory for OperationMetrics {
 #[derive(Debug, Default)]
 struct OperationRecorder {
     operation_name: Mutex<Option<String>>,
+    /// The label of the parsed document, kept once it passes validation.
+    parsed: Mutex<Option<String>>,
     label: Mutex<Option<String>>,
 }
+
+/// The `extensions.code` values the API sets; any other outcome is `GRAPHQL_ERROR`.
+const OUTCOMES: &[&str] = &[
+    "UNAUTHENTICATED",
+    "FORBIDDEN",
+    "BAD_USER_INPUT",
+    "NOT_FOUND",
+    "CONFLICT",
+    "PLAN_LIMIT_REACHED",
+    "RATE_LIMITED",
+    "QUERY_TOO_COMPLEX",
+    "INTERNAL_SERVER_ERROR",
+];
 
 #[async_trait::async_trait]
 impl Extension for OperationRecorder {
@@ -114,12 +142,14 @@ impl Extension for OperationRecorder {
                     .as_ref()
                     .and_then(|ext| ext.get("code"))
                     .and_then(|code| match code {
-                        async_graphql::Value::String(code) => Some(code.clone()),
+                        async_graphql::Value::String(code) => {
+                            OUTCOMES.iter().find(|known| *known == code).copied()
+                        }
                         _ => None,
                     })
-                    .unwrap_or_else(|| "GRAPHQL_ERROR".to_owned())
+                    .unwrap_or("GRAPHQL_ERROR")
             })
-            .unwrap_or_else(|| "OK".to_owned());
+            .unwrap_or("OK");
         metrics::counter!("cronops_graphql_requests_total", "operation" => operation.clone(), "outcome" => outcome)
             .increment(1);
         metrics::histogram!("cronops_graphql_request_duration_seconds", "operation" => operation)
@@ -146,8 +176,20 @@ impl Extension for OperationRecorder {
     ) -> ServerResult<ExecutableDocument> {
         let document = next.run(ctx, query, variables).await?;
         let name = self.operation_name.lock().expect("name lock").clone();
-        *self.label.lock().expect("label lock") = Some(operation_label(&document, name.as_deref()));
+        *self.parsed.lock().expect("label lock") =
+            Some(operation_label(&document, name.as_deref()));
         Ok(document)
+    }
+
+    async fn validation(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        next: NextValidation<'_>,
+    ) -> Result<ValidationResult, Vec<ServerError>> {
+        let result = next.run(ctx).await?;
+        // Every root field is the schema's now.
+        *self.label.lock().expect("label lock") = self.parsed.lock().expect("label lock").take();
+        Ok(result)
     }
 }
 
@@ -181,8 +223,10 @@ fn operation_label(document: &ExecutableDocument, operation_name: Option<&str>) 
         .collect();
     fields.sort_unstable();
     fields.dedup();
-    fields.truncate(5);
-    format!("{kind}:{}", fields.join(","))
+    match fields.as_slice() {
+        [field] => format!("{kind}:{field}"),
+        _ => format!("{kind}:batch"),
+    }
 }
 
 /// How saturated the database pool is, as gauges.

@@ -97,11 +97,14 @@ pub async fn run(pool: &db::Pool, env: AppEnv, accounts: &SeedAccounts) -> anyho
         let password_hash = match existing {
             Some(user)
                 if password::verify(account.password.to_owned(), user.password_hash.clone())
-                    .await? =>
+                    .await
+                    .map_err(|e| anyhow::anyhow!(e.message()))? =>
             {
                 user.password_hash
             }
-            _ => password::hash(account.password.to_owned()).await?,
+            _ => password::hash(account.password.to_owned())
+                .await
+                .map_err(|e| anyhow::anyhow!(e.message()))?,
         };
         let seeded = User::upsert(
             &mut conn,

@@ -340,14 +340,8 @@ async fn global_rate_limit(
     request: axum::extract::Request,
     next: middleware::Next,
 ) -> Response {
-    let server = &state.app.config.server;
-    let limit = scheduler::rate_limit::Limit {
-        name: "global",
-        max: server.rate_limit_max_requests,
-        window: Duration::from_millis(server.rate_limit_window_ms),
-    };
-    let ip = client_ip(&state.app, request.headers(), peer).to_string();
-    match auth::limits::check(&state.app, limit, &ip).await {
+    let ip = auth::ip_key(client_ip(&state.app, request.headers(), peer));
+    match auth::limits::check(&state.app, state.app.global_limit(), &ip).await {
         Ok(()) => next.run(request).await,
         Err(error) => {
             let retry_after = match &error {

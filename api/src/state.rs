@@ -38,6 +38,16 @@ impl AppState {
 }
 
 impl Inner {
+    /// The global per-IP limit (RATE_LIMIT_WINDOW_MS, RATE_LIMIT_MAX_REQUESTS) every
+    /// GraphQL request and every WebSocket operation counts against.
+    pub fn global_limit(&self) -> scheduler::rate_limit::Limit {
+        scheduler::rate_limit::Limit {
+            name: "global",
+            max: self.config.server.rate_limit_max_requests,
+            window: std::time::Duration::from_millis(self.config.server.rate_limit_window_ms),
+        }
+    }
+
     /// A database connection from the pool (INTERNAL_SERVER_ERROR when none comes in time).
     pub async fn conn(&self) -> ApiResult<db::Conn<'_>> {
         Ok(self.db.get().await.map_err(db::Error::from)?)

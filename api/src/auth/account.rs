@@ -62,9 +62,7 @@ pub async fn signup(state: &AppState, auth: &RequestAuth, input: Signup) -> ApiR
     validate::password("password", &input.password)?;
     let name = validate::name("name", &input.name)?;
     limits::check(state, limits::SIGNUP_PER_IP, &auth.ip_key()).await?;
-    let password_hash = password::hash(input.password)
-        .await
-        .map_err(ApiError::Internal)?;
+    let password_hash = password::hash(input.password).await?;
     let mut conn = state.conn().await?;
     let created = User::create(
         &mut conn,
@@ -230,50 +228,64 @@ pub async fn forgot_password(state: &AppState, auth: &RequestAuth, email: &str) 
 }
 
 /// `resetPassword`: sets the new password with a live link token and ends every session.
+/// The token is looked at before the new password is hashed: a guessed token costs a
+/// lookup, not an argon2 hash.
 pub async fn reset_password(
     state: &AppState,
+    auth: &RequestAuth,
     token: &str,
     new_password: String,
 ) -> ApiResult<bool> {
     validate::password("newPassword", &new_password)?;
+    limits::check(state, limits::RESET_PER_IP, &auth.ip_key()).await?;
+    let dead = || {
+        ApiError::bad_input(
+            "token",
+            "this reset link is invalid, already used or expired: ask for a new one with forgotPassword",
+        )
+    };
     let token_hash = state.tokens.hash_secret(token.trim());
-    let password_hash = password::hash(new_password)
-        .await
-        .map_err(ApiError::Internal)?;
+    let mut conn = state.conn().await?;
+    if !PasswordResetToken::is_live(&mut conn, &token_hash).await? {
+        return Err(dead());
+    }
+    drop(conn);
+    let password_hash = password::hash(new_password).await?;
     let mut conn = state.conn().await?;
     match PasswordResetToken::reset_password(&mut conn, &token_hash, &password_hash).await? {
         Some(user) => {
             tracing::info!(user_id = %user.id, "password reset; every session revoked");
             Ok(true)
         }
-        None => Err(ApiError::bad_input(
-            "token",
-            "this reset link is invalid, already used or expired: ask for a new one with forgotPassword",
-        )),
+        None => Err(dead()),
     }
 }
 
 /// `changePassword`: needs the current password; ends every other session.
 pub async fn change_password(
     state: &AppState,
+    auth: &RequestAuth,
     viewer: &Claims,
     current_password: String,
     new_password: String,
 ) -> ApiResult<bool> {
     let user = current_user(state, viewer).await?;
-    if !password::verify(current_password, user.password_hash.clone())
-        .await
-        .map_err(ApiError::Internal)?
-    {
+    limits::check_all(
+        state,
+        &[
+            (limits::CHANGE_PASSWORD_PER_ACCOUNT, &user.id.to_string()),
+            (limits::CHANGE_PASSWORD_PER_IP, &auth.ip_key()),
+        ],
+    )
+    .await?;
+    if !password::verify(current_password, user.password_hash.clone()).await? {
         return Err(ApiError::bad_input(
             "currentPassword",
             "is not your current password",
         ));
     }
     validate::password("newPassword", &new_password)?;
-    let password_hash = password::hash(new_password)
-        .await
-        .map_err(ApiError::Internal)?;
+    let password_hash = password::hash(new_password).await?;
     let mut conn = state.conn().await?;
     User::change_password(&mut conn, user.id, &password_hash, Some(viewer.sid)).await?;
     Ok(true)

@@ -62,6 +62,25 @@ pub const FORGOT_PER_IP: Limit = Limit {
     window: Duration::from_secs(15 * 60),
 };
 
+/// Password resets tried from one address (each live token costs a hash).
+pub const RESET_PER_IP: Limit = Limit {
+    name: "reset-ip",
+    max: 10,
+    window: Duration::from_secs(15 * 60),
+};
+/// Password changes tried on one account (each costs a verification and a hash).
+pub const CHANGE_PASSWORD_PER_ACCOUNT: Limit = Limit {
+    name: "change-password-account",
+    max: 10,
+    window: Duration::from_secs(15 * 60),
+};
+/// Password changes tried from one address, across accounts.
+pub const CHANGE_PASSWORD_PER_IP: Limit = Limit {
+    name: "change-password-ip",
+    max: 30,
+    window: Duration::from_secs(15 * 60),
+};
+
 /// Counts one hit and refuses with RATE_LIMITED when over the limit.
 pub async fn check(state: &AppState, limit: Limit, subject: &str) -> ApiResult<()> {
     match rate_limit::hit(&state.redis, &state.keys, limit, subject).await {

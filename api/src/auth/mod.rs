@@ -58,10 +58,25 @@ impl RequestAuth {
             })
     }
 
-    /// A short key for rate limits by address.
+    /// A short key for rate limits by address (see [`ip_key`]).
     pub fn ip_key(&self) -> String {
-        self.client_ip
-            .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
+        self.client_ip.map_or_else(|| "unknown".to_owned(), ip_key)
+    }
+}
+
+/// The key of an address in rate limits: an IPv4 address, or the /64 network of an IPv6
+/// one (one subscriber usually holds a whole /64, and could otherwise take a fresh
+/// address for every request).
+pub fn ip_key(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
     }
 }
 
@@ -129,5 +144,15 @@ mod tests {
         }
         assert_eq!(RequestAuth::token_from_init_payload(&json!({})), None);
         assert_eq!(RequestAuth::token_from_init_payload(&json!(null)), None);
+    }
+
+    #[test]
+    fn ipv6_clients_are_keyed_by_their_64_network() {
+        let key = |s: &str| ip_key(s.parse().unwrap());
+        assert_eq!(key("203.0.113.7"), "203.0.113.7");
+        assert_eq!(key("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+        assert_eq!(key("2001:db8:1:2:ffff:1:2:3"), "2001:db8:1:2::/64");
+        assert_ne!(key("2001:db8:1:3::1"), key("2001:db8:1:2::1"));
+        assert_eq!(key("::ffff:198.51.100.1"), "198.51.100.1");
     }
 }

@@ -30,7 +30,6 @@ async fn dummy_hash() -> ApiResult<String> {
         .get_or_try_init(|| password::hash("not-a-real-password-0".into()))
         .await
         .cloned()
-        .map_err(ApiError::Internal)
 }
 
 fn refresh_expiry(state: &AppState) -> chrono::DateTime<Utc> {
@@ -89,9 +88,7 @@ pub async fn login(
         Some(user) => user.password_hash.clone(),
         None => dummy_hash().await?,
     };
-    let matches = password::verify(password_text, stored)
-        .await
-        .map_err(ApiError::Internal)?;
+    let matches = password::verify(password_text, stored).await?;
     let user = match user {
         Some(user) if matches => user,
         _ => {

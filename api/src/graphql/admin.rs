@@ -67,6 +67,7 @@ pub struct UserEdge {
 pub struct UserConnection {
     pub edges: Vec<UserEdge>,
     pub page_info: PageInfo,
+    #[graphql(complexity = "super::limits::COUNT_COST")]
     pub total_count: i32,
 }
 
@@ -80,6 +81,7 @@ pub struct AdminQuery;
 #[Object]
 impl AdminQuery {
     /// System-wide totals and the scheduler's backlog.
+    #[graphql(complexity = "super::limits::REPORT_COST + child_complexity")]
     async fn admin_stats(&self, ctx: &Context<'_>) -> Result<SystemStats> {
         require_admin(ctx).await?;
         let t = crate::admin::system_totals(ctx.data_unchecked::<AppState>()).await?;
@@ -111,6 +113,7 @@ impl AdminQuery {
     }
 
     /// Trends over every user's runs.
+    #[graphql(complexity = "super::limits::REPORT_COST + child_complexity")]
     async fn admin_analytics(
         &self,
         ctx: &Context<'_>,
@@ -130,6 +133,7 @@ impl AdminQuery {
     }
 
     /// Every user, newest first; `search` matches email or name.
+    #[graphql(complexity = "connection::page_cost(first, child_complexity)")]
     async fn admin_users(
         &self,
         ctx: &Context<'_>,
@@ -169,6 +173,7 @@ impl AdminQuery {
     }
 
     /// Every job, newest first, optionally one user's or by status.
+    #[graphql(complexity = "connection::page_cost(first, child_complexity)")]
     async fn admin_jobs(
         &self,
         ctx: &Context<'_>,
@@ -191,6 +196,7 @@ impl AdminQuery {
     }
 
     /// Every run, newest first, optionally by user, job and status.
+    #[graphql(complexity = "connection::page_cost(first, child_complexity)")]
     async fn admin_logs(
         &self,
         ctx: &Context<'_>,

@@ -75,6 +75,7 @@ pub struct AuthMutation;
 #[Object]
 impl AuthMutation {
     /// Creates an account and emails a 6-digit code to verify it with `verifyEmail`.
+    #[graphql(complexity = "super::limits::HASH_COST + child_complexity")]
     async fn signup(&self, ctx: &Context<'_>, input: SignupInput) -> Result<SignupPayload> {
         let user = account::signup(
             state(ctx),
@@ -117,6 +118,7 @@ impl AuthMutation {
     }
 
     /// Logs in with email and password.
+    #[graphql(complexity = "super::limits::HASH_COST + child_complexity")]
     async fn login(
         &self,
         ctx: &Context<'_>,
@@ -146,13 +148,17 @@ impl AuthMutation {
     }
 
     /// Sets a new password with the token from the reset link (once); ends every session.
+    #[graphql(complexity = "super::limits::HASH_COST + child_complexity")]
     async fn reset_password(
         &self,
         ctx: &Context<'_>,
         token: String,
         new_password: String,
     ) -> Result<bool> {
-        Ok(account::reset_password(state(ctx), &token, new_password).await?)
+        Ok(
+            account::reset_password(state(ctx), auth::request_auth(ctx), &token, new_password)
+                .await?,
+        )
     }
 
     /// Changes the caller's profile.
@@ -164,6 +170,7 @@ impl AuthMutation {
     }
 
     /// Changes the caller's password; every other session ends.
+    #[graphql(complexity = "super::limits::HASH_COST + child_complexity")]
     async fn change_password(
         &self,
         ctx: &Context<'_>,
@@ -171,6 +178,13 @@ impl AuthMutation {
         new_password: String,
     ) -> Result<bool> {
         let viewer = auth::viewer(ctx)?;
-        Ok(account::change_password(state(ctx), viewer, current_password, new_password).await?)
+        Ok(account::change_password(
+            state(ctx),
+            auth::request_auth(ctx),
+            viewer,
+            current_password,
+            new_password,
+        )
+        .await?)
     }
 }

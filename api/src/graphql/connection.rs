@@ -38,6 +38,13 @@ pub fn decode_cursor(cursor: Option<&str>) -> ApiResult<Option<(DateTime<Utc>, U
     Ok(Some((at, id.parse().map_err(|_| invalid())?)))
 }
 
+/// What a page may cost: its selection once for each row it may hold (`first`, or the
+/// default 20; at most [`MAX_FIRST`]).
+pub fn page_cost(first: Option<i32>, child_complexity: usize) -> usize {
+    let rows = first.unwrap_or(20).clamp(1, MAX_FIRST) as usize;
+    rows.saturating_mul(child_complexity).saturating_add(1)
+}
+
 /// `first` within 0..=100 (larger values are capped, negative ones refused).
 pub fn page_size(first: Option<i32>) -> ApiResult<i64> {
     match first.unwrap_or(20) {

@@ -129,6 +129,7 @@ pub struct ExecutionLogConnection {
     pub edges: Vec<ExecutionLogEdge>,
     pub page_info: PageInfo,
     /// Runs matching the filters, over all pages.
+    #[graphql(complexity = "super::limits::COUNT_COST")]
     pub total_count: i32,
 }
 

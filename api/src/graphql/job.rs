@@ -104,6 +104,7 @@ impl Job {
     }
 
     /// The job's runs, newest first.
+    #[graphql(complexity = "connection::page_cost(first, child_complexity)")]
     async fn logs(
         &self,
         ctx: &Context<'_>,
@@ -150,6 +151,7 @@ pub struct JobConnection {
     pub edges: Vec<JobEdge>,
     pub page_info: PageInfo,
     /// Jobs matching the filters, over all pages.
+    #[graphql(complexity = "super::limits::COUNT_COST")]
     pub total_count: i32,
 }
 

@@ -88,6 +88,7 @@ impl JobsQuery {
     }
 
     /// The caller's jobs, newest first.
+    #[graphql(complexity = "connection::page_cost(first, child_complexity)")]
     async fn jobs(
         &self,
         ctx: &Context<'_>,
@@ -110,6 +111,9 @@ impl JobsQuery {
 
     /// The next `count` (1 to 50) fire times of an expression in a timezone, after `after`
     /// (default: now), without creating anything.
+    #[graphql(
+        complexity = "super::limits::REPORT_COST / 10 + count.unwrap_or(5).clamp(0, 50) as usize"
+    )]
     async fn next_runs(
         &self,
         cron_expression: String,

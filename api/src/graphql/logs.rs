@@ -50,6 +50,7 @@ impl LogsQuery {
     /// The caller's runs, newest first, by job, status and start time (`since` inclusive,
     /// `until` exclusive).
     #[expect(clippy::too_many_arguments, reason = "the contract's arguments")]
+    #[graphql(complexity = "connection::page_cost(first, child_complexity)")]
     async fn execution_logs(
         &self,
         ctx: &Context<'_>,

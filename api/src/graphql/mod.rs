@@ -9,6 +9,7 @@ mod execution_log;
 mod health;
 mod job;
 mod jobs;
+pub mod limits;
 pub mod loaders;
 mod logs;
 mod plans;
@@ -47,11 +48,6 @@ pub struct SubscriptionRoot(events::EventsSubscription);
 /// The served schema type.
 pub type CronOpsSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
-/// Deepest selection a query may nest; generous for every contract query, bounded for abuse.
-const MAX_DEPTH: usize = 16;
-/// Largest query, counted in fields, that is executed.
-const MAX_COMPLEXITY: usize = 2_000;
-
 /// The schema with its limits, without runtime data (for `sdl`).
 fn builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
     Schema::build(
@@ -59,8 +55,7 @@ fn builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, Subscripti
         MutationRoot::default(),
         SubscriptionRoot::default(),
     )
-    .limit_depth(MAX_DEPTH)
-    .limit_complexity(MAX_COMPLEXITY)
+    .extension(limits::RequestLimits)
     .extension(crate::metrics::OperationMetrics)
 }
 

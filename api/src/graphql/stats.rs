@@ -34,8 +34,10 @@ pub struct DashboardStats {
     #[graphql(name = "executionsLast24h")]
     pub executions_last24h: i32,
     /// The next 5 runs of ACTIVE jobs.
+    #[graphql(complexity = "5 * child_complexity + 1")]
     pub upcoming_runs: Vec<UpcomingRun>,
     /// The 10 newest runs.
+    #[graphql(complexity = "10 * child_complexity + 1")]
     pub recent_executions: Vec<ExecutionLog>,
 }
 
@@ -80,11 +82,14 @@ pub struct Analytics {
     /// Percentage (0 to 100) of the period's finished runs that succeeded.
     pub success_rate: f64,
     /// One entry per day, oldest first; days without runs are zeros.
+    #[graphql(complexity = "90 * child_complexity + 1")]
     pub daily_trend: Vec<DayTrend>,
     /// 24 entries, hours 0 to 23.
+    #[graphql(complexity = "24 * child_complexity + 1")]
     pub hourly_distribution: Vec<HourCount>,
     pub duration_percentiles: Percentiles,
     /// Up to 5 jobs with the most failures.
+    #[graphql(complexity = "5 * child_complexity + 1")]
     pub top_failing_jobs: Vec<JobFailures>,
 }
 
@@ -215,12 +220,14 @@ pub struct StatsQuery;
 #[Object]
 impl StatsQuery {
     /// The caller's dashboard numbers.
+    #[graphql(complexity = "super::limits::REPORT_COST + child_complexity")]
     async fn stats(&self, ctx: &Context<'_>) -> Result<DashboardStats> {
         let viewer = auth::viewer(ctx)?;
         Ok(dashboard(ctx.data_unchecked::<AppState>(), viewer.sub).await?)
     }
 
     /// The caller's trends over the last `days` (1 to 90) days, bucketed in `timezone`.
+    #[graphql(complexity = "super::limits::REPORT_COST + child_complexity")]
     async fn analytics(
         &self,
         ctx: &Context<'_>,

@@ -57,6 +57,19 @@ impl PasswordResetToken {
             .optional()
     }
 
+    /// Whether a token with this hash is live (unused, unexpired). A cheap look before the
+    /// expensive part of a reset; [`Self::reset_password`] decides for good.
+    pub async fn is_live(conn: &mut AsyncPgConnection, token_hash: &str) -> QueryResult<bool> {
+        diesel::select(diesel::dsl::exists(
+            password_reset_tokens::table
+                .filter(password_reset_tokens::token_hash.eq(token_hash))
+                .filter(password_reset_tokens::used_at.is_null())
+                .filter(password_reset_tokens::expires_at.gt(Utc::now())),
+        ))
+        .get_result(conn)
+        .await
+    }
+
     /// Marks every other live token of the user used (a reset ends them all).
     pub async fn consume_all_for_user(
         conn: &mut AsyncPgConnection,
