@@ -181,6 +181,18 @@ pub struct ServerConfig {
     #[arg(long, env = "RATE_LIMIT_MAX_REQUESTS", value_name = "RATE_LIMIT_MAX_REQUESTS", default_value_t = 100,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub rate_limit_max_requests: u32,
+    /// Serve /metrics on this port (on HOST) instead of the API port.
+    #[arg(long, env = "METRICS_PORT", value_name = "METRICS_PORT")]
+    pub metrics_port: Option<u16>,
+    /// Require `Authorization: Bearer <METRICS_TOKEN>` on /metrics. In production the
+    /// API port serves /metrics only with a token; set this or METRICS_PORT.
+    #[arg(
+        long,
+        env = "METRICS_TOKEN",
+        value_name = "METRICS_TOKEN",
+        hide_env_values = true
+    )]
+    pub metrics_token: Option<String>,
 }
 
 /// Tokens and sessions.
@@ -414,6 +426,7 @@ impl ApiConfig {
     /// Treats empty optional variables as unset.
     pub fn normalize(&mut self) {
         self.redis.normalize();
+        blank_to_none(&mut self.server.metrics_token);
         blank_to_none(&mut self.auth.jwt_access_secret);
         blank_to_none(&mut self.auth.jwt_refresh_secret);
         blank_to_none(&mut self.email.email_host);

@@ -101,6 +101,28 @@ pub async fn serve(
     });
     let hub = EventHub::start(&state.config.redis.url(), &state.keys, shutdown.clone())
         .context("REDIS_URL")?;
+    if let Some(port) = state.config.server.metrics_port {
+        let addr = SocketAddr::new(state.config.server.host, port);
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("METRICS_PORT: cannot listen on {addr}"))?;
+        let app = metrics_router(MetricsState {
+            app: state.clone(),
+            events: hub.clone(),
+        });
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "metrics server failed");
+            }
+        });
+        tracing::info!(%addr, "metrics listening");
+    } else if state.env == AppEnv::Production && state.config.server.metrics_token.is_none() {
+        tracing::warn!("/metrics is not served: set METRICS_PORT or METRICS_TOKEN in production");
+    }
     let app = router(state, hub, shutdown.clone());
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -210,6 +232,10 @@ pub fn router(state: AppState, events: EventHub, shutdown: CancellationToken) ->
         events,
         shutdown,
     };
+    // Metrics tell an outsider a lot (operations, users' load): in production the API
+    // port serves them only behind a token.
+    let metrics_here = server_config.metrics_port.is_none()
+        && (!production || server_config.metrics_token.is_some());
     let graphql_routes = Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/graphql/ws", get(graphql_ws))
@@ -217,13 +243,21 @@ pub fn router(state: AppState, events: EventHub, shutdown: CancellationToken) ->
             server_state.clone(),
             global_rate_limit,
         ));
+    let metrics_routes = if metrics_here {
+        metrics_router(MetricsState {
+            app: server_state.app.clone(),
+            events: server_state.events.clone(),
+        })
+    } else {
+        Router::new()
+    };
     let router = Router::new()
         .merge(graphql_routes)
         .route("/health", get(health_report))
         .route("/api/health", get(health_report))
-        .route("/metrics", get(metrics_text))
         .route_layer(middleware::from_fn(metrics::track_http))
         .with_state(server_state)
+        .merge(metrics_routes)
         .layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
@@ -495,8 +529,37 @@ fn health_response(report: health::Health) -> Response {
     (status, Json(report)).into_response()
 }
 
-/// `GET /metrics`: Prometheus text format.
-async fn metrics_text(State(state): State<ServerState>) -> Response {
+/// What `/metrics` reads.
+#[derive(Clone)]
+struct MetricsState {
+    app: AppState,
+    events: EventHub,
+}
+
+/// `/metrics` alone, for the API port or its own (METRICS_PORT).
+fn metrics_router(state: MetricsState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics_text))
+        .with_state(state)
+}
+
+/// `GET /metrics`: Prometheus text format, behind METRICS_TOKEN when one is set.
+async fn metrics_text(State(state): State<MetricsState>, headers: HeaderMap) -> Response {
+    if let Some(expected) = &state.app.config.server.metrics_token {
+        let presented = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(RequestAuth::parse_bearer)
+            .unwrap_or_default();
+        if !auth::tokens::same_secret(&presented, expected) {
+            return (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Bearer")],
+                "send Authorization: Bearer <METRICS_TOKEN>\n",
+            )
+                .into_response();
+        }
+    }
     metrics::record_pool(&state.app.db);
     ::metrics::gauge!("cronops_event_receivers").set(state.events.subscribers() as f64);
     metrics_response(&state.app.metrics)

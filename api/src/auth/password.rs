@@ -131,7 +131,10 @@ mod tests {
         // hold one for a moment).
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
         while POOL.queued.load(Ordering::Acquire) != 0 {
-            assert!(std::time::Instant::now() < deadline, "the queue never emptied");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the queue never emptied"
+            );
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
     }

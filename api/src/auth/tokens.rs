@@ -149,6 +149,19 @@ impl TokenKeys {
     }
 }
 
+/// Whether two secrets are equal, in time that does not depend on where they differ
+/// (both are MACed, and the tags compared in constant time).
+pub fn same_secret(presented: &str, expected: &str) -> bool {
+    let tag = |secret: &str| {
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(b"cronops-compare").expect("HMAC takes any key length");
+        mac.update(secret.as_bytes());
+        mac
+    };
+    let expected = tag(expected).finalize().into_bytes();
+    tag(presented).verify_slice(&expected).is_ok()
+}
+
 /// A fresh 256-bit random token, URL-safe.
 pub fn random_token() -> String {
     let mut bytes = [0u8; 32];
