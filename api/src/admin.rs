@@ -38,6 +38,25 @@ pub async fn system_totals(state: &AppState) -> ApiResult<SystemTotals> {
     })
 }
 
+/// Makes a user an ADMIN or a USER; their open sockets close, so that what they see
+/// live follows the new role at once. The last ADMIN cannot be demoted.
+pub async fn set_role(state: &AppState, id: Uuid, role: db::Role) -> ApiResult<User> {
+    let mut conn = state.conn().await?;
+    match User::set_role(&mut conn, id, role).await? {
+        Ok(Some(user)) => {
+            drop(conn);
+            tracing::info!(user_id = %user.id, role = %user.role, "role changed");
+            let reason = "your role changed: reconnect";
+            crate::auth::session::announce_ended(state, user.id, None, None, reason).await;
+            Ok(user)
+        }
+        Ok(None) => Err(ApiError::NotFound(format!("no user with id {id}"))),
+        Err(db::models::user::LastAdmin) => Err(ApiError::Conflict(
+            "this is the last administrator: promote someone else first".into(),
+        )),
+    }
+}
+
 /// Deletes a user with everything they own: their jobs leave the schedule, the rows go in
 /// one transaction, and their open subscriptions end. The last ADMIN cannot be deleted.
 pub async fn delete_user(state: &AppState, id: Uuid) -> ApiResult<bool> {

@@ -181,6 +181,22 @@ pub struct ServerConfig {
     #[arg(long, env = "RATE_LIMIT_MAX_REQUESTS", value_name = "RATE_LIMIT_MAX_REQUESTS", default_value_t = 100,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub rate_limit_max_requests: u32,
+    /// Largest WebSocket message (and frame) a client may send, in bytes.
+    #[arg(long, env = "WS_MAX_MESSAGE_BYTES", value_name = "WS_MAX_MESSAGE_BYTES", default_value_t = 64 * 1024,
+          value_parser = clap::value_parser!(u32).range(1024..=16 * 1024 * 1024))]
+    pub ws_max_message_bytes: u32,
+    /// Operations (subscriptions, queries, mutations) one WebSocket may have running at once.
+    #[arg(long, env = "WS_MAX_SUBSCRIPTIONS", value_name = "WS_MAX_SUBSCRIPTIONS", default_value_t = 50,
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub ws_max_subscriptions: u32,
+    /// WebSockets one account may hold open on one API process.
+    #[arg(long, env = "WS_MAX_SOCKETS_PER_USER", value_name = "WS_MAX_SOCKETS_PER_USER", default_value_t = 20,
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub ws_max_sockets_per_user: u32,
+    /// How long a new WebSocket has to send connection_init (10s, 1m, ...).
+    #[arg(long, env = "WS_INIT_TIMEOUT", value_name = "WS_INIT_TIMEOUT", default_value = "10s",
+          value_parser = parse_duration)]
+    pub ws_init_timeout: Duration,
     /// Serve /metrics on this port (on HOST) instead of the API port.
     #[arg(long, env = "METRICS_PORT", value_name = "METRICS_PORT")]
     pub metrics_port: Option<u16>,

@@ -16,6 +16,8 @@ use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::sockets::{Sockets, Which};
+
 /// What the hub delivers.
 #[derive(Debug, Clone)]
 pub enum HubMessage {
@@ -113,6 +115,7 @@ impl Routes {
 struct Inner {
     routes: Mutex<Routes>,
     next_id: AtomicU64,
+    sockets: Sockets,
 }
 
 /// The process's event fan-out.
@@ -173,6 +176,43 @@ impl EventHub {
             .dispatch(message);
     }
 
+    /// The authenticated sockets of this process.
+    pub fn sockets(&self) -> &Sockets {
+        &self.inner.sockets
+    }
+
+    /// Acts on a change to an account: ends its subscriptions and closes its sockets.
+    pub fn control(&self, message: ControlMessage) {
+        match message {
+            ControlMessage::UserDeleted { user } => {
+                self.dispatch(&HubMessage::UserDeleted(user));
+                let all = Which {
+                    only: None,
+                    keep: None,
+                };
+                self.sockets().close(
+                    user,
+                    all,
+                    crate::ws::UNAUTHENTICATED,
+                    "this account was deleted",
+                );
+            }
+            ControlMessage::SessionsEnded {
+                user,
+                only,
+                keep,
+                reason,
+            } => {
+                self.sockets().close(
+                    user,
+                    Which { only, keep },
+                    crate::ws::UNAUTHENTICATED,
+                    &reason,
+                );
+            }
+        }
+    }
+
     /// Subscribes to every user's event channel and forwards events until `shutdown`.
     /// Reconnects (and resubscribes) by itself when Redis comes back.
     pub fn start(
@@ -198,7 +238,11 @@ impl EventHub {
             let mut messages = client.message_rx();
             loop {
                 match client.psubscribe(pattern.clone()).await {
-                    Ok(()) => break,
+                    Ok(()) => {
+                        // Until then, this process misses events and account changes.
+                        metrics::gauge!("cronops_event_hub_subscribed").set(1.0);
+                        break;
+                    }
                     Err(e) => {
                         tracing::warn!(error = %e, "event subscription failed; retrying");
                         tokio::select! {
@@ -213,12 +257,12 @@ impl EventHub {
                     message = messages.recv() => match message {
                         Ok(message) => {
                             let Some(text) = message.value.as_str() else { continue };
-                            let parsed = serde_json::from_str::<ExecutionEvent>(&text)
-                                .map(|event| HubMessage::Event(Arc::new(event)))
-                                .or_else(|_| serde_json::from_str::<ControlMessage>(&text)
-                                    .map(|control| HubMessage::UserDeleted(control.user_deleted)));
-                            match parsed {
-                                Ok(message) => routes.dispatch(&message),
+                            if let Ok(event) = serde_json::from_str::<ExecutionEvent>(&text) {
+                                routes.dispatch(&HubMessage::Event(Arc::new(event)));
+                                continue;
+                            }
+                            match serde_json::from_str::<ControlMessage>(&text) {
+                                Ok(control) => routes.control(control),
                                 Err(e) => tracing::warn!(error = %e, "ignoring a malformed event"),
                             }
                         }

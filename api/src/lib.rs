@@ -16,6 +16,7 @@ pub mod jobs;
 pub mod metrics;
 pub mod seed;
 pub mod server;
+pub mod sockets;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

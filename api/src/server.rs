@@ -497,8 +497,11 @@ async fn graphql_ws(
         })
         .unwrap_or(WebSocketProtocols::GraphQLWS);
     let ip = client_ip(&state.app, &headers, peer);
+    let max_message = state.app.config.server.ws_max_message_bytes as usize;
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .max_message_size(max_message)
+        .max_frame_size(max_message)
         // tungstenite zero-fills its whole read buffer (128 KiB by default) on every read
         // and keeps it per socket: clients send a few small messages, and thousands of
         // idle subscribers must stay cheap. Larger frames still grow the buffer as needed.
@@ -509,6 +512,7 @@ async fn graphql_ws(
                 state.schema,
                 protocol,
                 state.app,
+                state.events,
                 ip,
                 state.shutdown,
             )

@@ -1,10 +1,20 @@
 //! GraphQL over WebSocket: graphql-transport-ws (the `graphql-ws` npm client) and the
-//! legacy subscriptions-transport-ws protocol, with authentication in `connection_init`.
+//! legacy subscriptions-transport-ws protocol, with authentication in `connection_init`,
+//! guarded as HTTP is:
 //!
-//! A missing, bad or expired token closes the socket with 4401, as the contract says (the
-//! protocol library would close with 1002); server shutdown closes with 1001.
+//! - every operation passes the cost limits and the global per-IP rate limit (see
+//!   [`crate::graphql::limits`]); messages are size-limited by the upgrade;
+//! - a socket runs at most WS_MAX_SUBSCRIPTIONS operations at once, an account holds at
+//!   most WS_MAX_SOCKETS_PER_USER sockets on one process, and `connection_init` must come
+//!   within WS_INIT_TIMEOUT (else 4408, as graphql-ws says);
+//! - a missing, bad or expired token closes the socket with 4401, as the contract says
+//!   (the protocol library would close with 1002), and so does the token expiring while
+//!   the socket is open, and a change to the account or session (see [`crate::sockets`]);
+//!   server shutdown closes with 1001.
 
+use std::collections::HashSet;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -12,15 +22,89 @@ use async_graphql::Data;
 use async_graphql::http::{WebSocket as GraphQLSocket, WebSocketProtocols, WsMessage};
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::{SinkExt, StreamExt, future};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::{self, Credentials, RequestAuth};
+use crate::events::EventHub;
 use crate::graphql::CronOpsSchema;
+use crate::graphql::limits::OverWebSocket;
 use crate::graphql::loaders::Loaders;
+use crate::sockets::Registered;
 use crate::state::AppState;
 
-/// Close code for a connection without valid credentials.
+/// Close code for a connection without valid credentials (or whose credentials ended).
 pub const UNAUTHENTICATED: u16 = 4401;
+/// Close code when `connection_init` does not come in time.
+pub const INIT_TIMEOUT: u16 = 4408;
+/// Close code when the account holds too many sockets already.
+pub const TOO_MANY_SOCKETS: u16 = 4429;
+
+/// What a client message says about its operation: its kind and id.
+#[derive(serde::Deserialize)]
+struct Head {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    id: Option<String>,
+}
+
+/// The operations a socket runs now, by id, and the cap on them.
+struct Running {
+    ids: Mutex<HashSet<String>>,
+    max: usize,
+}
+
+impl Running {
+    /// Whether a client message may go on to the protocol (a `subscribe` past the cap may
+    /// not), noting operations that start and stop.
+    fn admit(&self, message: &[u8]) -> Result<(), String> {
+        let Ok(Head {
+            kind: Some(kind),
+            id: Some(id),
+        }) = serde_json::from_slice::<Head>(message)
+        else {
+            return Ok(());
+        };
+        let mut ids = self.ids.lock().expect("running lock");
+        match kind.as_str() {
+            "subscribe" | "start" if !ids.contains(&id) => {
+                if ids.len() >= self.max {
+                    return Err(id);
+                }
+                ids.insert(id);
+            }
+            "complete" | "stop" => {
+                ids.remove(&id);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Notes the end of an operation the server reports (`complete` or `error`). Only
+    /// those messages are parsed: the type comes first in what async-graphql writes.
+    fn note_server_message(&self, text: &str) {
+        let head = &text[..text.len().min(32)];
+        if (head.contains("\"complete\"") || head.contains("\"error\""))
+            && let Ok(Head { id: Some(id), .. }) = serde_json::from_str::<Head>(text)
+        {
+            self.ids.lock().expect("running lock").remove(&id);
+        }
+    }
+}
+
+/// The error a refused `subscribe` gets, in the socket's protocol.
+fn too_many_operations(protocol: WebSocketProtocols, id: &str, max: usize) -> String {
+    let error = serde_json::json!({
+        "message": format!("this socket runs {max} operations already: complete one first, or open another socket"),
+        "extensions": {"code": "RATE_LIMITED"},
+    });
+    let payload = match protocol {
+        WebSocketProtocols::GraphQLWS => serde_json::json!([error]),
+        _ => error,
+    };
+    serde_json::json!({"id": id, "type": "error", "payload": payload}).to_string()
+}
 
 /// Serves one socket until the client leaves, the protocol ends it, or `shutdown`.
 pub async fn serve(
@@ -28,38 +112,66 @@ pub async fn serve(
     schema: CronOpsSchema,
     protocol: WebSocketProtocols,
     app: AppState,
+    hub: EventHub,
     client_ip: IpAddr,
     shutdown: CancellationToken,
 ) {
+    let server = app.config.server.clone();
+    let init_timeout = server.ws_init_timeout;
     let (mut sink, stream) = socket.split();
+    // Closes asked for from elsewhere: the registry (an account change), token expiry.
+    let (close_tx, mut close_rx) = mpsc::channel::<(u16, String)>(4);
+    let (refused_tx, mut refused_rx) = mpsc::unbounded_channel::<String>();
+    let running = Arc::new(Running {
+        ids: Mutex::default(),
+        max: server.ws_max_subscriptions as usize,
+    });
+    let admitted = running.clone();
     let input = stream
         .take_while(|message| future::ready(message.is_ok()))
-        .filter_map(|message| {
-            future::ready(match message {
-                Ok(Message::Text(text)) => Some(text.as_bytes().to_vec()),
-                Ok(Message::Binary(bytes)) => Some(bytes.to_vec()),
-                _ => None,
+        .filter_map(move |message| {
+            let bytes = match message {
+                Ok(Message::Text(text)) => text.as_bytes().to_vec(),
+                Ok(Message::Binary(bytes)) => bytes.to_vec(),
+                _ => return future::ready(None),
+            };
+            future::ready(match admitted.admit(&bytes) {
+                Ok(()) => Some(bytes),
+                Err(id) => {
+                    let _ = refused_tx.send(too_many_operations(protocol, &id, admitted.max));
+                    None
+                }
             })
         });
     // Set when connection_init is refused: the close code the contract wants.
     let refusal: Arc<Mutex<Option<(u16, String)>>> = Arc::default();
-    let refused = refusal.clone();
+    let initialised = Arc::new(AtomicBool::new(false));
+    let registered: Arc<Mutex<Option<Registered>>> = Arc::default();
+    let (refused, init_done, place) = (refusal.clone(), initialised.clone(), registered.clone());
     let mut output = GraphQLSocket::new(schema, input, protocol)
         .on_connection_init(move |payload| async move {
             let token = RequestAuth::token_from_init_payload(&payload);
             let credentials = auth::check_token(&app.tokens, token.as_deref());
-            let problem = match &credentials {
-                Credentials::Valid(_) => None,
-                Credentials::Anonymous => Some("authentication required: send {\"Authorization\": \"Bearer <accessToken>\"} in connection_init"),
-                Credentials::Invalid(auth::tokens::TokenError::Expired) => Some("the access token has expired"),
-                Credentials::Invalid(auth::tokens::TokenError::Invalid) => Some("the access token is invalid"),
+            let refuse = |code: u16, problem: String| {
+                *refused.lock().expect("refusal lock") = Some((code, problem.clone()));
+                Err(async_graphql::Error::new(problem))
             };
-            if let Some(problem) = problem {
-                *refused.lock().expect("refusal lock") = Some((UNAUTHENTICATED, problem.to_owned()));
-                return Err(async_graphql::Error::new(problem));
-            }
+            let claims = match &credentials {
+                Credentials::Valid(claims) => claims.clone(),
+                Credentials::Anonymous => return refuse(UNAUTHENTICATED, "authentication required: send {\"Authorization\": \"Bearer <accessToken>\"} in connection_init".into()),
+                Credentials::Invalid(auth::tokens::TokenError::Expired) => return refuse(UNAUTHENTICATED, "the access token has expired".into()),
+                Credentials::Invalid(auth::tokens::TokenError::Invalid) => return refuse(UNAUTHENTICATED, "the access token is invalid".into()),
+            };
+            let max = server.ws_max_sockets_per_user as usize;
+            let Some(entry) = hub.sockets().register(claims.sub, claims.sid, close_tx.clone(), max) else {
+                return refuse(TOO_MANY_SOCKETS, format!("this account has {max} sockets open on this server already: close one first"));
+            };
+            *place.lock().expect("registration lock") = Some(entry);
+            close_at_expiry(close_tx, claims.exp);
+            init_done.store(true, Ordering::Release);
             let mut data = Data::default();
             data.insert(RequestAuth { credentials, client_ip: Some(client_ip) });
+            data.insert(OverWebSocket { client_ip });
             data.insert(Loaders::new(&app));
             Ok(data)
         })
@@ -72,10 +184,13 @@ pub async fn serve(
             reason: reason.into(),
         }))
     };
+    let init_deadline = tokio::time::sleep(init_timeout);
+    tokio::pin!(init_deadline);
     loop {
         tokio::select! {
             message = output.next() => match message {
                 Some(WsMessage::Text(text)) => {
+                    running.note_server_message(&text);
                     if sink.send(Message::Text(text.into())).await.is_err() {
                         break;
                     }
@@ -95,11 +210,40 @@ pub async fn serve(
                     break;
                 }
             },
+            Some(text) = refused_rx.recv() => {
+                if sink.send(Message::Text(text.into())).await.is_err() {
+                    break;
+                }
+            }
+            Some((code, reason)) = close_rx.recv() => {
+                let _ = sink.send(close(code, reason)).await;
+                break;
+            }
+            _ = &mut init_deadline, if !initialised.load(Ordering::Acquire) => {
+                let _ = sink.send(close(INIT_TIMEOUT, "Connection initialisation timeout".to_owned())).await;
+                break;
+            }
             _ = shutdown.cancelled() => {
                 let _ = sink.send(close(1001, "server shutting down".to_owned())).await;
                 break;
             }
         }
     }
+    drop(registered);
     metrics::gauge!("cronops_websockets").decrement(1.0);
+}
+
+/// Closes the socket with 4401 when its access token expires (clients reconnect with a
+/// fresh one); the timer ends with the socket.
+fn close_at_expiry(close: mpsc::Sender<(u16, String)>, exp: i64) {
+    let left = exp.saturating_sub(chrono::Utc::now().timestamp()).max(0);
+    let left = Duration::from_secs(u64::try_from(left).unwrap_or(0));
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = tokio::time::sleep(left) => {
+                let _ = close.send((UNAUTHENTICATED, "the access token has expired".to_owned())).await;
+            }
+            _ = close.closed() => {}
+        }
+    });
 }

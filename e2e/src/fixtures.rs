@@ -30,6 +30,34 @@ pub async fn user(database: &db::test_db::TestDatabase) -> Uuid {
     .id
 }
 
+/// An access token for `user` in session `sid`, valid for `seconds`, signed as the API
+/// signs them (skipping a login through argon2).
+pub fn access_token(user: Uuid, role: &str, sid: Uuid, seconds: i64) -> String {
+    let now = Utc::now().timestamp();
+    let claims = serde_json::json!({
+        "sub": user, "role": role, "iat": now, "exp": now + seconds,
+        "jti": Uuid::new_v4(), "sid": sid, "type": "access",
+    });
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(crate::TEST_ACCESS_SECRET.as_bytes()),
+    )
+    .expect("sign")
+}
+
+/// A verified ADMIN (a PRO one).
+pub async fn admin(database: &db::test_db::TestDatabase) -> Uuid {
+    let id = user(database).await;
+    let mut conn = database.connect().await;
+    User::set_role(&mut conn, id, Role::Admin)
+        .await
+        .expect("set the role")
+        .expect("not the last admin")
+        .expect("the user exists");
+    id
+}
+
 /// What a fixture job looks like; `Default` is an ACTIVE GET every second.
 #[derive(Debug, Clone)]
 pub struct JobSpec {

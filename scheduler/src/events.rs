@@ -76,10 +76,24 @@ pub async fn publish_encoded(redis: &RedisPool, events: Vec<Encoded>) -> Result<
 
 /// A message for API processes rather than subscribers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ControlMessage {
-    /// This account was deleted: its open subscriptions end.
-    pub user_deleted: Uuid,
+#[serde(rename_all = "camelCase", tag = "control")]
+pub enum ControlMessage {
+    /// This account was deleted: its subscriptions and sockets end.
+    #[serde(rename_all = "camelCase")]
+    UserDeleted { user: Uuid },
+    /// Sessions of this account ended or changed (a logout, a password change or reset,
+    /// a new role): the sockets opened with them close, so that their clients come back
+    /// with what they may do now.
+    #[serde(rename_all = "camelCase")]
+    SessionsEnded {
+        user: Uuid,
+        /// Only the sockets of this session (a logout).
+        only: Option<Uuid>,
+        /// All but the sockets of this session (the caller's own password change).
+        keep: Option<Uuid>,
+        /// What the client is told in the close frame.
+        reason: String,
+    },
 }
 
 /// Tells every API process that an account is gone.
@@ -88,10 +102,16 @@ pub async fn publish_user_deleted(
     keys: &Keys,
     user_id: Uuid,
 ) -> Result<(), Error> {
-    let payload = serde_json::to_string(&ControlMessage {
-        user_deleted: user_id,
-    })
-    .expect("serialises");
+    publish_control(redis, keys, &ControlMessage::UserDeleted { user: user_id }).await
+}
+
+/// Tells every API process something about accounts and their sessions.
+pub async fn publish_control(
+    redis: &RedisPool,
+    keys: &Keys,
+    message: &ControlMessage,
+) -> Result<(), Error> {
+    let payload = serde_json::to_string(message).expect("serialises");
     redis
         .next()
         .publish::<(), _, _>(keys.control_events(), payload)

@@ -255,6 +255,9 @@ pub async fn reset_password(
     match PasswordResetToken::reset_password(&mut conn, &token_hash, &password_hash).await? {
         Some(user) => {
             tracing::info!(user_id = %user.id, "password reset; every session revoked");
+            drop(conn);
+            let reason = "the password was reset: log in again";
+            session::announce_ended(state, user.id, None, None, reason).await;
             Ok(true)
         }
         None => Err(dead()),
@@ -288,6 +291,9 @@ pub async fn change_password(
     let password_hash = password::hash(new_password).await?;
     let mut conn = state.conn().await?;
     User::change_password(&mut conn, user.id, &password_hash, Some(viewer.sid)).await?;
+    drop(conn);
+    let reason = "the password was changed: log in again";
+    session::announce_ended(state, user.id, None, Some(viewer.sid), reason).await;
     Ok(true)
 }
 

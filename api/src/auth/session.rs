@@ -137,6 +137,9 @@ pub async fn refresh(state: &AppState, refresh_token: &str) -> ApiResult<AuthSes
         }
         Rotation::Reused { family_id, user_id } => {
             tracing::warn!(%user_id, %family_id, "refresh token reused: session family revoked");
+            drop(conn);
+            let reason = "this session was revoked: log in again";
+            announce_ended(state, user_id, Some(family_id), None, reason).await;
             Err(ApiError::Unauthenticated(
                 "this refresh token was already used: every session of this login is revoked, log in again".into(),
             ))
@@ -149,7 +152,34 @@ pub async fn refresh(state: &AppState, refresh_token: &str) -> ApiResult<AuthSes
 /// logging out twice is not an error.
 pub async fn logout(state: &AppState, refresh_token: &str) -> ApiResult<bool> {
     let mut conn = state.conn().await?;
-    RefreshSession::revoke_by_token(&mut conn, &state.tokens.hash_secret(refresh_token.trim()))
-        .await?;
+    let ended =
+        RefreshSession::revoke_by_token(&mut conn, &state.tokens.hash_secret(refresh_token.trim()))
+            .await?;
+    drop(conn);
+    if let Some((family, user)) = ended {
+        let reason = "logged out";
+        announce_ended(state, user, Some(family), None, reason).await;
+    }
     Ok(true)
+}
+
+/// Tells every API process that sessions of `user` ended or changed (only `only`, or all
+/// but `keep`, or all): their sockets close with 4401 and `reason`. Best effort: with
+/// Redis down the sockets live until their tokens expire.
+pub async fn announce_ended(
+    state: &AppState,
+    user: Uuid,
+    only: Option<Uuid>,
+    keep: Option<Uuid>,
+    reason: &str,
+) {
+    let message = scheduler::events::ControlMessage::SessionsEnded {
+        user,
+        only,
+        keep,
+        reason: reason.to_owned(),
+    };
+    if let Err(e) = scheduler::events::publish_control(&state.redis, &state.keys, &message).await {
+        tracing::warn!(user_id = %user, error = %e, "could not close the sockets of ended sessions");
+    }
 }

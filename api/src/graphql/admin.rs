@@ -227,18 +227,7 @@ impl AdminMutation {
         require_admin(ctx).await?;
         let state = ctx.data_unchecked::<AppState>();
         let id = parse_id(&id, "user")?;
-        let mut conn = state.conn().await?;
-        match db::models::User::set_role(&mut conn, id, role.into()).await? {
-            Ok(Some(user)) => {
-                tracing::info!(user_id = %user.id, role = %user.role, "role changed");
-                Ok(User(user))
-            }
-            Ok(None) => Err(ApiError::NotFound(format!("no user with id {id}")).into()),
-            Err(db::models::user::LastAdmin) => Err(ApiError::Conflict(
-                "this is the last administrator: promote someone else first".into(),
-            )
-            .into()),
-        }
+        Ok(User(crate::admin::set_role(state, id, role.into()).await?))
     }
 
     /// Deletes a user with their jobs, runs and sessions; their subscriptions end. The

@@ -125,18 +125,19 @@ impl RefreshSession {
             .await
     }
 
-    /// Revokes the family of the token with this hash; the token's family id, if known.
+    /// Revokes the family of the token with this hash; the token's family and user ids,
+    /// if known.
     pub async fn revoke_by_token(
         conn: &mut AsyncPgConnection,
         token_hash: &str,
-    ) -> QueryResult<Option<Uuid>> {
+    ) -> QueryResult<Option<(Uuid, Uuid)>> {
         let family = refresh_sessions::table
             .filter(refresh_sessions::token_hash.eq(token_hash))
-            .select(refresh_sessions::family_id)
-            .first::<Uuid>(conn)
+            .select((refresh_sessions::family_id, refresh_sessions::user_id))
+            .first::<(Uuid, Uuid)>(conn)
             .await
             .optional()?;
-        if let Some(family_id) = family {
+        if let Some((family_id, _)) = family {
             Self::revoke_family(conn, family_id).await?;
         }
         Ok(family)

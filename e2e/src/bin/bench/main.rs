@@ -1101,17 +1101,7 @@ async fn api(seconds: u64, smoke: bool) -> Vec<Figure> {
 /// An access token for `user`, signed as the API signs them (the bench skips logging in
 /// 1,000 users through argon2).
 fn access_token(user: Uuid) -> String {
-    let now = Utc::now().timestamp();
-    let claims = json!({
-        "sub": user, "role": "USER", "iat": now, "exp": now + 3600,
-        "jti": Uuid::new_v4(), "sid": Uuid::new_v4(), "type": "access",
-    });
-    jsonwebtoken::encode(
-        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
-        &claims,
-        &jsonwebtoken::EncodingKey::from_secret(e2e::TEST_ACCESS_SECRET.as_bytes()),
-    )
-    .expect("sign")
+    e2e::fixtures::access_token(user, "USER", Uuid::new_v4(), 3600)
 }
 
 /// The API's count of open subscriptions, from its /metrics.
