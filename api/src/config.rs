@@ -173,6 +173,11 @@ pub struct ServerConfig {
     #[arg(long, env = "TRUST_PROXY", value_name = "TRUST_PROXY", default_value = "false",
           value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
     pub trust_proxy: bool,
+    /// With TRUST_PROXY: how many proxies in front append to X-Forwarded-For; the client
+    /// is the entry this far from the right.
+    #[arg(long, env = "TRUST_PROXY_HOPS", value_name = "TRUST_PROXY_HOPS", default_value_t = 1,
+          value_parser = clap::value_parser!(u8).range(1..=16))]
+    pub trust_proxy_hops: u8,
     /// Rate-limit window of the global per-IP limit, in milliseconds.
     #[arg(long, env = "RATE_LIMIT_WINDOW_MS", value_name = "RATE_LIMIT_WINDOW_MS", default_value_t = 900_000,
           value_parser = clap::value_parser!(u64).range(1..))]
@@ -234,10 +239,14 @@ pub struct AuthConfig {
     #[arg(long, env = "JWT_ACCESS_EXPIRES_IN", value_name = "JWT_ACCESS_EXPIRES_IN", default_value = "15m",
           value_parser = parse_duration)]
     pub jwt_access_expires_in: Duration,
-    /// Lifetime of a refresh token (7d, 30d, ...).
+    /// Lifetime of a refresh token (7d, 30d, ...); each refresh starts it again.
     #[arg(long, env = "JWT_REFRESH_EXPIRES_IN", value_name = "JWT_REFRESH_EXPIRES_IN", default_value = "7d",
           value_parser = parse_duration)]
     pub jwt_refresh_expires_in: Duration,
+    /// Longest a login lasts however often it is refreshed (30d, 90d, ...).
+    #[arg(long, env = "JWT_REFRESH_ABSOLUTE_TTL", value_name = "JWT_REFRESH_ABSOLUTE_TTL", default_value = "30d",
+          value_parser = parse_duration)]
+    pub jwt_refresh_absolute_ttl: Duration,
     /// Base URL of the web app, used in emailed links.
     #[arg(
         long,
@@ -298,6 +307,11 @@ pub struct SchedulerArgs {
     #[arg(long, env = "ALLOW_PRIVATE_TARGETS", value_name = "ALLOW_PRIVATE_TARGETS", default_value = "false",
           value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
     pub allow_private_targets: bool,
+    /// Ports job targets may use: ports and ranges, `!port` for exceptions. The default
+    /// leaves out the well-known ports of datastores that trust their network.
+    #[arg(long, env = "ALLOWED_TARGET_PORTS", value_name = "ALLOWED_TARGET_PORTS",
+          default_value = scheduler::ssrf::DEFAULT_TARGET_PORTS)]
+    pub allowed_target_ports: scheduler::ssrf::PortPolicy,
     /// Requests a scheduler instance keeps in flight at most; claiming waits beyond. Keep
     /// it well above the largest per-user limit below, so that a user whose targets hang
     /// cannot take a whole instance.
@@ -368,6 +382,14 @@ impl SchedulerArgs {
         Ok(())
     }
 
+    /// What job targets may be.
+    pub fn targets(&self) -> scheduler::ssrf::TargetPolicy {
+        scheduler::ssrf::TargetPolicy {
+            allow_private: self.allow_private_targets,
+            ports: self.allowed_target_ports.clone(),
+        }
+    }
+
     /// How many runs of one user may be out at once, by plan.
     pub fn concurrency(&self) -> scheduler::queue::Concurrency {
         scheduler::queue::Concurrency {
@@ -380,7 +402,7 @@ impl SchedulerArgs {
     /// The scheduler library's settings.
     pub fn engine_config(&self) -> scheduler::SchedulerConfig {
         scheduler::SchedulerConfig {
-            allow_private_targets: self.allow_private_targets,
+            targets: self.targets(),
             max_in_flight: self.scheduler_max_in_flight as usize,
             batch_size: self.scheduler_batch_size as usize,
             lease: Duration::from_millis(self.scheduler_lease_ms),

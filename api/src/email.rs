@@ -32,6 +32,9 @@ enum Transport {
 pub struct Mailer {
     from: Mailbox,
     transport: Transport,
+    /// Whether a message kept in MAIL_DIR is also written to the log (development only:
+    /// messages hold codes and reset links, and logs travel further than mail).
+    log_bodies: bool,
 }
 
 impl std::fmt::Debug for Mailer {
@@ -49,7 +52,7 @@ impl std::fmt::Debug for Mailer {
 
 impl Mailer {
     /// Builds the transport from the configuration; errors name the variable at fault.
-    pub fn new(config: &EmailConfig) -> anyhow::Result<Mailer> {
+    pub fn new(config: &EmailConfig, env: crate::config::AppEnv) -> anyhow::Result<Mailer> {
         let from: Mailbox = config
             .email_from
             .parse()
@@ -69,7 +72,11 @@ impl Mailer {
                 Transport::Smtp(builder.build())
             }
         };
-        Ok(Mailer { from, transport })
+        Ok(Mailer {
+            from,
+            transport,
+            log_bodies: env == crate::config::AppEnv::Development,
+        })
     }
 
     /// Sends one message. Failures come back as errors for the caller to report.
@@ -90,7 +97,12 @@ impl Mailer {
         match &self.transport {
             Transport::Smtp(smtp) => {
                 smtp.send(message).await.context("SMTP delivery failed")?;
-                tracing::info!(to = %email.to, subject = %email.subject, "email sent");
+                // Subjects can hold a code: only development logs them.
+                if self.log_bodies {
+                    tracing::info!(to = %email.to, subject = %email.subject, "email sent");
+                } else {
+                    tracing::info!(to = %email.to, "email sent");
+                }
             }
             Transport::Folder(dir) => {
                 tokio::fs::create_dir_all(dir)
@@ -105,13 +117,21 @@ impl Mailer {
                 tokio::fs::write(&path, message.formatted())
                     .await
                     .with_context(|| format!("MAIL_DIR: cannot write {}", path.display()))?;
-                tracing::info!(
-                    to = %email.to,
-                    subject = %email.subject,
-                    file = %path.display(),
-                    "email not sent (no EMAIL_HOST); written to MAIL_DIR:\n{}",
-                    email.text
-                );
+                if self.log_bodies {
+                    tracing::info!(
+                        to = %email.to,
+                        subject = %email.subject,
+                        file = %path.display(),
+                        "email not sent (no EMAIL_HOST); written to MAIL_DIR:\n{}",
+                        email.text
+                    );
+                } else {
+                    tracing::info!(
+                        to = %email.to,
+                        file = %path.display(),
+                        "email not sent (no EMAIL_HOST); written to MAIL_DIR"
+                    );
+                }
             }
         }
         Ok(())
@@ -142,6 +162,27 @@ pub mod templates {
                 "<p>Hi {},</p><p>Your CronOps verification code is</p>\
                  <p style=\"font-size:28px;letter-spacing:4px\"><b>{code}</b></p>\
                  <p>It expires in {minutes} minutes. If you did not sign up, ignore this email.</p>",
+                escape(name)
+            )),
+        }
+    }
+
+    /// Someone signed up with an address that has an account already.
+    pub fn account_exists(to: &str, name: &str, reset_link: &str) -> Email {
+        Email {
+            to: to.to_owned(),
+            subject: "Your CronOps account".to_owned(),
+            text: format!(
+                "Hi {name},\n\nSomeone, maybe you, tried to sign up to CronOps with this address.\n\
+                 You already have an account: log in with it. If you forgot your password, \
+                 choose a new one here:\n\n{reset_link}\n\n\
+                 If it was not you, ignore this email; nothing changed.\n"
+            ),
+            html: html_page(&format!(
+                "<p>Hi {},</p><p>Someone, maybe you, tried to sign up to CronOps with this address.</p>\
+                 <p>You already have an account: log in with it. If you forgot your password, \
+                 <a href=\"{reset_link}\">choose a new one</a>.</p>\
+                 <p>If it was not you, ignore this email; nothing changed.</p>",
                 escape(name)
             )),
         }

@@ -87,7 +87,7 @@ pub async fn serve(
         .map(|scheduler| tokio::spawn(scheduler.run(shutdown.clone())));
 
     let tokens = TokenKeys::new(&config.auth, env);
-    let mailer = Mailer::new(&config.email)?;
+    let mailer = Mailer::new(&config.email, env)?;
     let state = AppState::new(Inner {
         env,
         config,
@@ -339,18 +339,50 @@ fn with_security_headers(router: Router, production: bool) -> Router {
         ))
 }
 
-/// The client's address: the peer, or with TRUST_PROXY the first X-Forwarded-For entry.
+/// The client's address: the peer, or with TRUST_PROXY the X-Forwarded-For entry that
+/// the outermost trusted proxy wrote (see [`forwarded_client`]).
 fn client_ip(state: &AppState, headers: &HeaderMap, peer: SocketAddr) -> IpAddr {
-    if state.config.server.trust_proxy
-        && let Some(forwarded) = headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .and_then(|first| first.trim().parse::<IpAddr>().ok())
-    {
-        return forwarded;
+    let server = &state.config.server;
+    if server.trust_proxy {
+        let entries = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','));
+        if let Some(forwarded) = forwarded_client(entries, usize::from(server.trust_proxy_hops)) {
+            return forwarded;
+        }
     }
     peer.ip()
+}
+
+/// The address `hops` entries from the right of X-Forwarded-For. Each proxy appends the
+/// address it received the request from, so with `hops` trusted proxies in front, that
+/// entry was written by the outermost of them; anything to its left came from the client
+/// and proves nothing. A header with fewer entries gives its leftmost one; an entry that
+/// is not an address gives none (the peer address is used).
+fn forwarded_client<'a>(entries: impl Iterator<Item = &'a str>, hops: usize) -> Option<IpAddr> {
+    let entries: Vec<&str> = entries.map(str::trim).filter(|e| !e.is_empty()).collect();
+    let index = entries.len().saturating_sub(hops.max(1));
+    entries.get(index)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::forwarded_client;
+
+    #[test]
+    fn the_client_is_read_from_the_right_of_x_forwarded_for() {
+        let read = |header: &str, hops| forwarded_client(header.split(','), hops);
+        let ip = |s: &str| Some(s.parse().unwrap());
+        // A client that sends its own header cannot choose its address.
+        assert_eq!(read("6.6.6.6, 203.0.113.9", 1), ip("203.0.113.9"));
+        assert_eq!(read("6.6.6.6, 203.0.113.9, 10.0.0.2", 2), ip("203.0.113.9"));
+        assert_eq!(read("203.0.113.9", 2), ip("203.0.113.9"));
+        assert_eq!(read("2001:db8::1", 1), ip("2001:db8::1"));
+        assert_eq!(read("6.6.6.6, garbage", 1), None);
+        assert_eq!(read("", 1), None);
+    }
 }
 
 /// What a request brings for authentication: its checked bearer token and address.

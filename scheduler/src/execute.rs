@@ -9,7 +9,7 @@ use reqwest::redirect::{Attempt, Policy};
 use reqwest::{Method, Url};
 use uuid::Uuid;
 
-use crate::ssrf::{self, GuardedResolver};
+use crate::ssrf::{self, GuardedResolver, TargetPolicy};
 use crate::text;
 
 /// Response bodies are kept up to this many bytes; the rest is not read.
@@ -54,7 +54,7 @@ pub struct Outcome {
 #[derive(Debug, Clone)]
 pub struct Executor {
     client: reqwest::Client,
-    allow_private: bool,
+    targets: TargetPolicy,
 }
 
 fn user_agent() -> String {
@@ -62,24 +62,27 @@ fn user_agent() -> String {
 }
 
 impl Executor {
-    /// A client that refuses internal targets (unless `allow_private`), follows at most
+    /// A client that refuses internal targets (unless allowed) and ports outside the
+    /// policy, follows at most
     /// [`MAX_REDIRECTS`] redirects and checks each of them against the guard too.
-    pub fn new(allow_private: bool) -> Executor {
-        Self::with_pinned_hosts(allow_private, &[])
+    pub fn new(targets: TargetPolicy) -> Executor {
+        Self::with_pinned_hosts(targets, &[])
     }
 
     /// Like [`Executor::new`], with some host names pinned to addresses. Pinned names skip
     /// DNS and the guard (as a public host would pass it): tests use this to stand a
     /// loopback server in for a public host.
     pub fn with_pinned_hosts(
-        allow_private: bool,
+        targets: TargetPolicy,
         pinned: &[(&str, std::net::SocketAddr)],
     ) -> Executor {
+        let allow_private = targets.allow_private;
+        let redirect_targets = targets.clone();
         let policy = Policy::custom(move |attempt: Attempt| {
             if attempt.previous().len() > MAX_REDIRECTS {
                 return attempt.error(format!("more than {MAX_REDIRECTS} redirects"));
             }
-            match ssrf::check_url(attempt.url(), allow_private) {
+            match ssrf::check_url(attempt.url(), &redirect_targets) {
                 Ok(()) => attempt.follow(),
                 Err(e) => {
                     let error = format!("redirect to {} refused: {e}", attempt.url());
@@ -92,6 +95,9 @@ impl Executor {
             builder = builder.resolve(host, *addr);
         }
         let client = builder
+            // Never through a proxy from the environment (HTTP_PROXY, ALL_PROXY): the
+            // guard checks the address connected to, and a proxy would connect elsewhere.
+            .no_proxy()
             .user_agent(user_agent())
             .redirect(policy)
             .dns_resolver(std::sync::Arc::new(GuardedResolver { allow_private }))
@@ -99,10 +105,7 @@ impl Executor {
             .pool_idle_timeout(Duration::from_secs(30))
             .build()
             .expect("the HTTP client builds");
-        Executor {
-            client,
-            allow_private,
-        }
+        Executor { client, targets }
     }
 
     /// Fires the request and reports how it went; never panics, never hangs past the
@@ -157,7 +160,7 @@ impl Executor {
 
     async fn send(&self, request: &Request) -> Result<Response, String> {
         let url = Url::parse(&request.url).map_err(|e| format!("invalid URL: {e}"))?;
-        ssrf::check_url(&url, self.allow_private).map_err(|e| e.to_string())?;
+        ssrf::check_url(&url, &self.targets).map_err(|e| e.to_string())?;
         let method = Method::from_bytes(request.method.as_str().as_bytes()).expect("valid method");
         let mut builder = self.client.request(method, url);
         for (name, value) in &request.headers {

@@ -32,6 +32,53 @@ pub enum Decision {
     },
 }
 
+/// Whether `subject` has reached `limit` in the current window, without counting a hit
+/// (for limits counted only on failure, such as wrong passwords).
+pub async fn peek(
+    redis: &RedisPool,
+    keys: &Keys,
+    limit: Limit,
+    subject: &str,
+) -> Result<Decision, Error> {
+    use fred::interfaces::KeysInterface;
+    let key = keys.rate_limit(limit.name, subject);
+    let client = redis.next();
+    let hits: Option<u64> = client.get(&key).await.map_err(Error::Redis)?;
+    if hits.unwrap_or(0) < u64::from(limit.max) {
+        return Ok(Decision::Allowed);
+    }
+    let ttl_ms: i64 = client.pttl(&key).await.map_err(Error::Redis)?;
+    Ok(Decision::Limited {
+        retry_after_secs: u64::try_from(ttl_ms).unwrap_or(1000).div_ceil(1000).max(1),
+    })
+}
+
+/// Counts one hit of `subject` against `limit`; the hits of the window so far.
+pub async fn count(
+    redis: &RedisPool,
+    keys: &Keys,
+    limit: Limit,
+    subject: &str,
+) -> Result<u64, Error> {
+    Ok(count_with_ttl(redis, keys, limit, subject).await?.0)
+}
+
+async fn count_with_ttl(
+    redis: &RedisPool,
+    keys: &Keys,
+    limit: Limit,
+    subject: &str,
+) -> Result<(u64, i64), Error> {
+    let key = keys.rate_limit(limit.name, subject);
+    let window_ms = u64::try_from(limit.window.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1);
+    SCRIPT
+        .evalsha_with_reload(redis.next(), key, window_ms)
+        .await
+        .map_err(Error::Redis)
+}
+
 /// Counts one hit of `subject` against `limit`.
 pub async fn hit(
     redis: &RedisPool,
@@ -39,14 +86,10 @@ pub async fn hit(
     limit: Limit,
     subject: &str,
 ) -> Result<Decision, Error> {
-    let key = keys.rate_limit(limit.name, subject);
     let window_ms = u64::try_from(limit.window.as_millis())
         .unwrap_or(u64::MAX)
         .max(1);
-    let (hits, ttl_ms): (u64, i64) = SCRIPT
-        .evalsha_with_reload(redis.next(), key, window_ms)
-        .await
-        .map_err(Error::Redis)?;
+    let (hits, ttl_ms) = count_with_ttl(redis, keys, limit, subject).await?;
     if hits <= u64::from(limit.max) {
         return Ok(Decision::Allowed);
     }

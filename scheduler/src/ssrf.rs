@@ -52,9 +52,83 @@ fn forbidden_v6(ip: Ipv6Addr) -> bool {
         || ip.segments()[..6] == [0; 6] // IPv4-compatible ::a.b.c.d
 }
 
+/// The ports a job may call: 80, 443 and the unprivileged ones, minus the well-known
+/// ports of datastores and control planes that listen without authentication on private
+/// networks (PostgreSQL, Redis, Elasticsearch, memcached, MongoDB, Docker, etcd, ...).
+pub const DEFAULT_TARGET_PORTS: &str = "80,443,1024-65535,!2375,!2376,!2379,!2380,!3306,!5432,!5672,!5984,!6379,!7000,!7001,!8086,!9042,!9200,!9300,!11211,!15672,!27017,!27018,!27019";
+
+/// Which ports job targets may use: ports and ranges, minus `!port` exceptions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortPolicy {
+    allowed: Vec<std::ops::RangeInclusive<u16>>,
+    denied: Vec<u16>,
+}
+
+impl Default for PortPolicy {
+    fn default() -> Self {
+        DEFAULT_TARGET_PORTS
+            .parse()
+            .expect("the default port policy parses")
+    }
+}
+
+impl std::str::FromStr for PortPolicy {
+    type Err = String;
+
+    /// `80,443,1024-65535,!5432`: ports, inclusive ranges, and `!port` exceptions.
+    fn from_str(raw: &str) -> Result<Self, String> {
+        let mut policy = PortPolicy {
+            allowed: Vec::new(),
+            denied: Vec::new(),
+        };
+        let port = |s: &str| {
+            s.trim()
+                .parse::<u16>()
+                .ok()
+                .filter(|p| *p > 0)
+                .ok_or_else(|| format!("`{s}` is not a port (1-65535)"))
+        };
+        for item in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            if let Some(denied) = item.strip_prefix('!') {
+                policy.denied.push(port(denied)?);
+            } else if let Some((low, high)) = item.split_once('-') {
+                let (low, high) = (port(low)?, port(high)?);
+                if low > high {
+                    return Err(format!("`{item}` is an empty range"));
+                }
+                policy.allowed.push(low..=high);
+            } else {
+                let p = port(item)?;
+                policy.allowed.push(p..=p);
+            }
+        }
+        if policy.allowed.is_empty() {
+            return Err("allows no port: list ports or ranges, e.g. 80,443,1024-65535".into());
+        }
+        Ok(policy)
+    }
+}
+
+impl PortPolicy {
+    /// Whether a target may use `port`.
+    pub fn allows(&self, port: u16) -> bool {
+        !self.denied.contains(&port) && self.allowed.iter().any(|r| r.contains(&port))
+    }
+}
+
+/// What job targets may be: internal addresses or not, and which ports.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TargetPolicy {
+    /// Let jobs call loopback and private addresses (development and tests).
+    pub allow_private: bool,
+    pub ports: PortPolicy,
+}
+
 /// Why a target was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TargetError {
+    #[error("port {0} is not allowed for targets (ALLOWED_TARGET_PORTS)")]
+    Port(u16),
     #[error("only http and https URLs can be called")]
     Scheme,
     #[error("the URL has no host")]
@@ -65,11 +139,17 @@ pub enum TargetError {
     Forbidden(IpAddr),
 }
 
-/// Checks a URL's scheme, and its host when the host is a literal IP address.
-pub fn check_url(url: &Url, allow_private: bool) -> Result<(), TargetError> {
+/// Checks a URL's scheme and port, and its host when the host is a literal IP address.
+pub fn check_url(url: &Url, policy: &TargetPolicy) -> Result<(), TargetError> {
     if !matches!(url.scheme(), "http" | "https") {
         return Err(TargetError::Scheme);
     }
+    if let Some(port) = url.port_or_known_default()
+        && !policy.ports.allows(port)
+    {
+        return Err(TargetError::Port(port));
+    }
+    let allow_private = policy.allow_private;
     let ip = match url.host() {
         None => return Err(TargetError::NoHost),
         Some(url::Host::Domain(_)) => return Ok(()),
@@ -163,7 +243,13 @@ mod tests {
 
     #[test]
     fn urls_with_literal_internal_hosts_are_refused() {
-        let check = |u: &str, allow| check_url(&Url::parse(u).unwrap(), allow);
+        let check = |u: &str, allow_private| {
+            let policy = TargetPolicy {
+                allow_private,
+                ..TargetPolicy::default()
+            };
+            check_url(&Url::parse(u).unwrap(), &policy)
+        };
         assert_eq!(
             check("http://127.0.0.1:8080/x", false),
             Err(TargetError::Forbidden("127.0.0.1".parse().unwrap()))
@@ -179,6 +265,41 @@ mod tests {
         assert_eq!(check("ftp://example.com/", false), Err(TargetError::Scheme));
         assert_eq!(check("http://127.0.0.1/", true), Ok(()));
         assert_eq!(check("https://example.com/", false), Ok(()));
+    }
+
+    #[test]
+    fn target_ports_follow_the_policy() {
+        let default = TargetPolicy::default();
+        let check = |u: &str, policy: &TargetPolicy| check_url(&Url::parse(u).unwrap(), policy);
+        for allowed in [
+            "https://example.com/",
+            "http://example.com/",
+            "http://example.com:8080/",
+        ] {
+            assert_eq!(check(allowed, &default), Ok(()), "{allowed}");
+        }
+        for (url, port) in [
+            ("http://example.com:6379/", 6379),
+            ("http://example.com:5432/", 5432),
+            ("http://example.com:22/", 22),
+            ("https://example.com:25/", 25),
+            ("http://example.com:11211/", 11211),
+        ] {
+            assert_eq!(check(url, &default), Err(TargetError::Port(port)), "{url}");
+        }
+        let narrow = TargetPolicy {
+            allow_private: false,
+            ports: "443".parse().unwrap(),
+        };
+        assert_eq!(
+            check("http://example.com/", &narrow),
+            Err(TargetError::Port(80))
+        );
+        assert!("".parse::<PortPolicy>().is_err());
+        assert!("80,x".parse::<PortPolicy>().is_err());
+        assert!("90-80".parse::<PortPolicy>().is_err());
+        assert!("!80".parse::<PortPolicy>().is_err());
+        assert!("0".parse::<PortPolicy>().is_err());
     }
 
     #[tokio::test]

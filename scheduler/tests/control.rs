@@ -101,7 +101,10 @@ async fn trigger_now_fires_a_paused_job_once_as_manual() {
         redis.clone(),
         keys.clone(),
         SchedulerConfig {
-            allow_private_targets: true,
+            targets: scheduler::ssrf::TargetPolicy {
+                allow_private: true,
+                ..Default::default()
+            },
             ..SchedulerConfig::default()
         },
     );

@@ -6,7 +6,16 @@ use db::{ExecutionStatus, HttpMethod};
 use e2e::HttpTarget;
 use e2e::target::Reply;
 use scheduler::execute::{Executor, MAX_BODY_BYTES, Request};
+use scheduler::ssrf::TargetPolicy;
 use uuid::Uuid;
+
+/// Targets on this machine allowed, as tests need.
+fn open() -> TargetPolicy {
+    TargetPolicy {
+        allow_private: true,
+        ..TargetPolicy::default()
+    }
+}
 
 fn request(url: String) -> Request {
     Request {
@@ -34,7 +43,7 @@ fn redirect_to(location: &str) -> Reply {
 #[tokio::test]
 async fn a_2xx_is_success_and_carries_the_cronops_headers() {
     let target = HttpTarget::start().await;
-    let executor = Executor::new(true);
+    let executor = Executor::new(open());
     let mut req = request(target.url("/hook"));
     req.method = HttpMethod::Post;
     req.headers = vec![("x-custom".into(), "yes".into())];
@@ -84,7 +93,7 @@ async fn errors_statuses_and_timeouts_read_clearly() {
             ..Reply::default()
         },
     );
-    let executor = Executor::new(true);
+    let executor = Executor::new(open());
 
     let failed = executor.execute(&request(target.url("/boom"))).await;
     assert_eq!(failed.status, ExecutionStatus::Failed);
@@ -124,7 +133,7 @@ async fn oversized_bodies_are_cut_at_64_kib_and_say_so() {
             ..Reply::default()
         },
     );
-    let outcome = Executor::new(true)
+    let outcome = Executor::new(open())
         .execute(&request(target.url("/big")))
         .await;
     assert_eq!(outcome.status, ExecutionStatus::Success);
@@ -143,7 +152,7 @@ async fn oversized_bodies_are_cut_at_64_kib_and_say_so() {
             ..Reply::default()
         },
     );
-    let exact = Executor::new(true)
+    let exact = Executor::new(open())
         .execute(&request(target.url("/exact")))
         .await;
     assert_eq!(exact.response_body.unwrap().len(), MAX_BODY_BYTES);
@@ -162,7 +171,7 @@ async fn private_targets_and_redirects_to_them_are_refused() {
         .unwrap();
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     // "public.test" stands in for a public host that answers with redirects.
-    let executor = Executor::with_pinned_hosts(false, &[("public.test", addr)]);
+    let executor = Executor::with_pinned_hosts(TargetPolicy::default(), &[("public.test", addr)]);
     let public = |path: &str| format!("http://public.test:{port}{path}");
 
     let direct = executor.execute(&request(target.url("/x"))).await;
@@ -201,4 +210,31 @@ async fn private_targets_and_redirects_to_them_are_refused() {
         6,
         "the first request and 5 redirects"
     );
+}
+
+/// The port of a test target's URL.
+fn port_of(target: &HttpTarget) -> u16 {
+    target.url("").rsplit(':').next().unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn ports_outside_the_policy_are_refused_directly_and_in_redirects() {
+    let target = HttpTarget::start().await;
+    let port = port_of(&target);
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let executor = Executor::with_pinned_hosts(TargetPolicy::default(), &[("public.test", addr)]);
+
+    let direct = executor
+        .execute(&request("http://public.test:6379/".to_owned()))
+        .await;
+    assert_eq!(direct.status, ExecutionStatus::Failed);
+    assert!(direct.error.unwrap().contains("port 6379 is not allowed"));
+
+    target.reply("/to-redis", redirect_to("http://public.test:6379/"));
+    let redirected = executor
+        .execute(&request(format!("http://public.test:{port}/to-redis")))
+        .await;
+    assert_eq!(redirected.status, ExecutionStatus::Failed);
+    let error = redirected.error.unwrap();
+    assert!(error.contains("port 6379 is not allowed"), "{error}");
 }

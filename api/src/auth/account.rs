@@ -80,14 +80,43 @@ pub async fn signup(state: &AppState, auth: &RequestAuth, input: Signup) -> ApiR
     let user = match created.map_err(db::Error::from) {
         Ok(user) => user,
         Err(e) if e.violated_constraint() == Some("users_email_key") => {
-            return Err(ApiError::Conflict(
-                "an account with this email already exists: log in instead".into(),
-            ));
+            return already_registered(state, &email, &name).await;
         }
         Err(e) => return Err(e.into()),
     };
     send_code(state, &user).await?;
     Ok(user)
+}
+
+/// `signup` with an address that has an account: the answer looks like a new sign-up
+/// (so that nobody learns which addresses have accounts), and the owner is emailed
+/// instead, with the way back in.
+async fn already_registered(state: &AppState, email: &str, name: &str) -> ApiResult<User> {
+    let mut conn = state.conn().await?;
+    let owner = User::find_by_email(&mut conn, email).await?;
+    drop(conn);
+    if let Some(owner) = owner {
+        let link = format!(
+            "{}/forgot-password",
+            state.config.auth.frontend_url.trim_end_matches('/')
+        );
+        let notice = templates::account_exists(&owner.email, &owner.name, &link);
+        if let Err(e) = state.mailer.send(&notice).await {
+            tracing::error!(error = format!("{e:#}"), "account notice not sent");
+        }
+    }
+    let now = Utc::now();
+    Ok(User {
+        id: uuid::Uuid::new_v4(),
+        email: email.to_owned(),
+        name: name.to_owned(),
+        password_hash: String::new(),
+        role: Role::User,
+        plan: Plan::Free,
+        email_verified_at: None,
+        created_at: now,
+        updated_at: now,
+    })
 }
 
 /// `verifyEmail`: checks the code; the right one verifies the account and logs it in.
@@ -100,17 +129,15 @@ pub async fn verify_email(
     let email = validate::email("email", email)?;
     let otp = validate::otp("otp", otp)?;
     limits::check(state, limits::VERIFY_PER_IP, &auth.ip_key()).await?;
-    let wrong =
-        || ApiError::bad_input("otp", "the code is wrong or has expired: ask for a new one");
     let mut conn = state.conn().await?;
-    let Some(user) = User::find_by_email(&mut conn, &email).await? else {
-        return Err(wrong());
+    let user = User::find_by_email(&mut conn, &email)
+        .await?
+        .filter(|user| !user.is_verified());
+    let Some(user) = user else {
+        // No account waiting for a code: answered as a wrong code, tries counted alike,
+        // so that the answers tell nobody which addresses have accounts.
+        return Err(no_live_code(state, &email).await);
     };
-    if user.is_verified() {
-        return Err(ApiError::Conflict(
-            "this email is already verified: log in".into(),
-        ));
-    }
     let attempt = VerificationCode::attempt(
         &mut conn,
         user.id,
@@ -121,19 +148,41 @@ pub async fn verify_email(
     drop(conn);
     match attempt {
         CodeAttempt::Verified(user) => session::start(state, user).await,
-        CodeAttempt::Wrong { remaining: 0 } | CodeAttempt::Exhausted => Err(ApiError::bad_input(
-            "otp",
-            "too many wrong codes: this code no longer works, ask for a new one with resendVerification",
-        )),
-        CodeAttempt::Wrong { remaining } => Err(ApiError::bad_input(
-            "otp",
-            format!("wrong code: {remaining} tries left"),
-        )),
-        CodeAttempt::Expired => Err(ApiError::bad_input(
-            "otp",
-            "the code has expired: ask for a new one with resendVerification",
-        )),
-        CodeAttempt::Missing => Err(wrong()),
+        CodeAttempt::Wrong { remaining: 0 } | CodeAttempt::Exhausted => Err(codes_used_up()),
+        CodeAttempt::Wrong { remaining } => Err(wrong_code(i64::from(remaining))),
+        CodeAttempt::Expired | CodeAttempt::Missing => Err(no_live_code(state, &email).await),
+    }
+}
+
+/// A wrong code, with the tries it leaves.
+fn wrong_code(remaining: i64) -> ApiError {
+    ApiError::bad_input(
+        "otp",
+        format!(
+            "wrong or expired code: {remaining} tries left; if it has expired, ask for a new one with resendVerification"
+        ),
+    )
+}
+
+fn codes_used_up() -> ApiError {
+    ApiError::bad_input(
+        "otp",
+        "too many wrong codes: this code no longer works, ask for a new one with resendVerification",
+    )
+}
+
+/// The answer when no code can match (no such account, verified already, code expired or
+/// gone): a wrong code, whose tries are counted in Redis as the database counts real ones.
+async fn no_live_code(state: &AppState, email: &str) -> ApiError {
+    let tries = limits::VERIFY_WITHOUT_CODE;
+    let hits = scheduler::rate_limit::count(&state.redis, &state.keys, tries, email)
+        .await
+        .unwrap_or(1);
+    let remaining = i64::from(CODE_MAX_ATTEMPTS) - i64::try_from(hits).unwrap_or(i64::MAX);
+    if remaining <= 0 {
+        codes_used_up()
+    } else {
+        wrong_code(remaining)
     }
 }
 

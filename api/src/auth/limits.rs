@@ -13,12 +13,23 @@ use crate::state::AppState;
 
 const MINUTE: Duration = Duration::from_secs(60);
 
-/// Wrong or right, login attempts for one email.
-pub const LOGIN_PER_EMAIL: Limit = Limit {
-    name: "login-email",
+/// Failed logins for one email from one address: past this, that address is refused
+/// for that email (and only it: the owner elsewhere still gets in).
+pub const LOGIN_FAILURES_PER_EMAIL_AND_IP: Limit = Limit {
+    name: "login-failures-email-ip",
     max: 10,
     window: Duration::from_secs(15 * 60),
 };
+/// Failed logins for one email from anywhere: past this, each login for that email is
+/// slowed by [`LOGIN_SLOW_DOWN`] rather than refused, so that an attacker cannot lock
+/// the owner out.
+pub const LOGIN_FAILURES_PER_EMAIL: Limit = Limit {
+    name: "login-failures-email",
+    max: 10,
+    window: Duration::from_secs(15 * 60),
+};
+/// The wait of a login for an email under attack.
+pub const LOGIN_SLOW_DOWN: Duration = Duration::from_secs(1);
 /// Login attempts from one address, across emails.
 pub const LOGIN_PER_IP: Limit = Limit {
     name: "login-ip",
@@ -48,6 +59,13 @@ pub const VERIFY_PER_IP: Limit = Limit {
     name: "verify-ip",
     max: 30,
     window: Duration::from_secs(15 * 60),
+};
+/// Codes tried for an address that has no code waiting (no account, verified already,
+/// code expired): counted as the database counts tries of a real code.
+pub const VERIFY_WITHOUT_CODE: Limit = Limit {
+    name: "verify-without-code",
+    max: 5,
+    window: Duration::from_secs(10 * 60),
 };
 /// Reset emails for one email.
 pub const FORGOT_PER_EMAIL: Limit = Limit {
@@ -92,6 +110,32 @@ pub async fn check(state: &AppState, limit: Limit, subject: &str) -> ApiResult<(
             tracing::warn!(limit = limit.name, error = %e, "rate limit unavailable; allowing");
             Ok(())
         }
+    }
+}
+
+/// Refuses with RATE_LIMITED when `subject` has reached `limit`, without counting.
+pub async fn check_reached(state: &AppState, limit: Limit, subject: &str) -> ApiResult<()> {
+    match rate_limit::peek(&state.redis, &state.keys, limit, subject).await {
+        Ok(Decision::Allowed) => Ok(()),
+        Ok(Decision::Limited { retry_after_secs }) => Err(ApiError::RateLimited {
+            retry_after: retry_after_secs,
+        }),
+        Err(e) => {
+            tracing::warn!(limit = limit.name, error = %e, "rate limit unavailable; allowing");
+            Ok(())
+        }
+    }
+}
+
+/// Whether `subject` has reached `limit` (false when Redis cannot say).
+pub async fn reached(state: &AppState, limit: Limit, subject: &str) -> bool {
+    check_reached(state, limit, subject).await.is_err()
+}
+
+/// Counts one hit without refusing (a failure that later checks look at).
+pub async fn count(state: &AppState, limit: Limit, subject: &str) {
+    if let Err(e) = rate_limit::hit(&state.redis, &state.keys, limit, subject).await {
+        tracing::warn!(limit = limit.name, error = %e, "rate limit unavailable; not counted");
     }
 }
 

@@ -33,8 +33,16 @@ async fn dummy_hash() -> ApiResult<String> {
 }
 
 fn refresh_expiry(state: &AppState) -> chrono::DateTime<Utc> {
-    Utc::now()
-        + chrono::Duration::from_std(state.tokens.refresh_ttl).unwrap_or(chrono::Duration::days(7))
+    let ttl = state
+        .tokens
+        .refresh_ttl
+        .min(state.tokens.refresh_absolute_ttl);
+    Utc::now() + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::days(7))
+}
+
+fn absolute_ttl(state: &AppState) -> chrono::Duration {
+    chrono::Duration::from_std(state.tokens.refresh_absolute_ttl)
+        .unwrap_or(chrono::Duration::days(30))
 }
 
 fn access_for(state: &AppState, user: User, refresh_token: String, family_id: Uuid) -> AuthSession {
@@ -73,14 +81,13 @@ pub async fn login(
     password_text: String,
 ) -> ApiResult<AuthSession> {
     let email = validate::email("email", email)?;
-    limits::check_all(
-        state,
-        &[
-            (limits::LOGIN_PER_EMAIL, &email),
-            (limits::LOGIN_PER_IP, &auth.ip_key()),
-        ],
-    )
-    .await?;
+    let ip = auth.ip_key();
+    let email_at_ip = format!("{email}|{ip}");
+    limits::check(state, limits::LOGIN_PER_IP, &ip).await?;
+    limits::check_reached(state, limits::LOGIN_FAILURES_PER_EMAIL_AND_IP, &email_at_ip).await?;
+    if limits::reached(state, limits::LOGIN_FAILURES_PER_EMAIL, &email).await {
+        tokio::time::sleep(limits::LOGIN_SLOW_DOWN).await;
+    }
     let mut conn = state.conn().await?;
     let user = User::find_by_email(&mut conn, &email).await?;
     drop(conn);
@@ -92,6 +99,8 @@ pub async fn login(
     let user = match user {
         Some(user) if matches => user,
         _ => {
+            limits::count(state, limits::LOGIN_FAILURES_PER_EMAIL_AND_IP, &email_at_ip).await;
+            limits::count(state, limits::LOGIN_FAILURES_PER_EMAIL, &email).await;
             return Err(ApiError::Unauthenticated(
                 "invalid email or password".into(),
             ));
@@ -126,6 +135,7 @@ pub async fn refresh(state: &AppState, refresh_token: &str) -> ApiResult<AuthSes
         &state.tokens.hash_secret(presented),
         &state.tokens.hash_secret(&successor),
         refresh_expiry(state),
+        absolute_ttl(state),
     )
     .await?;
     match rotation {

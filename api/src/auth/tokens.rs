@@ -59,6 +59,8 @@ pub struct TokenKeys {
     secret_hash_key: Vec<u8>,
     pub access_ttl: Duration,
     pub refresh_ttl: Duration,
+    /// Longest a session family lives, however often it is refreshed.
+    pub refresh_absolute_ttl: Duration,
 }
 
 impl std::fmt::Debug for TokenKeys {
@@ -96,6 +98,7 @@ impl TokenKeys {
             secret_hash_key: refresh.as_bytes().to_vec(),
             access_ttl: config.jwt_access_expires_in,
             refresh_ttl: config.jwt_refresh_expires_in,
+            refresh_absolute_ttl: config.jwt_refresh_absolute_ttl,
         }
     }
 
@@ -186,6 +189,7 @@ mod tests {
                 jwt_refresh_secret: Some("r".repeat(32)),
                 jwt_access_expires_in: ttl,
                 jwt_refresh_expires_in: Duration::from_secs(3600),
+                jwt_refresh_absolute_ttl: Duration::from_secs(30 * 86_400),
                 frontend_url: "http://localhost:3000".into(),
             },
             AppEnv::Test,

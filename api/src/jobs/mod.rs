@@ -38,8 +38,8 @@ fn not_found(id: Uuid) -> ApiError {
     ApiError::NotFound(format!("no job with id {id}"))
 }
 
-fn allow_private(state: &AppState) -> bool {
-    state.config.scheduler.allow_private_targets
+fn targets(state: &AppState) -> scheduler::ssrf::TargetPolicy {
+    state.config.scheduler.targets()
 }
 
 /// Mirrors the job in its owner's schedule in Redis, with the owner's plan (which sets
@@ -72,7 +72,7 @@ pub async fn owned(state: &AppState, viewer: &Claims, id: Uuid) -> ApiResult<Job
 /// `createJob`.
 pub async fn create(state: &AppState, viewer: &Claims, mut draft: Draft) -> ApiResult<Job> {
     let plan = plan_of(state, viewer).await?;
-    validate::draft(&mut draft, plan, allow_private(state))?;
+    validate::draft(&mut draft, plan, &targets(state))?;
     let now = Utc::now();
     let next_run_at = scheduler::cron::Schedule::parse(&draft.cron_expression, &draft.timezone)
         .ok()
@@ -136,7 +136,7 @@ pub async fn update(
         timeout_ms: changes.timeout_ms.unwrap_or(i64::from(job.timeout_ms)),
         max_retries: changes.max_retries.unwrap_or(i64::from(job.max_retries)),
     };
-    validate::draft(&mut draft, plan, allow_private(state))?;
+    validate::draft(&mut draft, plan, &targets(state))?;
     let schedule_changed = draft.cron_expression.trim() != job.cron_expression
         || draft.timezone.trim() != job.timezone;
     job.name = draft.name;

@@ -49,7 +49,11 @@ fn bad(field: &str, message: impl Into<String>) -> ApiError {
 }
 
 /// Checks every rule; the first broken one is reported. Trims the name on the way.
-pub fn draft(draft: &mut Draft, plan: db::Plan, allow_private: bool) -> ApiResult<()> {
+pub fn draft(
+    draft: &mut Draft,
+    plan: db::Plan,
+    targets: &scheduler::ssrf::TargetPolicy,
+) -> ApiResult<()> {
     let limits = plan.limits();
     draft.name = draft.name.trim().to_owned();
     let name_len = draft.name.chars().count();
@@ -65,7 +69,7 @@ pub fn draft(draft: &mut Draft, plan: db::Plan, allow_private: bool) -> ApiResul
         ));
     }
     schedule(&draft.cron_expression, &draft.timezone, limits, plan)?;
-    target_url(&draft.target_url, allow_private)?;
+    target_url(&draft.target_url, targets)?;
     headers(draft.headers.as_ref())?;
     if let Some(body) = &draft.body {
         if matches!(draft.http_method, HttpMethod::Get | HttpMethod::Head) {
@@ -138,7 +142,7 @@ pub fn shortest_gap(runs: &[DateTime<Utc>]) -> Option<i64> {
 
 /// An absolute http(s) URL with a host, no credentials, not too long, and (unless private
 /// targets are allowed) not a literal internal address.
-pub fn target_url(raw: &str, allow_private: bool) -> ApiResult<()> {
+pub fn target_url(raw: &str, targets: &scheduler::ssrf::TargetPolicy) -> ApiResult<()> {
     let field = "targetUrl";
     if raw.len() > MAX_URL {
         return Err(bad(
@@ -160,7 +164,7 @@ pub fn target_url(raw: &str, allow_private: bool) -> ApiResult<()> {
             "must not contain credentials: send them in a header instead",
         ));
     }
-    scheduler::ssrf::check_url(&url, allow_private).map_err(|e| bad(field, e.to_string()))
+    scheduler::ssrf::check_url(&url, targets).map_err(|e| bad(field, e.to_string()))
 }
 
 /// A flat JSON object of string values, valid as HTTP headers, within the limits.

@@ -60,15 +60,37 @@ impl RefreshSession {
     /// in the same family, in one transaction. The conditional update makes two
     /// concurrent refreshes with one token end as one rotation and one reuse. Presenting
     /// an already-rotated token revokes its whole family (the token was stolen or replayed).
+    /// A family lives `absolute_ttl` from its login at most: past that its tokens are
+    /// invalid, and a successor never outlives it.
     pub async fn rotate(
         conn: &mut AsyncPgConnection,
         token_hash: &str,
         new_token_hash: &str,
         new_expires_at: DateTime<Utc>,
+        absolute_ttl: chrono::Duration,
     ) -> QueryResult<Rotation> {
         let (token_hash, new_token_hash) = (token_hash.to_owned(), new_token_hash.to_owned());
         conn.transaction::<_, diesel::result::Error, _>(async move |conn| {
             let now = Utc::now();
+            let family: Option<Uuid> = refresh_sessions::table
+                .filter(refresh_sessions::token_hash.eq(&token_hash))
+                .select(refresh_sessions::family_id)
+                .first(conn)
+                .await
+                .optional()?;
+            let Some(family) = family else {
+                return Ok(Rotation::Invalid);
+            };
+            let started: Option<DateTime<Utc>> = refresh_sessions::table
+                .filter(refresh_sessions::family_id.eq(family))
+                .select(diesel::dsl::min(refresh_sessions::created_at))
+                .first(conn)
+                .await?;
+            let family_ends = started.unwrap_or(now) + absolute_ttl;
+            if family_ends <= now {
+                return Ok(Rotation::Invalid);
+            }
+            let new_expires_at = new_expires_at.min(family_ends);
             let rotated = diesel::update(refresh_sessions::table)
                 .filter(refresh_sessions::token_hash.eq(&token_hash))
                 .filter(refresh_sessions::rotated_at.is_null())

@@ -46,8 +46,8 @@ pub use decide::{ABANDONED, LATE_AFTER};
 /// Settings of a scheduler instance, built by the binary from its typed config.
 #[derive(Debug, Clone)]
 pub struct SchedulerConfig {
-    /// Whether job targets on loopback and private networks may be called.
-    pub allow_private_targets: bool,
+    /// What job targets may be: internal addresses or not, which ports.
+    pub targets: crate::ssrf::TargetPolicy,
     /// Requests in flight at most; claiming waits when this many are out.
     pub max_in_flight: usize,
     /// Most items one claim takes.
@@ -68,7 +68,7 @@ pub struct SchedulerConfig {
 impl Default for SchedulerConfig {
     fn default() -> SchedulerConfig {
         SchedulerConfig {
-            allow_private_targets: false,
+            targets: crate::ssrf::TargetPolicy::default(),
             max_in_flight: 10_000,
             batch_size: 500,
             lease: Duration::from_secs(15),
@@ -121,7 +121,7 @@ impl std::fmt::Debug for Scheduler {
 impl Scheduler {
     /// An instance over these connections.
     pub fn new(db: db::Pool, redis: RedisPool, keys: Keys, config: SchedulerConfig) -> Scheduler {
-        let executor = Executor::new(config.allow_private_targets);
+        let executor = Executor::new(config.targets.clone());
         Scheduler(Arc::new(Shared {
             db,
             redis,
@@ -152,7 +152,7 @@ impl Scheduler {
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), Error> {
         let shared = &self.0;
         tracing::info!(
-            allow_private_targets = shared.config.allow_private_targets,
+            allow_private_targets = shared.config.targets.allow_private,
             max_in_flight = shared.config.max_in_flight,
             "scheduler started"
         );

@@ -714,7 +714,10 @@ async fn claim_costs(
 
 async fn sends(requests: usize, smoke: bool) -> Vec<Figure> {
     let target = e2e::target::HttpTarget::start().await;
-    let executor = scheduler::execute::Executor::new(true);
+    let executor = scheduler::execute::Executor::new(scheduler::ssrf::TargetPolicy {
+        allow_private: true,
+        ..Default::default()
+    });
     let request = |i: usize| scheduler::execute::Request {
         job_id: Uuid::new_v4(),
         execution_id: Uuid::new_v4(),
