@@ -202,6 +202,14 @@ pub struct ServerConfig {
     #[arg(long, env = "WS_INIT_TIMEOUT", value_name = "WS_INIT_TIMEOUT", default_value = "10s",
           value_parser = parse_duration)]
     pub ws_init_timeout: Duration,
+    /// Serve GraphiQL at GET /graphql (default: on, off in production).
+    #[arg(long, env = "GRAPHQL_PLAYGROUND", value_name = "GRAPHQL_PLAYGROUND",
+          value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    pub graphql_playground: Option<bool>,
+    /// Answer introspection queries (default: on, off in production).
+    #[arg(long, env = "GRAPHQL_INTROSPECTION", value_name = "GRAPHQL_INTROSPECTION",
+          value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    pub graphql_introspection: Option<bool>,
     /// Serve /metrics on this port (on HOST) instead of the API port.
     #[arg(long, env = "METRICS_PORT", value_name = "METRICS_PORT")]
     pub metrics_port: Option<u16>,
@@ -367,6 +375,20 @@ pub struct SchedulerServerArgs {
     pub scheduler_metrics_port: Option<u16>,
 }
 
+impl ServerConfig {
+    /// Whether GraphiQL is served: GRAPHQL_PLAYGROUND, else everywhere but production.
+    pub fn playground(&self, env: AppEnv) -> bool {
+        self.graphql_playground.unwrap_or(env != AppEnv::Production)
+    }
+
+    /// Whether introspection is answered: GRAPHQL_INTROSPECTION, else everywhere but
+    /// production.
+    pub fn introspection(&self, env: AppEnv) -> bool {
+        self.graphql_introspection
+            .unwrap_or(env != AppEnv::Production)
+    }
+}
+
 impl SchedulerArgs {
     /// Checks what clap cannot: work prepared ahead must fire well inside its lease.
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -472,33 +494,42 @@ impl ApiConfig {
         blank_to_none(&mut self.email.email_pass);
     }
 
-    /// Checks what clap cannot: production secrets and scheduler timings.
+    /// Checks what clap cannot: secrets and scheduler timings. Only development runs
+    /// without secrets (on the public development ones); elsewhere they must be set, long
+    /// enough, and not the development ones.
     pub fn validate(&self, env: AppEnv) -> Result<(), ConfigError> {
         self.scheduler.validate()?;
-        if env == AppEnv::Production {
-            for (variable, value) in [
-                ("JWT_ACCESS_SECRET", &self.auth.jwt_access_secret),
-                ("JWT_REFRESH_SECRET", &self.auth.jwt_refresh_secret),
-            ] {
-                match value {
-                    None => {
-                        return Err(ConfigError {
-                            variable,
-                            problem: "must be set in production".into(),
-                        });
-                    }
-                    Some(secret) if secret.len() < MIN_SECRET_BYTES => {
-                        return Err(ConfigError {
-                            variable,
-                            problem: format!(
-                                "must be at least {MIN_SECRET_BYTES} bytes in production (got {})",
-                                secret.len()
-                            ),
-                        });
-                    }
-                    Some(_) => {}
+        if env == AppEnv::Development {
+            return Ok(());
+        }
+        let name = match env {
+            AppEnv::Production => "production",
+            _ => "APP_ENV=test",
+        };
+        for (variable, value, development) in [
+            (
+                "JWT_ACCESS_SECRET",
+                &self.auth.jwt_access_secret,
+                crate::auth::tokens::DEV_ACCESS_SECRET,
+            ),
+            (
+                "JWT_REFRESH_SECRET",
+                &self.auth.jwt_refresh_secret,
+                crate::auth::tokens::DEV_REFRESH_SECRET,
+            ),
+        ] {
+            let problem = match value {
+                None => format!("must be set in {name}"),
+                Some(secret) if secret.len() < MIN_SECRET_BYTES => format!(
+                    "must be at least {MIN_SECRET_BYTES} bytes in {name} (got {})",
+                    secret.len()
+                ),
+                Some(secret) if secret == development => {
+                    format!("is the public development secret: set your own in {name}")
                 }
-            }
+                Some(_) => continue,
+            };
+            return Err(ConfigError { variable, problem });
         }
         Ok(())
     }

@@ -1,8 +1,9 @@
 //! `cronops seed`: the demo accounts, created or brought back to their known state.
 //!
-//! Running it twice gives the same state. Outside production it creates an ADMIN
+//! Running it twice gives the same state. In development it creates an ADMIN
 //! `admin@cronops.dev` / `Admin123!` and a verified USER `demo@cronops.dev` / `Password123!`;
-//! in production it only creates the admin named by ADMIN_EMAIL / ADMIN_PASSWORD.
+//! elsewhere it only creates the admin named by ADMIN_EMAIL / ADMIN_PASSWORD, and logins
+//! to the demo accounts are refused (see [`is_demo_account`]).
 
 use anyhow::{Context, bail};
 use chrono::Utc;
@@ -13,10 +14,16 @@ use db::{Plan, Role};
 use crate::auth::password;
 use crate::config::{AppEnv, blank_to_none};
 
-/// The demo administrator (development and test only).
+/// The demo administrator (development only).
 pub const DEMO_ADMIN: (&str, &str) = ("admin@cronops.dev", "Admin123!");
-/// The demo user (development and test only).
+/// The demo user (development only).
 pub const DEMO_USER: (&str, &str) = ("demo@cronops.dev", "Password123!");
+
+/// Whether `email` is one of the demo accounts, whose passwords are public: a deployment
+/// that once ran in development and kept them must not let anyone in with them.
+pub fn is_demo_account(email: &str) -> bool {
+    [DEMO_ADMIN.0, DEMO_USER.0].contains(&email)
+}
 
 /// Who to create in production, and where the demo health job points.
 #[derive(Debug, Clone, Default, Args)]
@@ -55,12 +62,12 @@ struct Account<'a> {
 /// Creates or restores the seed accounts.
 pub async fn run(pool: &db::Pool, env: AppEnv, accounts: &SeedAccounts) -> anyhow::Result<()> {
     let wanted = match env {
-        AppEnv::Production => {
+        AppEnv::Production | AppEnv::Test => {
             let (Some(email), Some(password)) = (&accounts.admin_email, &accounts.admin_password)
             else {
                 bail!(
-                    "ADMIN_EMAIL and ADMIN_PASSWORD must be set to seed in production \
-                     (demo accounts are never created there)"
+                    "ADMIN_EMAIL and ADMIN_PASSWORD must be set to seed outside development \
+                     (demo accounts are created only with APP_ENV=development)"
                 );
             };
             vec![Account {
@@ -70,7 +77,7 @@ pub async fn run(pool: &db::Pool, env: AppEnv, accounts: &SeedAccounts) -> anyho
                 role: Role::Admin,
             }]
         }
-        AppEnv::Development | AppEnv::Test => vec![
+        AppEnv::Development => vec![
             Account {
                 email: DEMO_ADMIN.0,
                 password: DEMO_ADMIN.1,

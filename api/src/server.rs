@@ -123,15 +123,20 @@ pub async fn serve(
     } else if state.env == AppEnv::Production && state.config.server.metrics_token.is_none() {
         tracing::warn!("/metrics is not served: set METRICS_PORT or METRICS_TOKEN in production");
     }
+    let playground = state.config.server.playground(state.env);
     let app = router(state, hub, shutdown.clone());
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("PORT: cannot listen on {addr}"))?;
-    tracing::info!(
-        %addr,
-        "API listening; GraphiQL at http://localhost:{}/graphql",
-        addr.port()
-    );
+    if playground {
+        tracing::info!(
+            %addr,
+            "API listening; GraphiQL at http://localhost:{}/graphql",
+            addr.port()
+        );
+    } else {
+        tracing::info!(%addr, "API listening (GraphiQL off: GRAPHQL_PLAYGROUND)");
+    }
 
     let graceful = shutdown.clone();
     let server = axum::serve(
@@ -455,6 +460,14 @@ async fn graphql_get(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|accept| accept.contains("text/html"));
     let has_query = uri.query().is_some_and(|q| !q.is_empty());
+    let playground = state.app.config.server.playground(state.app.env);
+    if wants_html && !has_query && !playground {
+        return (
+            StatusCode::NOT_FOUND,
+            "GraphiQL is off here (GRAPHQL_PLAYGROUND); POST GraphQL requests to /graphql\n",
+        )
+            .into_response();
+    }
     if wants_html && !has_query {
         return Html(
             GraphiQLSource::build()

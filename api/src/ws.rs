@@ -188,6 +188,9 @@ pub async fn serve(
     tokio::pin!(init_deadline);
     loop {
         tokio::select! {
+            // What the protocol has to say goes first: a subscription that ends because
+            // its account was deleted says so before the socket closes.
+            biased;
             message = output.next() => match message {
                 Some(WsMessage::Text(text)) => {
                     running.note_server_message(&text);

@@ -56,6 +56,8 @@ pub struct TestEnv {
     pub target: HttpTarget,
     /// Working directory of the processes (no `.env` in it), and their mail folder.
     pub workdir: tempfile::TempDir,
+    /// The processes' `APP_ENV`: `test`, or `development` for the demo accounts.
+    pub app_env: &'static str,
 }
 
 impl TestEnv {
@@ -73,13 +75,23 @@ impl TestEnv {
             mail: MailReceiver::start(),
             target: HttpTarget::start().await,
             workdir: tempfile::tempdir().expect("temporary directory"),
+            app_env: "test",
+        }
+    }
+
+    /// A new environment whose processes run with `APP_ENV=development`, where `seed`
+    /// creates the demo accounts and they may log in (they are refused elsewhere).
+    pub async fn development() -> TestEnv {
+        TestEnv {
+            app_env: "development",
+            ..Self::new().await
         }
     }
 
     /// The environment variables a `cronops` process of this test runs with.
     pub fn vars(&self) -> Vec<(String, String)> {
         [
-            ("APP_ENV", "test".to_owned()),
+            ("APP_ENV", self.app_env.to_owned()),
             ("DATABASE_URL", self.database.url().to_owned()),
             ("DATABASE_POOL_SIZE", "8".to_owned()),
             ("REDIS_URL", self.redis_url.clone()),
@@ -111,8 +123,8 @@ impl TestEnv {
         self.workdir.path().join("mail")
     }
 
-    /// Runs `cronops seed` (demo accounts: admin@cronops.dev / Admin123!, demo@cronops.dev /
-    /// Password123!) and waits for it to finish.
+    /// Runs `cronops seed` (in a [`TestEnv::development`] environment, the demo accounts:
+    /// admin@cronops.dev / Admin123!, demo@cronops.dev / Password123!) and waits for it.
     pub async fn seed(&self) {
         let (status, output) = Cronops::spawn(&["seed"], &self.vars(), self.workdir.path())
             .wait_output(std::time::Duration::from_secs(30))

@@ -9,7 +9,7 @@ const SET_ROLE: &str =
 
 #[tokio::test]
 async fn roles_are_read_from_the_database_on_every_admin_call() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::development().await;
     env.seed().await;
     let server = env.start_api().await;
     let api = server.api();
@@ -97,7 +97,7 @@ const ADMIN_QUERIES: &[&str] = &[
 
 #[tokio::test]
 async fn every_admin_operation_checks_the_role() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::development().await;
     env.seed().await;
     let server = env.start_api().await;
     let api = server.api();
@@ -122,7 +122,7 @@ async fn every_admin_operation_checks_the_role() {
 
 #[tokio::test]
 async fn admin_lists_and_system_stats_match_the_data() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::development().await;
     env.seed().await; // admin + verified demo user (+ 3 demo jobs, 2 active)
     let server = env.start_api().await;
     let api = server.api();
@@ -221,7 +221,7 @@ async fn admin_lists_and_system_stats_match_the_data() {
 #[tokio::test]
 async fn deleting_a_user_removes_everything_and_ends_their_subscriptions() {
     use e2e::ws::{Incoming, Protocol, WsClient};
-    let env = TestEnv::new().await;
+    let env = TestEnv::development().await;
     env.seed().await;
     let server = env.start_all().await;
     let api = server.api();

@@ -181,23 +181,45 @@ async fn the_dockerfile_builds_with_the_makefiles_release_command() {
 async fn the_binary_starts_from_a_clean_folder_with_only_the_compose_environment() {
     let env = TestEnv::new().await;
     let (command, compose_env) = cronops_services().remove("api").unwrap();
-    // Only the addresses change: the test's stores and mail receiver stand in for the
-    // compose services.
+    // Only the addresses change: the test's stores stand in for the compose services.
     let mut vars: Vec<(String, String)> = compose_env
         .into_iter()
         .map(|(k, v)| {
             let v = match k.as_str() {
                 "DATABASE_URL" => env.database.url().to_owned(),
                 "REDIS_URL" => env.redis_url.clone(),
-                "EMAIL_HOST" => "127.0.0.1".to_owned(),
-                "EMAIL_PORT" => env.mail.port().to_string(),
                 _ => resolve(&v),
             };
             (k, v)
         })
         .collect();
     vars.push(("REDIS_KEY_PREFIX".into(), env.key_prefix.clone()));
+    assert!(
+        vars.contains(&("APP_ENV".into(), "production".into())),
+        "compose runs production by default: {vars:?}"
+    );
     let clean = tempfile::tempdir().unwrap();
+    // Production without the secrets .env must provide refuses to start, and says why.
+    let (status, output) = Cronops::spawn(&[&command], &vars, clean.path())
+        .wait_output(Duration::from_secs(20))
+        .await;
+    assert!(!status.success());
+    assert!(output.contains("JWT_ACCESS_SECRET"), "{output}");
+    // What .env adds in production: secrets and a mail server.
+    for (key, value) in [
+        (
+            "JWT_ACCESS_SECRET",
+            "a-real-access-secret-of-32-bytes-or-more",
+        ),
+        (
+            "JWT_REFRESH_SECRET",
+            "a-real-refresh-secret-of-32-bytes-or-more",
+        ),
+        ("EMAIL_HOST", "127.0.0.1"),
+    ] {
+        vars.push((key.into(), value.into()));
+    }
+    vars.push(("EMAIL_PORT".into(), env.mail.port().to_string()));
     let server = Cronops::start_server(&command, vars, clean.path()).await;
     let (status, body) = server.api().health_status().await.unwrap();
     assert_eq!(status, 200, "{body}");

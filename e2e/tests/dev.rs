@@ -52,7 +52,7 @@ async fn dev_migrates_an_empty_database_seeds_and_serves() {
 
 #[tokio::test]
 async fn seed_twice_gives_the_same_state() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::development().await;
     let run_seed = || async {
         let (status, output) = Cronops::spawn(&["seed"], &env.vars(), env.workdir.path())
             .wait_output(Duration::from_secs(30))

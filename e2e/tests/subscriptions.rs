@@ -150,7 +150,7 @@ async fn one_users_subscriber_never_sees_another_users_runs() {
 
 #[tokio::test]
 async fn an_admin_with_all_users_sees_everyones_runs() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::development().await;
     env.seed().await;
     let server = env.start_all().await;
     let api = server.api();

@@ -81,6 +81,12 @@ pub async fn login(
     password_text: String,
 ) -> ApiResult<AuthSession> {
     let email = validate::email("email", email)?;
+    if state.env != crate::config::AppEnv::Development && crate::seed::is_demo_account(&email) {
+        return Err(ApiError::Forbidden {
+            message: "demo accounts work only with APP_ENV=development: delete it, and log in with a real account".into(),
+            reason: Some("DEMO_ACCOUNT"),
+        });
+    }
     let ip = auth.ip_key();
     let email_at_ip = format!("{email}|{ip}");
     limits::check(state, limits::LOGIN_PER_IP, &ip).await?;

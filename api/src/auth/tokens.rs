@@ -17,8 +17,8 @@ use crate::config::{AppEnv, AuthConfig};
 
 /// Used only outside production when JWT_ACCESS_SECRET / JWT_REFRESH_SECRET are unset,
 /// so that `make dev` works without configuration.
-const DEV_ACCESS_SECRET: &str = "cronops-development-access-secret-not-for-production";
-const DEV_REFRESH_SECRET: &str = "cronops-development-refresh-secret-not-for-production";
+pub const DEV_ACCESS_SECRET: &str = "cronops-development-access-secret-not-for-production";
+pub const DEV_REFRESH_SECRET: &str = "cronops-development-refresh-secret-not-for-production";
 
 /// What an access token says. `typ` keeps a token of another kind from passing as one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,7 +76,7 @@ impl TokenKeys {
     /// Keys from the configuration (development falls back to fixed development secrets;
     /// production has refused to start without real ones).
     pub fn new(config: &AuthConfig, env: AppEnv) -> TokenKeys {
-        if env != AppEnv::Production && config.jwt_access_secret.is_none() {
+        if env == AppEnv::Development && config.jwt_access_secret.is_none() {
             tracing::warn!("JWT_ACCESS_SECRET is not set: using the development secret");
         }
         let access = config

@@ -61,7 +61,11 @@ fn builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, Subscripti
 
 /// The schema the server executes, with the application state and the live event hub.
 pub fn build(state: AppState, events: crate::events::EventHub) -> CronOpsSchema {
-    builder().data(state).data(events).finish()
+    let mut schema = builder();
+    if !state.config.server.introspection(state.env) {
+        schema = schema.disable_introspection();
+    }
+    schema.data(state).data(events).finish()
 }
 
 /// The SDL of the served schema: what `cronops schema` prints and `schema.graphql` holds.
