@@ -6,8 +6,8 @@
 //! and a page of users' work against PostgreSQL, removing jobs that are no longer ACTIVE
 //! and mending those users' counts and places. When Redis has lost its data
 //! (the rebuilt marker is gone: FLUSHALL, a restart without persistence), it rebuilds
-//! everything at once. A job put back late fires per the misfire rule: once, for the
-//! latest missed slot.
+//! everything at once. A job put back late fires every slot it missed when the gap was
+//! short (up to `MISFIRE_AFTER`), else per the misfire rule: once, for the latest one.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Duration;

@@ -19,6 +19,12 @@ use crate::task::Task;
 /// fired in place of earlier missed slots).
 pub const LATE_AFTER: Duration = Duration::from_secs(2);
 
+/// A slot claimed more than this after its time was missed in a gap (no scheduler
+/// claimed its job for that long: all were down, or Redis lost the schedule), and the
+/// misfire rule applies: only the latest missed slot fires. A slot claimed sooner is a
+/// backlog, not a gap: it fires, late, and so does every slot after it.
+pub const MISFIRE_AFTER: Duration = Duration::from_secs(30);
+
 /// The error written to a run whose instance died mid-run.
 pub const ABANDONED: &str = "the scheduler instance running this attempt stopped before it finished (its lease expired); the attempt is counted as failed";
 
@@ -110,14 +116,19 @@ fn slot(claim: Claim<'_>, slot: DateTime<Utc>) -> Decision {
             next_fire: schedule.next_after(row.scheduled_for.max(now)),
         };
     }
-    // Misfire rule: of slots missed while nothing ran, only the latest fires. A slot
-    // claimed ahead fires at its own time.
-    let fire = if slot > now {
-        slot
-    } else {
+    // A slot claimed ahead fires at its own time, one claimed late but within
+    // MISFIRE_AFTER fires late (and its successors after it: the next fire time follows
+    // the slot, not the clock). Past MISFIRE_AFTER, the misfire rule: of the slots missed
+    // in the gap, only the latest fires.
+    let gap = (now - slot)
+        .to_std()
+        .is_ok_and(|behind| behind > MISFIRE_AFTER);
+    let fire = if gap {
         schedule
             .latest_between(slot - TimeDelta::milliseconds(1), now)
             .unwrap_or(slot)
+    } else {
+        slot
     };
     let late = fire != slot || is_late(fire, now);
     Decision {
@@ -129,7 +140,7 @@ fn slot(claim: Claim<'_>, slot: DateTime<Utc>) -> Decision {
             late,
             fire.max(now),
         )),
-        next_fire: schedule.next_after(fire.max(now)),
+        next_fire: schedule.next_after(if gap { fire.max(now) } else { fire }),
     }
 }
 

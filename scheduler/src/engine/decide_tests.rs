@@ -168,6 +168,40 @@ fn missed_slots_fire_once_for_the_latest_marked_late() {
 }
 
 #[test]
+fn a_backlog_fires_every_slot_late_and_only_a_gap_skips() {
+    let active = job(JobStatus::Active);
+    let every_second = Schedule::parse("* * * * * *", "UTC").unwrap();
+    let decide_at = |slot: DateTime<Utc>, now: DateTime<Utc>| {
+        decide(Claim {
+            claimed: &claimed(slot_task(slot), slot),
+            job: Some(&active),
+            schedule: Some(&every_second),
+            row: None,
+            now,
+        })
+    };
+    let slot = at(10, 5, 0);
+    // Claimed 1.2 s after its slot (a busy engine): the slot itself fires, and the next
+    // one, due already, follows at once; none is skipped.
+    for behind in [1_200, 5_000, MISFIRE_AFTER.as_millis() as i64] {
+        let decision = decide_at(slot, slot + TimeDelta::milliseconds(behind));
+        let row = started(&decision);
+        assert_eq!(row.scheduled_for, slot, "{behind} ms behind");
+        assert_eq!(row.late, behind > 2_000, "{behind} ms behind");
+        assert_eq!(decision.next_fire, Some(slot + TimeDelta::seconds(1)));
+    }
+    // Past MISFIRE_AFTER nothing claimed the job: a gap, and the misfire rule applies.
+    let now = slot + TimeDelta::seconds(MISFIRE_AFTER.as_secs() as i64 + 1);
+    let decision = decide_at(slot, now + TimeDelta::milliseconds(300));
+    assert_eq!(
+        started(&decision).scheduled_for,
+        now,
+        "the latest missed slot"
+    );
+    assert_eq!(decision.next_fire, Some(now + TimeDelta::seconds(1)));
+}
+
+#[test]
 fn slots_of_withdrawn_or_unschedulable_jobs_fire_nothing() {
     let slot = at(10, 5, 0);
     let item = claimed(slot_task(slot), slot);

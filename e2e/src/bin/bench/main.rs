@@ -7,6 +7,7 @@
 //!   cargo run --release -p e2e --bin bench -- --smoke all  (seconds; part of `make test`)
 
 mod fairness;
+mod steady;
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -51,6 +52,13 @@ enum Scenario {
         #[arg(long, default_value_t = 10_000)]
         jobs: usize,
         #[arg(long, default_value_t = 120)]
+        seconds: u64,
+    },
+    /// Jobs every second with the default settings: lateness, and slots lost or repeated.
+    Steady {
+        #[arg(long, default_value_t = 1_000)]
+        jobs: usize,
+        #[arg(long, default_value_t = 60)]
         seconds: u64,
     },
     /// Claim cost per run as the scheduled jobs grow.
@@ -1337,6 +1345,10 @@ async fn main() {
                 jobs: 100,
                 seconds: 3,
             },
+            Scenario::Steady {
+                jobs: 100,
+                seconds: 2,
+            },
             Scenario::Growth,
             Scenario::Sends { requests: 200 },
             Scenario::Memory { jobs: 1_000 },
@@ -1370,6 +1382,14 @@ async fn main() {
                 jobs: 10_000,
                 seconds: 120,
             },
+            Scenario::Steady {
+                jobs: 1_000,
+                seconds: 60,
+            },
+            Scenario::Steady {
+                jobs: 5_000,
+                seconds: 60,
+            },
             Scenario::Memory { jobs: 100_000 },
             Scenario::Burst {
                 jobs: 100_000,
@@ -1397,6 +1417,7 @@ async fn main() {
         figures.extend(match scenario {
             Scenario::Burst { jobs, schedulers } => burst(jobs, schedulers, smoke).await,
             Scenario::Lateness { jobs, seconds } => lateness(jobs, seconds, smoke).await,
+            Scenario::Steady { jobs, seconds } => steady::steady(jobs, seconds, smoke).await,
             Scenario::Growth => growth(smoke).await,
             Scenario::Sends { requests } => sends(requests, smoke).await,
             Scenario::Memory { jobs } => memory(jobs, smoke).await,
