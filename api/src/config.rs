@@ -343,7 +343,7 @@ pub struct SchedulerArgs {
           value_parser = clap::value_parser!(u32).range(1..))]
     pub scheduler_concurrency_pro: u32,
     /// Most due items one claim takes.
-    #[arg(long, env = "SCHEDULER_BATCH_SIZE", value_name = "SCHEDULER_BATCH_SIZE", default_value_t = 500,
+    #[arg(long, env = "SCHEDULER_BATCH_SIZE", value_name = "SCHEDULER_BATCH_SIZE", default_value_t = 1_000,
           value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub scheduler_batch_size: u32,
     /// How long a claim holds before another instance may take it back (milliseconds).
@@ -352,10 +352,11 @@ pub struct SchedulerArgs {
     pub scheduler_lease_ms: u64,
     /// How far ahead due work is claimed and prepared (run rows written, next times set),
     /// so that each request leaves at its slot instead of after the preparation
-    /// (milliseconds; 0 turns it off). At most a third of SCHEDULER_LEASE_MS.
-    #[arg(long, env = "SCHEDULER_LOOKAHEAD_MS", value_name = "SCHEDULER_LOOKAHEAD_MS", default_value_t = 1_000,
+    /// (milliseconds; 0 turns it off). At most a third of SCHEDULER_LEASE_MS; unset, 3000
+    /// or a third of the lease, whichever is less.
+    #[arg(long, env = "SCHEDULER_LOOKAHEAD_MS", value_name = "SCHEDULER_LOOKAHEAD_MS",
           value_parser = clap::value_parser!(u64).range(0..=60_000))]
-    pub scheduler_lookahead_ms: u64,
+    pub scheduler_lookahead_ms: Option<u64>,
     /// How often the reconciler compares Redis with PostgreSQL (milliseconds).
     #[arg(long, env = "SCHEDULER_RECONCILE_INTERVAL_MS", value_name = "SCHEDULER_RECONCILE_INTERVAL_MS",
           default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(100..))]
@@ -392,16 +393,24 @@ impl ServerConfig {
 impl SchedulerArgs {
     /// Checks what clap cannot: work prepared ahead must fire well inside its lease.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.scheduler_lookahead_ms.saturating_mul(3) > self.scheduler_lease_ms {
+        if self.lookahead_ms().saturating_mul(3) > self.scheduler_lease_ms {
             return Err(ConfigError {
                 variable: "SCHEDULER_LOOKAHEAD_MS",
                 problem: format!(
                     "must be at most a third of SCHEDULER_LEASE_MS ({} ms), got {}",
-                    self.scheduler_lease_ms, self.scheduler_lookahead_ms
+                    self.scheduler_lease_ms,
+                    self.lookahead_ms()
                 ),
             });
         }
         Ok(())
+    }
+
+    /// SCHEDULER_LOOKAHEAD_MS, or 3 s (as far ahead as helps a burst in the bench), at
+    /// most a third of the lease so that prepared work fires well inside it.
+    pub fn lookahead_ms(&self) -> u64 {
+        self.scheduler_lookahead_ms
+            .unwrap_or_else(|| (self.scheduler_lease_ms / 3).min(3_000))
     }
 
     /// What job targets may be.
@@ -428,7 +437,7 @@ impl SchedulerArgs {
             max_in_flight: self.scheduler_max_in_flight as usize,
             batch_size: self.scheduler_batch_size as usize,
             lease: Duration::from_millis(self.scheduler_lease_ms),
-            lookahead: Duration::from_millis(self.scheduler_lookahead_ms),
+            lookahead: Duration::from_millis(self.lookahead_ms()),
             reconcile_interval: Duration::from_millis(self.scheduler_reconcile_interval_ms),
             concurrency: self.concurrency(),
             ..scheduler::SchedulerConfig::default()

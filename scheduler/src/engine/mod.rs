@@ -70,9 +70,9 @@ impl Default for SchedulerConfig {
         SchedulerConfig {
             targets: crate::ssrf::TargetPolicy::default(),
             max_in_flight: 10_000,
-            batch_size: 500,
+            batch_size: 1_000,
             lease: Duration::from_secs(15),
-            lookahead: Duration::from_secs(1),
+            lookahead: Duration::from_secs(3),
             reconcile_interval: Duration::from_secs(1),
             shutdown_grace: Duration::from_secs(20),
             concurrency: Concurrency::default(),

@@ -226,14 +226,12 @@ async fn schedule_all(env: &TestEnv, jobs: &[(Uuid, Uuid, DateTime<Utc>)]) {
 }
 
 fn scheduler_vars(env: &TestEnv, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    // The defaults, as a deployment runs them: the tests' environment shortens the lease
+    // (3 s, for quick takeovers) and the reconcile period (500 ms); these put them back.
     let mut vars = env.vars_with(&[
-        ("SCHEDULER_MAX_IN_FLIGHT", "20000"),
-        ("SCHEDULER_BATCH_SIZE", "1000"),
         ("DATABASE_POOL_SIZE", "16"),
         ("RUST_LOG", "warn"),
-        ("SCHEDULER_LEASE_MS", "30000"),
-        ("SCHEDULER_LOOKAHEAD_MS", "3000"),
-        // The default, where the tests' environment heals faster at 500 ms.
+        ("SCHEDULER_LEASE_MS", "15000"),
         ("SCHEDULER_RECONCILE_INTERVAL_MS", "1000"),
     ]);
     // SCHEDULER_* (and the allocator's MIMALLOC_*) variables in the bench's own environment
