@@ -101,12 +101,13 @@ text_enum! {
 }
 
 text_enum! {
-    /// Where one run stands. SUCCESS, FAILED and TIMEOUT are final. PREPARED is the
-    /// scheduler's own: a run written ahead of its slot whose request has not gone out,
-    /// never shown by the API (see [`crate::models::ExecutionLog::is_shown`]).
+    /// Where one run stands. SUCCESS, FAILED, TIMEOUT and SKIPPED are final. PREPARED is
+    /// the scheduler's own: a run written ahead of its slot whose request has not gone
+    /// out, never shown by the API (see [`crate::models::ExecutionLog::is_shown`]).
+    /// SKIPPED is a slot that was not fired, with the reason in its error.
     ExecutionStatus {
         Prepared => "PREPARED", Pending => "PENDING", Running => "RUNNING", Success => "SUCCESS",
-        Failed => "FAILED", Timeout => "TIMEOUT",
+        Failed => "FAILED", Timeout => "TIMEOUT", Skipped => "SKIPPED",
     }
 }
 
@@ -118,7 +119,10 @@ text_enum! {
 impl ExecutionStatus {
     /// Whether the run has ended (no more changes to its row).
     pub const fn is_final(self) -> bool {
-        matches!(self, Self::Success | Self::Failed | Self::Timeout)
+        matches!(
+            self,
+            Self::Success | Self::Failed | Self::Timeout | Self::Skipped
+        )
     }
 }
 

@@ -212,6 +212,8 @@ async fn scheduler_batches_probe_rows_by_key_whatever_the_table_size() {
             scheduled_for: now,
             late: false,
             started_at: now,
+            finished_at: None,
+            error: None,
         })
         .collect();
     let next: Vec<(Uuid, Option<DateTime<Utc>>)> = batch

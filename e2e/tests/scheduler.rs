@@ -112,6 +112,23 @@ async fn missed_slots_fire_once_late_never_as_a_storm() {
     )
     .await;
     let now = Utc::now();
+    // The slots not fired are recorded, in one SKIPPED row at the first of them.
+    let (skipped, runs): (Vec<_>, Vec<_>) = runs
+        .into_iter()
+        .partition(|r| r.status == ExecutionStatus::Skipped);
+    assert_eq!(skipped.len(), 1, "{skipped:?}");
+    // The first missed slot: the job's stored next run time, a week ago.
+    let first_missed = spec.next_run_at.unwrap();
+    assert!(
+        (skipped[0].scheduled_for - first_missed)
+            .num_seconds()
+            .abs()
+            <= 1,
+        "{} vs {first_missed}",
+        skipped[0].scheduled_for
+    );
+    let reason = skipped[0].error.as_deref().unwrap_or_default();
+    assert!(reason.contains("misfire rule"), "{reason}");
     assert_eq!(runs.len(), 1, "one run for seven missed slots: {runs:?}");
     assert!(runs[0].late, "the run is marked late");
     assert_eq!(

@@ -62,6 +62,8 @@ pub async fn trigger_now(
         scheduled_for: now,
         late: false,
         started_at: now,
+        finished_at: None,
+        error: None,
     };
     let mut inserted = ExecutionLog::insert_new(conn, std::slice::from_ref(&row))
         .await

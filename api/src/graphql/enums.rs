@@ -46,7 +46,7 @@ pub enum HttpMethod {
     Head,
 }
 
-/// Where a run stands. SUCCESS, FAILED and TIMEOUT are final.
+/// Where a run stands. SUCCESS, FAILED, TIMEOUT and SKIPPED are final.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExecutionStatus {
     /// Queued and not sent yet (a manual run waiting for a scheduler).
@@ -56,6 +56,9 @@ pub enum ExecutionStatus {
     Success,
     Failed,
     Timeout,
+    /// A slot that was not fired; `error` says why (after a gap of more than 30 s with no
+    /// scheduler, only the latest missed slot fires).
+    Skipped,
 }
 
 impl From<ExecutionStatus> for db::ExecutionStatus {
@@ -66,6 +69,7 @@ impl From<ExecutionStatus> for db::ExecutionStatus {
             ExecutionStatus::Success => db::ExecutionStatus::Success,
             ExecutionStatus::Failed => db::ExecutionStatus::Failed,
             ExecutionStatus::Timeout => db::ExecutionStatus::Timeout,
+            ExecutionStatus::Skipped => db::ExecutionStatus::Skipped,
         }
     }
 }
@@ -82,6 +86,7 @@ impl From<db::ExecutionStatus> for ExecutionStatus {
             db::ExecutionStatus::Success => ExecutionStatus::Success,
             db::ExecutionStatus::Failed => ExecutionStatus::Failed,
             db::ExecutionStatus::Timeout => ExecutionStatus::Timeout,
+            db::ExecutionStatus::Skipped => ExecutionStatus::Skipped,
         }
     }
 }

@@ -55,7 +55,8 @@ pub struct ExecutionLog {
     pub response_content_type: Option<String>,
 }
 
-/// A run about to start, written before its request goes out (as PREPARED).
+/// A run about to start, written before its request goes out (as PREPARED), or a slot
+/// recorded as not fired (SKIPPED, finished at once, the reason in `error`).
 #[derive(Debug, Clone, PartialEq, Insertable)]
 #[diesel(table_name = execution_logs)]
 pub struct NewExecutionLog {
@@ -68,6 +69,8 @@ pub struct NewExecutionLog {
     pub scheduled_for: DateTime<Utc>,
     pub late: bool,
     pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub error: Option<String>,
 }
 
 /// How one attempt ended, to be written to its row (PREPARED, PENDING or RUNNING).
@@ -120,13 +123,15 @@ impl ExecutionLog {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
-        // One array per column rather than a VALUES list: a thousand rows are nine binds,
-        // not nine thousand, which PostgreSQL parses and plans several times faster.
+        // One array per column rather than a VALUES list: a thousand rows are eleven binds,
+        // not eleven thousand, which PostgreSQL parses and plans several times faster.
         diesel::sql_query(
             "INSERT INTO execution_logs \
-                    (id, job_id, user_id, status, trigger, attempt, scheduled_for, late, started_at) \
+                    (id, job_id, user_id, status, trigger, attempt, scheduled_for, late, started_at, \
+                     finished_at, error) \
              SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], \
-                                  $6::int4[], $7::timestamptz[], $8::bool[], $9::timestamptz[]) \
+                                  $6::int4[], $7::timestamptz[], $8::bool[], $9::timestamptz[], \
+                                  $10::timestamptz[], $11::text[]) \
              ON CONFLICT DO NOTHING \
              RETURNING *",
         )
@@ -147,6 +152,12 @@ impl ExecutionLog {
         .bind::<Array<Timestamptz>, _>(rows.iter().map(|r| r.scheduled_for).collect::<Vec<_>>())
         .bind::<Array<diesel::sql_types::Bool>, _>(rows.iter().map(|r| r.late).collect::<Vec<_>>())
         .bind::<Array<Timestamptz>, _>(rows.iter().map(|r| r.started_at).collect::<Vec<_>>())
+        .bind::<Array<diesel::sql_types::Nullable<Timestamptz>>, _>(
+            rows.iter().map(|r| r.finished_at).collect::<Vec<_>>(),
+        )
+        .bind::<Array<diesel::sql_types::Nullable<Text>>, _>(
+            rows.iter().map(|r| r.error.clone()).collect::<Vec<_>>(),
+        )
         .load::<ExecutionLog>(conn)
         .await
     }
@@ -318,7 +329,8 @@ impl ExecutionLog {
 /// Namespace of [`ExecutionLog::slot_id`].
 const SLOT_NAMESPACE: Uuid = Uuid::from_u128(0x6b1c_3a0e_5f1d_4c8e_9a57_c7d0_5e2f_0a11);
 
-/// The first SCHEDULE run of a job at or after `slot`.
+/// The first SCHEDULE run of a job at or after `slot` (SKIPPED rows are not runs: one
+/// for the claimed slot sits before the run the misfire rule fired in its place).
 pub async fn first_schedule_run_from(
     conn: &mut AsyncPgConnection,
     job_id: Uuid,
@@ -327,6 +339,7 @@ pub async fn first_schedule_run_from(
     execution_logs::table
         .filter(execution_logs::job_id.eq(job_id))
         .filter(execution_logs::trigger.eq(ExecutionTrigger::Schedule))
+        .filter(execution_logs::status.ne(ExecutionStatus::Skipped))
         .filter(execution_logs::scheduled_for.ge(slot))
         .order(execution_logs::scheduled_for.asc())
         .select(ExecutionLog::as_select())

@@ -73,6 +73,9 @@ pub(super) enum Action {
 pub(super) struct Decision {
     pub action: Action,
     pub next_fire: Option<DateTime<Utc>>,
+    /// The record of the slots the misfire rule did not fire (SKIPPED, at the claimed
+    /// slot, the reason in its error).
+    pub skipped: Option<NewExecutionLog>,
 }
 
 impl Decision {
@@ -80,6 +83,7 @@ impl Decision {
         Decision {
             action,
             next_fire: None,
+            skipped: None,
         }
     }
 }
@@ -114,6 +118,7 @@ fn slot(claim: Claim<'_>, slot: DateTime<Utc>) -> Decision {
         return Decision {
             action: taken_back(claim, row),
             next_fire: schedule.next_after(row.scheduled_for.max(now)),
+            skipped: None,
         };
     }
     // A slot claimed ahead fires at its own time, one claimed late but within
@@ -131,6 +136,18 @@ fn slot(claim: Claim<'_>, slot: DateTime<Utc>) -> Decision {
         slot
     };
     let late = fire != slot || is_late(fire, now);
+    let skipped = (fire != slot).then(|| NewExecutionLog {
+        status: ExecutionStatus::Skipped,
+        finished_at: Some(now),
+        error: Some(format!(
+            "not fired: no scheduler claimed this job from {} to {} (more than {} s), so of the slots missed in that time only the latest, {}, fired (the misfire rule)",
+            slot.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            MISFIRE_AFTER.as_secs(),
+            fire.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        )),
+        ..new_row(job, slot, ExecutionTrigger::Schedule, 1, true, now)
+    });
     Decision {
         action: Action::Start(new_row(
             job,
@@ -141,6 +158,7 @@ fn slot(claim: Claim<'_>, slot: DateTime<Utc>) -> Decision {
             fire.max(now),
         )),
         next_fire: schedule.next_after(if gap { fire.max(now) } else { fire }),
+        skipped,
     }
 }
 
@@ -188,9 +206,10 @@ fn taken_back(claim: Claim<'_>, row: &ExecutionLog) -> Action {
         ExecutionStatus::Prepared | ExecutionStatus::Pending | ExecutionStatus::Running => {
             Action::Abandon(row.clone())
         }
-        ExecutionStatus::Success | ExecutionStatus::Failed | ExecutionStatus::Timeout => {
-            Action::Release(Idle::Done)
-        }
+        ExecutionStatus::Success
+        | ExecutionStatus::Failed
+        | ExecutionStatus::Timeout
+        | ExecutionStatus::Skipped => Action::Release(Idle::Done),
     }
 }
 
@@ -217,6 +236,8 @@ fn new_row(
         scheduled_for: slot,
         late,
         started_at: start,
+        finished_at: None,
+        error: None,
     }
 }
 

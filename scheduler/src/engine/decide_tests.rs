@@ -199,6 +199,23 @@ fn a_backlog_fires_every_slot_late_and_only_a_gap_skips() {
         "the latest missed slot"
     );
     assert_eq!(decision.next_fire, Some(now + TimeDelta::seconds(1)));
+    // The slots it did not fire are recorded, at the first of them, with the reason.
+    let skipped = decision.skipped.expect("a record of the skipped slots");
+    assert_eq!(skipped.status, ExecutionStatus::Skipped);
+    assert_eq!(skipped.scheduled_for, slot);
+    assert_eq!(
+        skipped.id,
+        ExecutionLog::slot_id(active.id, slot, ExecutionTrigger::Schedule, 1)
+    );
+    assert!(skipped.finished_at.is_some() && skipped.late);
+    let reason = skipped.error.unwrap();
+    assert!(
+        reason.contains("misfire rule") && reason.contains("10:05:31"),
+        "{reason}"
+    );
+    // A backlog skips nothing.
+    let backlog = decide_at(slot, slot + TimeDelta::milliseconds(1_200));
+    assert_eq!(backlog.skipped, None);
 }
 
 #[test]

@@ -119,6 +119,8 @@ struct Write {
     member: String,
     /// The run to insert (PREPARED).
     row: Option<NewExecutionLog>,
+    /// The record of slots not fired (SKIPPED), inserted with it.
+    skipped: Option<NewExecutionLog>,
     /// The job's next fire time: (user, job, time).
     next: Option<(Uuid, Uuid, DateTime<Utc>)>,
 }
@@ -154,7 +156,12 @@ impl Plan {
             Action::Abandon(open) => self.abandoned.push((claimed.clone(), open)),
         }
         if row.is_some() || next.is_some() {
-            self.writes.push(Write { member, row, next });
+            self.writes.push(Write {
+                member,
+                row,
+                skipped: decision.skipped,
+                next,
+            });
         }
     }
 }
@@ -162,7 +169,10 @@ impl Plan {
 /// Inserts the rows of `writes` and stores their next fire times, in one transaction.
 async fn start(pool: &db::Pool, writes: Vec<Write>) -> Result<Vec<ExecutionLog>, db::Error> {
     let mut conn = pool.get().await?;
-    let rows: Vec<NewExecutionLog> = writes.iter().filter_map(|w| w.row.clone()).collect();
+    let rows: Vec<NewExecutionLog> = writes
+        .iter()
+        .flat_map(|w| w.row.iter().chain(&w.skipped).cloned())
+        .collect();
     let next: Vec<(Uuid, Option<DateTime<Utc>>)> = writes
         .iter()
         .filter_map(|w| w.next.map(|(_, job, at)| (job, Some(at))))
