@@ -7,16 +7,60 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 use uuid::Uuid;
 
-/// How a socket is told to close: the close code and reason.
-pub type CloseSender = mpsc::Sender<(u16, String)>;
+/// How a socket's loop is told things from elsewhere: close (with this code and reason),
+/// or send these messages. A lock and a `Notify`, not a channel or a task: thousands of
+/// idle subscribers must stay cheap (a bounded channel allocated a block of slots each).
+#[derive(Default)]
+pub struct Signal {
+    close: Mutex<Option<(u16, String)>>,
+    outbox: Mutex<Vec<String>>,
+    wake: Notify,
+}
+
+impl Signal {
+    /// Asks the socket to close (the first request wins).
+    pub fn close(&self, code: u16, reason: &str) {
+        self.close
+            .lock()
+            .expect("signal lock")
+            .get_or_insert_with(|| (code, reason.to_owned()));
+        self.wake.notify_one();
+    }
+
+    /// Queues a message for the client.
+    pub fn send(&self, message: String) {
+        self.outbox.lock().expect("signal lock").push(message);
+        self.wake.notify_one();
+    }
+
+    /// Wakes the loop without a message (something else changed).
+    pub fn nudge(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Until something is asked (at once if it was asked since the last wait).
+    pub async fn wait(&self) {
+        self.wake.notified().await;
+    }
+
+    /// The close asked for, if any.
+    pub fn take_close(&self) -> Option<(u16, String)> {
+        self.close.lock().expect("signal lock").take()
+    }
+
+    /// The messages queued since the last call.
+    pub fn take_messages(&self) -> Vec<String> {
+        std::mem::take(&mut *self.outbox.lock().expect("signal lock"))
+    }
+}
 
 struct Entry {
     id: u64,
     session: Uuid,
-    close: CloseSender,
+    signal: Arc<Signal>,
 }
 
 #[derive(Default)]
@@ -64,18 +108,20 @@ impl Sockets {
         &self,
         user: Uuid,
         session: Uuid,
-        close: CloseSender,
+        signal: Arc<Signal>,
         max: usize,
     ) -> Option<Registered> {
         let mut by_user = self.0.by_user.lock().expect("sockets lock");
         let entries = by_user.entry(user).or_default();
-        // Sockets whose loop has ended but not yet left do not count.
-        entries.retain(|e| !e.close.is_closed());
         if entries.len() >= max {
             return None;
         }
         let id = self.0.next_id.fetch_add(1, Ordering::Relaxed);
-        entries.push(Entry { id, session, close });
+        entries.push(Entry {
+            id,
+            session,
+            signal,
+        });
         Some(Registered {
             sockets: self.clone(),
             user,
@@ -93,7 +139,7 @@ impl Sockets {
             .iter()
             .filter(|e| which.only.is_none_or(|s| s == e.session))
             .filter(|e| which.keep != Some(e.session))
-            .filter(|e| e.close.try_send((code, reason.to_owned())).is_ok())
+            .inspect(|e| e.signal.close(code, reason))
             .count()
     }
 
@@ -113,35 +159,26 @@ mod tests {
         let sockets = Sockets::default();
         let (user, other) = (Uuid::new_v4(), Uuid::new_v4());
         let (s1, s2) = (Uuid::new_v4(), Uuid::new_v4());
-        let (tx_a, mut rx_a) = mpsc::channel(1);
-        let (tx_b, mut rx_b) = mpsc::channel(1);
-        let (tx_c, mut rx_c) = mpsc::channel(1);
-        let a = sockets.register(user, s1, tx_a, 2).unwrap();
-        let _b = sockets.register(user, s2, tx_b, 2).unwrap();
-        let _c = sockets.register(other, s1, tx_c, 2).unwrap();
-        let (tx_d, _rx_d) = mpsc::channel(1);
-        assert!(
-            sockets.register(user, s1, tx_d, 2).is_none(),
-            "the cap holds"
-        );
+        let [sa, sb, sc, sd] = std::array::from_fn(|_| Arc::new(Signal::default()));
+        let a = sockets.register(user, s1, sa.clone(), 2).unwrap();
+        let _b = sockets.register(user, s2, sb.clone(), 2).unwrap();
+        let _c = sockets.register(other, s1, sc.clone(), 2).unwrap();
+        assert!(sockets.register(user, s1, sd, 2).is_none(), "the cap holds");
 
         let keep_s1 = Which {
             only: None,
             keep: Some(s1),
         };
         assert_eq!(sockets.close(user, keep_s1, 4401, "password changed"), 1);
-        assert_eq!(rx_b.try_recv().unwrap(), (4401, "password changed".into()));
-        assert!(rx_a.try_recv().is_err());
+        assert_eq!(sb.take_close(), Some((4401, "password changed".into())));
+        assert_eq!(sa.take_close(), None);
         let only_s1 = Which {
             only: Some(s1),
             keep: None,
         };
         assert_eq!(sockets.close(user, only_s1, 4401, "logged out"), 1);
-        assert_eq!(rx_a.try_recv().unwrap().1, "logged out");
-        assert!(
-            rx_c.try_recv().is_err(),
-            "another user's socket is untouched"
-        );
+        assert_eq!(sa.take_close().unwrap().1, "logged out");
+        assert_eq!(sc.take_close(), None, "another user's socket is untouched");
 
         drop(a);
         assert_eq!(sockets.count(), 2);

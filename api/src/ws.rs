@@ -14,7 +14,7 @@
 
 use std::collections::HashSet;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -22,7 +22,6 @@ use async_graphql::Data;
 use async_graphql::http::{WebSocket as GraphQLSocket, WebSocketProtocols, WsMessage};
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::{SinkExt, StreamExt, future};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::{self, Credentials, RequestAuth};
@@ -30,7 +29,7 @@ use crate::events::EventHub;
 use crate::graphql::CronOpsSchema;
 use crate::graphql::limits::OverWebSocket;
 use crate::graphql::loaders::Loaders;
-use crate::sockets::Registered;
+use crate::sockets::{Registered, Signal};
 use crate::state::AppState;
 
 /// Close code for a connection without valid credentials (or whose credentials ended).
@@ -106,6 +105,19 @@ fn too_many_operations(protocol: WebSocketProtocols, id: &str, max: usize) -> St
     serde_json::json!({"id": id, "type": "error", "payload": payload}).to_string()
 }
 
+/// What the parts of one socket share: the operations it runs, why `connection_init` was
+/// refused, whether it succeeded and until when its token holds, its place in the
+/// registry, and its [`Signal`]. One allocation beside the signal's.
+struct Shared {
+    running: Running,
+    refusal: Mutex<Option<(u16, String)>>,
+    initialised: AtomicBool,
+    /// Unix seconds at which the access token expires (0 before `connection_init`).
+    expires_at: AtomicI64,
+    registered: Mutex<Option<Registered>>,
+    signal: Arc<Signal>,
+}
+
 /// Serves one socket until the client leaves, the protocol ends it, or `shutdown`.
 pub async fn serve(
     socket: WebSocket,
@@ -119,14 +131,18 @@ pub async fn serve(
     let server = app.config.server.clone();
     let init_timeout = server.ws_init_timeout;
     let (mut sink, stream) = socket.split();
-    // Closes asked for from elsewhere: the registry (an account change), token expiry.
-    let (close_tx, mut close_rx) = mpsc::channel::<(u16, String)>(4);
-    let (refused_tx, mut refused_rx) = mpsc::unbounded_channel::<String>();
-    let running = Arc::new(Running {
-        ids: Mutex::default(),
-        max: server.ws_max_subscriptions as usize,
+    let shared = Arc::new(Shared {
+        running: Running {
+            ids: Mutex::default(),
+            max: server.ws_max_subscriptions as usize,
+        },
+        refusal: Mutex::default(),
+        initialised: AtomicBool::new(false),
+        expires_at: AtomicI64::new(0),
+        registered: Mutex::default(),
+        signal: Arc::default(),
     });
-    let admitted = running.clone();
+    let admitted = shared.clone();
     let input = stream
         .take_while(|message| future::ready(message.is_ok()))
         .filter_map(move |message| {
@@ -135,40 +151,41 @@ pub async fn serve(
                 Ok(Message::Binary(bytes)) => bytes.to_vec(),
                 _ => return future::ready(None),
             };
-            future::ready(match admitted.admit(&bytes) {
+            let running = &admitted.running;
+            future::ready(match running.admit(&bytes) {
                 Ok(()) => Some(bytes),
                 Err(id) => {
-                    let _ = refused_tx.send(too_many_operations(protocol, &id, admitted.max));
+                    admitted
+                        .signal
+                        .send(too_many_operations(protocol, &id, running.max));
                     None
                 }
             })
         });
-    // Set when connection_init is refused: the close code the contract wants.
-    let refusal: Arc<Mutex<Option<(u16, String)>>> = Arc::default();
-    let initialised = Arc::new(AtomicBool::new(false));
-    let registered: Arc<Mutex<Option<Registered>>> = Arc::default();
-    let (refused, init_done, place) = (refusal.clone(), initialised.clone(), registered.clone());
+    let init = shared.clone();
     let mut output = GraphQLSocket::new(schema, input, protocol)
         .on_connection_init(move |payload| async move {
             let token = RequestAuth::token_from_init_payload(&payload);
             let credentials = auth::check_token(&app.tokens, token.as_deref());
             let refuse = |code: u16, problem: String| {
-                *refused.lock().expect("refusal lock") = Some((code, problem.clone()));
+                *init.refusal.lock().expect("refusal lock") = Some((code, problem.clone()));
                 Err(async_graphql::Error::new(problem))
             };
             let claims = match &credentials {
                 Credentials::Valid(claims) => claims.clone(),
                 Credentials::Anonymous => return refuse(UNAUTHENTICATED, "authentication required: send {\"Authorization\": \"Bearer <accessToken>\"} in connection_init".into()),
-                Credentials::Invalid(auth::tokens::TokenError::Expired) => return refuse(UNAUTHENTICATED, "the access token has expired".into()),
+                Credentials::Invalid(auth::tokens::TokenError::Expired) => return refuse(UNAUTHENTICATED, EXPIRED.into()),
                 Credentials::Invalid(auth::tokens::TokenError::Invalid) => return refuse(UNAUTHENTICATED, "the access token is invalid".into()),
             };
             let max = server.ws_max_sockets_per_user as usize;
-            let Some(entry) = hub.sockets().register(claims.sub, claims.sid, close_tx.clone(), max) else {
+            let Some(entry) = hub.sockets().register(claims.sub, claims.sid, init.signal.clone(), max) else {
                 return refuse(TOO_MANY_SOCKETS, format!("this account has {max} sockets open on this server already: close one first"));
             };
-            *place.lock().expect("registration lock") = Some(entry);
-            close_at_expiry(close_tx, claims.exp);
-            init_done.store(true, Ordering::Release);
+            *init.registered.lock().expect("registration lock") = Some(entry);
+            init.expires_at.store(claims.exp, Ordering::Release);
+            init.initialised.store(true, Ordering::Release);
+            // The loop arms the expiry timer.
+            init.signal.nudge();
             let mut data = Data::default();
             data.insert(RequestAuth { credentials, client_ip: Some(client_ip) });
             data.insert(OverWebSocket { client_ip });
@@ -184,8 +201,10 @@ pub async fn serve(
             reason: reason.into(),
         }))
     };
-    let init_deadline = tokio::time::sleep(init_timeout);
-    tokio::pin!(init_deadline);
+    // First the deadline of `connection_init`, then the token's expiry: one timer.
+    let deadline = tokio::time::sleep(init_timeout);
+    tokio::pin!(deadline);
+    let mut expiry_armed = false;
     loop {
         tokio::select! {
             // What the protocol has to say goes first: a subscription that ends because
@@ -193,60 +212,74 @@ pub async fn serve(
             biased;
             message = output.next() => match message {
                 Some(WsMessage::Text(text)) => {
-                    running.note_server_message(&text);
+                    shared.running.note_server_message(&text);
                     if sink.send(Message::Text(text.into())).await.is_err() {
                         break;
                     }
                 }
                 Some(WsMessage::Close(code, reason)) => {
-                    let refused = refusal.lock().expect("refusal lock").take();
+                    let refused = shared.refusal.lock().expect("refusal lock").take();
                     let (code, reason) = refused.unwrap_or((code, reason));
                     let _ = sink.send(close(code, reason)).await;
                     break;
                 }
                 None => {
                     // The legacy protocol reports a refused init as a message, then ends.
-                    let refused = refusal.lock().expect("refusal lock").take();
+                    let refused = shared.refusal.lock().expect("refusal lock").take();
                     if let Some((code, reason)) = refused {
                         let _ = sink.send(close(code, reason)).await;
                     }
                     break;
                 }
             },
-            Some(text) = refused_rx.recv() => {
-                if sink.send(Message::Text(text.into())).await.is_err() {
+            () = shared.signal.wait() => {
+                let mut failed = false;
+                for text in shared.signal.take_messages() {
+                    failed |= sink.send(Message::Text(text.into())).await.is_err();
+                }
+                if let Some((code, reason)) = shared.signal.take_close() {
+                    let _ = sink.send(close(code, reason)).await;
                     break;
                 }
+                if failed {
+                    break;
+                }
+                if !expiry_armed && shared.initialised.load(Ordering::Acquire) {
+                    expiry_armed = true;
+                    deadline.as_mut().reset(expiry(shared.expires_at.load(Ordering::Acquire)));
+                }
             }
-            Some((code, reason)) = close_rx.recv() => {
-                let _ = sink.send(close(code, reason)).await;
-                break;
+            () = &mut deadline => {
+                if !shared.initialised.load(Ordering::Acquire) {
+                    let _ = sink.send(close(INIT_TIMEOUT, "Connection initialisation timeout".to_owned())).await;
+                    break;
+                }
+                let exp = shared.expires_at.load(Ordering::Acquire);
+                if exp.saturating_mul(1000) <= chrono::Utc::now().timestamp_millis() {
+                    let _ = sink.send(close(UNAUTHENTICATED, EXPIRED.to_owned())).await;
+                    break;
+                }
+                expiry_armed = true;
+                deadline.as_mut().reset(expiry(exp));
             }
-            _ = &mut init_deadline, if !initialised.load(Ordering::Acquire) => {
-                let _ = sink.send(close(INIT_TIMEOUT, "Connection initialisation timeout".to_owned())).await;
-                break;
-            }
-            _ = shutdown.cancelled() => {
+            () = shutdown.cancelled() => {
                 let _ = sink.send(close(1001, "server shutting down".to_owned())).await;
                 break;
             }
         }
     }
-    drop(registered);
+    drop(shared.registered.lock().expect("registration lock").take());
     metrics::gauge!("cronops_websockets").decrement(1.0);
 }
 
-/// Closes the socket with 4401 when its access token expires (clients reconnect with a
-/// fresh one); the timer ends with the socket.
-fn close_at_expiry(close: mpsc::Sender<(u16, String)>, exp: i64) {
-    let left = exp.saturating_sub(chrono::Utc::now().timestamp()).max(0);
-    let left = Duration::from_secs(u64::try_from(left).unwrap_or(0));
-    tokio::spawn(async move {
-        tokio::select! {
-            _ = tokio::time::sleep(left) => {
-                let _ = close.send((UNAUTHENTICATED, "the access token has expired".to_owned())).await;
-            }
-            _ = close.closed() => {}
-        }
-    });
+/// Why a socket whose token expired closes; clients reconnect with a fresh token.
+const EXPIRED: &str = "the access token has expired";
+
+/// The instant at which a token expiring at `exp` (Unix seconds) has expired.
+fn expiry(exp: i64) -> tokio::time::Instant {
+    let left = exp
+        .saturating_mul(1000)
+        .saturating_sub(chrono::Utc::now().timestamp_millis())
+        .max(0);
+    tokio::time::Instant::now() + Duration::from_millis(u64::try_from(left).unwrap_or(0))
 }
