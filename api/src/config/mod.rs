@@ -4,12 +4,16 @@
 //! each with its variable and default, and a missing or malformed value stops the process
 //! with a message naming the variable (clap's value names are the variable names).
 
-use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::builder::BoolishValueParser;
 use clap::{Args, ValueEnum};
+
+mod scheduler;
+mod server;
+
+pub use scheduler::{SchedulerArgs, SchedulerServerArgs};
+pub use server::ServerConfig;
 
 /// Which kind of deployment this is; production refuses unsafe defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -149,81 +153,6 @@ fn percent_encode(raw: &str) -> String {
         .collect()
 }
 
-/// The HTTP server.
-#[derive(Debug, Clone, Args)]
-pub struct ServerConfig {
-    /// Address to listen on.
-    #[arg(long, env = "HOST", value_name = "HOST", default_value = "0.0.0.0")]
-    pub host: IpAddr,
-    /// Port of the API (GraphQL, health, metrics).
-    #[arg(long, env = "PORT", value_name = "PORT", default_value_t = 3001)]
-    pub port: u16,
-    /// Allowed browser origins: a comma-separated list, or * for any.
-    #[arg(
-        long,
-        env = "CORS_ORIGIN",
-        value_name = "CORS_ORIGIN",
-        default_value = "http://localhost:3000"
-    )]
-    pub cors_origin: String,
-    /// Largest accepted request body, in bytes.
-    #[arg(long, env = "REQUEST_BODY_LIMIT", value_name = "REQUEST_BODY_LIMIT", default_value_t = 1 << 20)]
-    pub request_body_limit: usize,
-    /// Take the client address from X-Forwarded-For (set when behind a trusted proxy).
-    #[arg(long, env = "TRUST_PROXY", value_name = "TRUST_PROXY", default_value = "false",
-          value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
-    pub trust_proxy: bool,
-    /// With TRUST_PROXY: how many proxies in front append to X-Forwarded-For; the client
-    /// is the entry this far from the right.
-    #[arg(long, env = "TRUST_PROXY_HOPS", value_name = "TRUST_PROXY_HOPS", default_value_t = 1,
-          value_parser = clap::value_parser!(u8).range(1..=16))]
-    pub trust_proxy_hops: u8,
-    /// Rate-limit window of the global per-IP limit, in milliseconds.
-    #[arg(long, env = "RATE_LIMIT_WINDOW_MS", value_name = "RATE_LIMIT_WINDOW_MS", default_value_t = 900_000,
-          value_parser = clap::value_parser!(u64).range(1..))]
-    pub rate_limit_window_ms: u64,
-    /// Requests one IP may make per window.
-    #[arg(long, env = "RATE_LIMIT_MAX_REQUESTS", value_name = "RATE_LIMIT_MAX_REQUESTS", default_value_t = 100,
-          value_parser = clap::value_parser!(u32).range(1..))]
-    pub rate_limit_max_requests: u32,
-    /// Largest WebSocket message (and frame) a client may send, in bytes.
-    #[arg(long, env = "WS_MAX_MESSAGE_BYTES", value_name = "WS_MAX_MESSAGE_BYTES", default_value_t = 64 * 1024,
-          value_parser = clap::value_parser!(u32).range(1024..=16 * 1024 * 1024))]
-    pub ws_max_message_bytes: u32,
-    /// Operations (subscriptions, queries, mutations) one WebSocket may have running at once.
-    #[arg(long, env = "WS_MAX_SUBSCRIPTIONS", value_name = "WS_MAX_SUBSCRIPTIONS", default_value_t = 50,
-          value_parser = clap::value_parser!(u32).range(1..=10_000))]
-    pub ws_max_subscriptions: u32,
-    /// WebSockets one account may hold open on one API process.
-    #[arg(long, env = "WS_MAX_SOCKETS_PER_USER", value_name = "WS_MAX_SOCKETS_PER_USER", default_value_t = 20,
-          value_parser = clap::value_parser!(u32).range(1..=10_000))]
-    pub ws_max_sockets_per_user: u32,
-    /// How long a new WebSocket has to send connection_init (10s, 1m, ...).
-    #[arg(long, env = "WS_INIT_TIMEOUT", value_name = "WS_INIT_TIMEOUT", default_value = "10s",
-          value_parser = parse_duration)]
-    pub ws_init_timeout: Duration,
-    /// Serve GraphiQL at GET /graphql (default: on, off in production).
-    #[arg(long, env = "GRAPHQL_PLAYGROUND", value_name = "GRAPHQL_PLAYGROUND",
-          value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
-    pub graphql_playground: Option<bool>,
-    /// Answer introspection queries (default: on, off in production).
-    #[arg(long, env = "GRAPHQL_INTROSPECTION", value_name = "GRAPHQL_INTROSPECTION",
-          value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
-    pub graphql_introspection: Option<bool>,
-    /// Serve /metrics on this port (on HOST) instead of the API port.
-    #[arg(long, env = "METRICS_PORT", value_name = "METRICS_PORT")]
-    pub metrics_port: Option<u16>,
-    /// Require `Authorization: Bearer <METRICS_TOKEN>` on /metrics. In production the
-    /// API port serves /metrics only with a token; set this or METRICS_PORT.
-    #[arg(
-        long,
-        env = "METRICS_TOKEN",
-        value_name = "METRICS_TOKEN",
-        hide_env_values = true
-    )]
-    pub metrics_token: Option<String>,
-}
-
 /// Tokens and sessions.
 #[derive(Debug, Clone, Args)]
 pub struct AuthConfig {
@@ -306,143 +235,6 @@ pub struct EmailConfig {
         default_value = ".cronops/mail"
     )]
     pub mail_dir: PathBuf,
-}
-
-/// The scheduler loop.
-#[derive(Debug, Clone, Args)]
-pub struct SchedulerArgs {
-    /// Let jobs call loopback and private-network addresses (development and tests only).
-    #[arg(long, env = "ALLOW_PRIVATE_TARGETS", value_name = "ALLOW_PRIVATE_TARGETS", default_value = "false",
-          value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
-    pub allow_private_targets: bool,
-    /// Ports job targets may use: ports and ranges, `!port` for exceptions. The default
-    /// leaves out the well-known ports of datastores that trust their network.
-    #[arg(long, env = "ALLOWED_TARGET_PORTS", value_name = "ALLOWED_TARGET_PORTS",
-          default_value = scheduler::ssrf::DEFAULT_TARGET_PORTS)]
-    pub allowed_target_ports: scheduler::ssrf::PortPolicy,
-    /// Requests a scheduler instance keeps in flight at most; claiming waits beyond. Keep
-    /// it well above the largest per-user limit below, so that a user whose targets hang
-    /// cannot take a whole instance.
-    #[arg(long, env = "SCHEDULER_MAX_IN_FLIGHT", value_name = "SCHEDULER_MAX_IN_FLIGHT", default_value_t = 10_000,
-          value_parser = clap::value_parser!(u32).range(1..=100_000))]
-    pub scheduler_max_in_flight: u32,
-    /// Runs of one FREE user out at once (claimed, not yet recorded), across every
-    /// scheduler instance; the user's further due work waits its turn.
-    #[arg(long, env = "SCHEDULER_CONCURRENCY_FREE", value_name = "SCHEDULER_CONCURRENCY_FREE",
-          default_value_t = db::Plan::Free.limits().max_concurrent_runs,
-          value_parser = clap::value_parser!(u32).range(1..))]
-    pub scheduler_concurrency_free: u32,
-    /// The same for a PREMIUM user.
-    #[arg(long, env = "SCHEDULER_CONCURRENCY_PREMIUM", value_name = "SCHEDULER_CONCURRENCY_PREMIUM",
-          default_value_t = db::Plan::Premium.limits().max_concurrent_runs,
-          value_parser = clap::value_parser!(u32).range(1..))]
-    pub scheduler_concurrency_premium: u32,
-    /// The same for a PRO user.
-    #[arg(long, env = "SCHEDULER_CONCURRENCY_PRO", value_name = "SCHEDULER_CONCURRENCY_PRO",
-          default_value_t = db::Plan::Pro.limits().max_concurrent_runs,
-          value_parser = clap::value_parser!(u32).range(1..))]
-    pub scheduler_concurrency_pro: u32,
-    /// Most due items one claim takes.
-    #[arg(long, env = "SCHEDULER_BATCH_SIZE", value_name = "SCHEDULER_BATCH_SIZE", default_value_t = 1_000,
-          value_parser = clap::value_parser!(u32).range(1..=10_000))]
-    pub scheduler_batch_size: u32,
-    /// How long a claim holds before another instance may take it back (milliseconds).
-    #[arg(long, env = "SCHEDULER_LEASE_MS", value_name = "SCHEDULER_LEASE_MS", default_value_t = 15_000,
-          value_parser = clap::value_parser!(u64).range(1_000..))]
-    pub scheduler_lease_ms: u64,
-    /// How far ahead due work is claimed and prepared (run rows written, next times set),
-    /// so that each request leaves at its slot instead of after the preparation
-    /// (milliseconds; 0 turns it off). At most a third of SCHEDULER_LEASE_MS; unset, 3000
-    /// or a third of the lease, whichever is less.
-    #[arg(long, env = "SCHEDULER_LOOKAHEAD_MS", value_name = "SCHEDULER_LOOKAHEAD_MS",
-          value_parser = clap::value_parser!(u64).range(0..=60_000))]
-    pub scheduler_lookahead_ms: Option<u64>,
-    /// How often the reconciler compares Redis with PostgreSQL (milliseconds).
-    #[arg(long, env = "SCHEDULER_RECONCILE_INTERVAL_MS", value_name = "SCHEDULER_RECONCILE_INTERVAL_MS",
-          default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(100..))]
-    pub scheduler_reconcile_interval_ms: u64,
-}
-
-/// Settings of the standalone `cronops scheduler` process.
-#[derive(Debug, Clone, Args)]
-pub struct SchedulerServerArgs {
-    /// Port of the scheduler's own /metrics and /health (unset: no HTTP server). `cronops
-    /// all` serves them on the API port instead.
-    #[arg(
-        long,
-        env = "SCHEDULER_METRICS_PORT",
-        value_name = "SCHEDULER_METRICS_PORT"
-    )]
-    pub scheduler_metrics_port: Option<u16>,
-}
-
-impl ServerConfig {
-    /// Whether GraphiQL is served: GRAPHQL_PLAYGROUND, else everywhere but production.
-    pub fn playground(&self, env: AppEnv) -> bool {
-        self.graphql_playground.unwrap_or(env != AppEnv::Production)
-    }
-
-    /// Whether introspection is answered: GRAPHQL_INTROSPECTION, else everywhere but
-    /// production.
-    pub fn introspection(&self, env: AppEnv) -> bool {
-        self.graphql_introspection
-            .unwrap_or(env != AppEnv::Production)
-    }
-}
-
-impl SchedulerArgs {
-    /// Checks what clap cannot: work prepared ahead must fire well inside its lease.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.lookahead_ms().saturating_mul(3) > self.scheduler_lease_ms {
-            return Err(ConfigError {
-                variable: "SCHEDULER_LOOKAHEAD_MS",
-                problem: format!(
-                    "must be at most a third of SCHEDULER_LEASE_MS ({} ms), got {}",
-                    self.scheduler_lease_ms,
-                    self.lookahead_ms()
-                ),
-            });
-        }
-        Ok(())
-    }
-
-    /// SCHEDULER_LOOKAHEAD_MS, or 3 s (as far ahead as helps a burst in the bench), at
-    /// most a third of the lease so that prepared work fires well inside it.
-    pub fn lookahead_ms(&self) -> u64 {
-        self.scheduler_lookahead_ms
-            .unwrap_or_else(|| (self.scheduler_lease_ms / 3).min(3_000))
-    }
-
-    /// What job targets may be.
-    pub fn targets(&self) -> scheduler::ssrf::TargetPolicy {
-        scheduler::ssrf::TargetPolicy {
-            allow_private: self.allow_private_targets,
-            ports: self.allowed_target_ports.clone(),
-        }
-    }
-
-    /// How many runs of one user may be out at once, by plan.
-    pub fn concurrency(&self) -> scheduler::queue::Concurrency {
-        scheduler::queue::Concurrency {
-            free: self.scheduler_concurrency_free,
-            premium: self.scheduler_concurrency_premium,
-            pro: self.scheduler_concurrency_pro,
-        }
-    }
-
-    /// The scheduler library's settings.
-    pub fn engine_config(&self) -> scheduler::SchedulerConfig {
-        scheduler::SchedulerConfig {
-            targets: self.targets(),
-            max_in_flight: self.scheduler_max_in_flight as usize,
-            batch_size: self.scheduler_batch_size as usize,
-            lease: Duration::from_millis(self.scheduler_lease_ms),
-            lookahead: Duration::from_millis(self.lookahead_ms()),
-            reconcile_interval: Duration::from_millis(self.scheduler_reconcile_interval_ms),
-            concurrency: self.concurrency(),
-            ..scheduler::SchedulerConfig::default()
-        }
-    }
 }
 
 /// Everything the API server needs.
@@ -545,7 +337,7 @@ impl ApiConfig {
 }
 
 /// Parses `15m`, `7d`, `900s`, `1h 30m`; a bare number is seconds.
-fn parse_duration(raw: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(raw: &str) -> Result<Duration, String> {
     let raw = raw.trim();
     if let Ok(seconds) = raw.parse::<u64>() {
         return Ok(Duration::from_secs(seconds));
