@@ -193,17 +193,11 @@ impl Extension for OperationRecorder {
     }
 }
 
-/// `type:field,field` of the operation the document runs.
+/// `type:field` of the operation the document runs (`type:batch` for several fields).
 fn operation_label(document: &ExecutableDocument, operation_name: Option<&str>) -> String {
-    use async_graphql::parser::types::{DocumentOperations, OperationType, Selection};
-    let operation = match &document.operations {
-        DocumentOperations::Single(op) => Some(&op.node),
-        DocumentOperations::Multiple(ops) => match operation_name {
-            Some(name) => ops.get(name).map(|op| &op.node),
-            None => ops.values().next().map(|op| &op.node),
-        },
-    };
-    let Some(operation) = operation else {
+    use crate::graphql::operation;
+    use async_graphql::parser::types::OperationType;
+    let Some(operation) = operation::selected(document, operation_name) else {
         return "invalid".to_owned();
     };
     let kind = match operation.ty {
@@ -211,16 +205,7 @@ fn operation_label(document: &ExecutableDocument, operation_name: Option<&str>) 
         OperationType::Mutation => "mutation",
         OperationType::Subscription => "subscription",
     };
-    let mut fields: Vec<&str> = operation
-        .selection_set
-        .node
-        .items
-        .iter()
-        .filter_map(|item| match &item.node {
-            Selection::Field(field) => Some(field.node.name.node.as_str()),
-            _ => None,
-        })
-        .collect();
+    let mut fields = operation::root_fields(document, operation);
     fields.sort_unstable();
     fields.dedup();
     match fields.as_slice() {

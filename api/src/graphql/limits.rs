@@ -12,7 +12,7 @@
 //! - Over the WebSocket, each operation also counts against the client's global per-IP
 //!   rate limit, as each HTTP request does in its middleware.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use async_graphql::extensions::{
@@ -192,23 +192,13 @@ fn check_document(document: &ExecutableDocument, operation_name: Option<&str>) -
         ));
     }
 
-    let operation = match &document.operations {
-        DocumentOperations::Single(op) => Some(op),
-        DocumentOperations::Multiple(ops) => match operation_name {
-            Some(name) => ops.get(name),
-            None => ops.values().next(),
-        },
-    };
-    let Some(operation) = operation else {
+    let Some(operation) = super::operation::selected(document, operation_name) else {
         return Ok(()); // execution reports the unknown operation
     };
     let mut counts: HashMap<&str, usize> = HashMap::new();
-    root_fields(
-        &operation.node.selection_set.node,
-        &document.fragments,
-        &mut HashSet::new(),
-        &mut |name| *counts.entry(name).or_default() += 1,
-    );
+    for field in super::operation::root_fields(document, operation) {
+        *counts.entry(field).or_default() += 1;
+    }
     if let Some((field, count)) = counts
         .iter()
         .filter(|(_, count)| **count > MAX_SAME_ROOT_FIELD)
@@ -249,31 +239,6 @@ fn display_count(n: usize) -> String {
         "too many".to_owned()
     } else {
         n.to_string()
-    }
-}
-
-/// Calls `visit` with the name of each root field, through fragments and inline fragments.
-fn root_fields<'a>(
-    set: &'a SelectionSet,
-    fragments: &'a HashMap<Name, Positioned<FragmentDefinition>>,
-    seen: &mut HashSet<&'a str>,
-    visit: &mut impl FnMut(&'a str),
-) {
-    for item in &set.items {
-        match &item.node {
-            Selection::Field(field) => visit(field.node.name.node.as_str()),
-            Selection::InlineFragment(inline) => {
-                root_fields(&inline.node.selection_set.node, fragments, seen, visit)
-            }
-            Selection::FragmentSpread(spread) => {
-                let name = spread.node.fragment_name.node.as_str();
-                if seen.insert(name)
-                    && let Some(fragment) = fragments.get(name)
-                {
-                    root_fields(&fragment.node.selection_set.node, fragments, seen, visit);
-                }
-            }
-        }
     }
 }
 

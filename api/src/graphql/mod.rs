@@ -12,6 +12,7 @@ mod jobs;
 pub mod limits;
 pub mod loaders;
 mod logs;
+pub(crate) mod operation;
 mod plans;
 mod stats;
 mod user;
