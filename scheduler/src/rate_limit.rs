@@ -32,6 +32,25 @@ pub enum Decision {
     },
 }
 
+impl Limit {
+    fn window_ms(&self) -> u64 {
+        u64::try_from(self.window.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1)
+    }
+}
+
+impl Decision {
+    /// Limited until the window ends, `ttl_ms` from now (a whole window when Redis says
+    /// the key has no expiry).
+    fn limited(ttl_ms: i64, limit: Limit) -> Decision {
+        let left = u64::try_from(ttl_ms).unwrap_or(limit.window_ms());
+        Decision::Limited {
+            retry_after_secs: left.div_ceil(1000).max(1),
+        }
+    }
+}
+
 /// Whether `subject` has reached `limit` in the current window, without counting a hit
 /// (for limits counted only on failure, such as wrong passwords).
 pub async fn peek(
@@ -48,9 +67,7 @@ pub async fn peek(
         return Ok(Decision::Allowed);
     }
     let ttl_ms: i64 = client.pttl(&key).await.map_err(Error::Redis)?;
-    Ok(Decision::Limited {
-        retry_after_secs: u64::try_from(ttl_ms).unwrap_or(1000).div_ceil(1000).max(1),
-    })
+    Ok(Decision::limited(ttl_ms, limit))
 }
 
 /// Counts one hit of `subject` against `limit`; the hits of the window so far.
@@ -70,11 +87,8 @@ async fn count_with_ttl(
     subject: &str,
 ) -> Result<(u64, i64), Error> {
     let key = keys.rate_limit(limit.name, subject);
-    let window_ms = u64::try_from(limit.window.as_millis())
-        .unwrap_or(u64::MAX)
-        .max(1);
     SCRIPT
-        .evalsha_with_reload(redis.next(), key, window_ms)
+        .evalsha_with_reload(redis.next(), key, limit.window_ms())
         .await
         .map_err(Error::Redis)
 }
@@ -86,15 +100,9 @@ pub async fn hit(
     limit: Limit,
     subject: &str,
 ) -> Result<Decision, Error> {
-    let window_ms = u64::try_from(limit.window.as_millis())
-        .unwrap_or(u64::MAX)
-        .max(1);
     let (hits, ttl_ms) = count_with_ttl(redis, keys, limit, subject).await?;
     if hits <= u64::from(limit.max) {
         return Ok(Decision::Allowed);
     }
-    let ttl_ms = u64::try_from(ttl_ms).unwrap_or(window_ms);
-    Ok(Decision::Limited {
-        retry_after_secs: ttl_ms.div_ceil(1000).max(1),
-    })
+    Ok(Decision::limited(ttl_ms, limit))
 }

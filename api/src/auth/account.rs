@@ -174,8 +174,7 @@ fn codes_used_up() -> ApiError {
 /// The answer when no code can match (no such account, verified already, code expired or
 /// gone): a wrong code, whose tries are counted in Redis as the database counts real ones.
 async fn no_live_code(state: &AppState, email: &str) -> ApiError {
-    let tries = limits::VERIFY_WITHOUT_CODE;
-    let hits = scheduler::rate_limit::count(&state.redis, &state.keys, tries, email)
+    let hits = limits::count(state, limits::VERIFY_WITHOUT_CODE, email)
         .await
         .unwrap_or(1);
     let remaining = i64::from(CODE_MAX_ATTEMPTS) - i64::try_from(hits).unwrap_or(i64::MAX);

@@ -101,21 +101,23 @@ pub const CHANGE_PASSWORD_PER_IP: Limit = Limit {
 
 /// Counts one hit and refuses with RATE_LIMITED when over the limit.
 pub async fn check(state: &AppState, limit: Limit, subject: &str) -> ApiResult<()> {
-    match rate_limit::hit(&state.redis, &state.keys, limit, subject).await {
-        Ok(Decision::Allowed) => Ok(()),
-        Ok(Decision::Limited { retry_after_secs }) => Err(ApiError::RateLimited {
-            retry_after: retry_after_secs,
-        }),
-        Err(e) => {
-            tracing::warn!(limit = limit.name, error = %e, "rate limit unavailable; allowing");
-            Ok(())
-        }
-    }
+    answer(
+        limit,
+        rate_limit::hit(&state.redis, &state.keys, limit, subject).await,
+    )
 }
 
 /// Refuses with RATE_LIMITED when `subject` has reached `limit`, without counting.
 pub async fn check_reached(state: &AppState, limit: Limit, subject: &str) -> ApiResult<()> {
-    match rate_limit::peek(&state.redis, &state.keys, limit, subject).await {
+    answer(
+        limit,
+        rate_limit::peek(&state.redis, &state.keys, limit, subject).await,
+    )
+}
+
+/// A decision as the API's answer; with Redis unreachable, allowed.
+fn answer(limit: Limit, decision: Result<Decision, scheduler::Error>) -> ApiResult<()> {
+    match decision {
         Ok(Decision::Allowed) => Ok(()),
         Ok(Decision::Limited { retry_after_secs }) => Err(ApiError::RateLimited {
             retry_after: retry_after_secs,
@@ -132,11 +134,15 @@ pub async fn reached(state: &AppState, limit: Limit, subject: &str) -> bool {
     check_reached(state, limit, subject).await.is_err()
 }
 
-/// Counts one hit without refusing (a failure that later checks look at).
-pub async fn count(state: &AppState, limit: Limit, subject: &str) {
-    if let Err(e) = rate_limit::hit(&state.redis, &state.keys, limit, subject).await {
-        tracing::warn!(limit = limit.name, error = %e, "rate limit unavailable; not counted");
-    }
+/// Counts one hit without refusing (a failure that later checks look at); the hits of
+/// the window so far, `None` when Redis cannot say.
+pub async fn count(state: &AppState, limit: Limit, subject: &str) -> Option<u64> {
+    rate_limit::count(&state.redis, &state.keys, limit, subject)
+        .await
+        .inspect_err(|e| {
+            tracing::warn!(limit = limit.name, error = %e, "rate limit unavailable; not counted");
+        })
+        .ok()
 }
 
 /// Checks several limits; all are counted even when an earlier one refuses, so a flood
