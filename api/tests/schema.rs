@@ -1,5 +1,5 @@
 //! The served schema: `schema.graphql` is what the code serves, and the code serves every
-//! part of the contract (`contract.graphql`) that has landed, with the contract's names,
+//! part of the contract (`docs/contract.graphql`) that has landed, with the contract's names,
 //! argument types and defaults.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -88,7 +88,7 @@ fn not_yet(ty: &str, field: &str) -> bool {
 
 #[test]
 fn served_schema_keeps_the_contract() {
-    let contract = shape(include_str!("contract.graphql"));
+    let contract = shape(include_str!("../../docs/contract.graphql"));
     let served = shape(&api::graphql::sdl());
     let mut problems = Vec::new();
     let mut landed = BTreeSet::new();
