@@ -18,9 +18,20 @@ fn setup() -> (RedisPool, Keys) {
 
 /// A user with `jobs` jobs due now, on `plan`.
 async fn user_with_due_jobs(redis: &RedisPool, keys: &Keys, plan: Plan, jobs: usize) -> Uuid {
+    let due = Utc::now() - chrono::Duration::seconds(1);
+    user_with_jobs_due_at(redis, keys, plan, jobs, due).await
+}
+
+/// A user with `jobs` jobs due at `due`, on `plan`.
+async fn user_with_jobs_due_at(
+    redis: &RedisPool,
+    keys: &Keys,
+    plan: Plan,
+    jobs: usize,
+    due: DateTime<Utc>,
+) -> Uuid {
     let user = Uuid::new_v4();
     queue::set_plan(redis, keys, user, plan).await.unwrap();
-    let due = Utc::now() - chrono::Duration::seconds(1);
     let jobs: Vec<_> = (0..jobs).map(|_| (user, Uuid::new_v4(), due)).collect();
     queue::schedule_many(redis, keys, &jobs).await.unwrap();
     user
@@ -163,16 +174,9 @@ async fn runs_claimed_ahead_never_hold_back_due_work_nor_go_past_the_limit() {
     let (redis, keys) = setup();
     let limits = Concurrency::default();
     let free = limits.free as usize;
-    let user = Uuid::new_v4();
-    queue::set_plan(&redis, &keys, user, Plan::Free)
-        .await
-        .unwrap();
     let now = Utc::now();
     let soon = now + chrono::Duration::milliseconds(500);
-    let jobs: Vec<_> = (0..3 * free)
-        .map(|_| (user, Uuid::new_v4(), soon))
-        .collect();
-    queue::schedule_many(&redis, &keys, &jobs).await.unwrap();
+    let user = user_with_jobs_due_at(&redis, &keys, Plan::Free, 3 * free, soon).await;
     let claim_ahead = || claim_until(&redis, &keys, now, now + chrono::Duration::seconds(1), 100);
     // Ahead of their time: as many as the limit leaves room for, and no more.
     let ahead = claim_ahead().await;
@@ -225,16 +229,9 @@ async fn work_due_now_counts_the_runs_claimed_ahead_for_now() {
     let (redis, keys) = setup();
     let limits = Concurrency::default();
     let free = limits.free as usize;
-    let user = Uuid::new_v4();
-    queue::set_plan(&redis, &keys, user, Plan::Free)
-        .await
-        .unwrap();
     let now = Utc::now();
     let slot = now + chrono::Duration::milliseconds(300);
-    let jobs: Vec<_> = (0..2 * free)
-        .map(|_| (user, Uuid::new_v4(), slot))
-        .collect();
-    queue::schedule_many(&redis, &keys, &jobs).await.unwrap();
+    user_with_jobs_due_at(&redis, &keys, Plan::Free, 2 * free, slot).await;
     let at = |when| {
         claim_until(
             &redis,
@@ -259,17 +256,10 @@ async fn a_user_whose_due_work_has_no_room_is_blocked_until_a_run_ends() {
     let (redis, keys) = setup();
     let limits = Concurrency::default();
     let free = limits.free as usize;
-    let user = Uuid::new_v4();
-    queue::set_plan(&redis, &keys, user, Plan::Free)
-        .await
-        .unwrap();
     let now = Utc::now();
     let lookahead = chrono::Duration::seconds(1);
     let soon = now + chrono::Duration::milliseconds(500);
-    let jobs: Vec<_> = (0..2 * free)
-        .map(|_| (user, Uuid::new_v4(), soon))
-        .collect();
-    queue::schedule_many(&redis, &keys, &jobs).await.unwrap();
+    user_with_jobs_due_at(&redis, &keys, Plan::Free, 2 * free, soon).await;
     let at = |when| claim_until(&redis, &keys, when, when + lookahead, 100);
     let ahead = at(now).await;
     assert_eq!(ahead.len(), free, "claimed ahead");
