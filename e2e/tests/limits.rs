@@ -185,3 +185,60 @@ async fn invalid_documents_add_no_metrics_series() {
         "{operations:?}"
     );
 }
+
+#[tokio::test]
+async fn expensive_fields_carry_their_weight_in_the_cost() {
+    let env = TestEnv::new().await;
+    let server = env.start_api().await;
+    let api = server.api();
+    let user = api
+        .signup_verified(&env.mail, "weights@example.com", PASSWORD)
+        .await;
+    let token = Some(user.access_token.as_str());
+    // Over the limit by itself, so nothing runs and the answer gives the cost: each
+    // field's weight is what it adds to it.
+    let bomb = "jobs(first: 100) { edges { node { logs(first: 100) { edges { node { id } } } } } }";
+    let cost = |extra: &'static str| {
+        let api = api.clone();
+        async move {
+            let body = api
+                .graphql(&format!("{{ {bomb} {extra} }}"), json!({}), token)
+                .await;
+            assert_eq!(error_code(&body), Some("QUERY_TOO_COMPLEX"), "{body}");
+            body["errors"][0]["extensions"]["cost"].as_u64().unwrap()
+        }
+    };
+    let alone = cost("").await;
+    for (extra, weight) in [
+        // A report: 200, plus its selection.
+        ("stats { totalJobs }", 201),
+        ("analytics { successRate }", 201),
+        // A tenth of a report, plus one per time asked.
+        (r#"nextRuns(cronExpression: "* * * * *", count: 50)"#, 70),
+        ("health { status }", 21),
+        // A page of one with its count (10).
+        ("j: jobs(first: 1) { totalCount }", 11),
+    ] {
+        assert_eq!(cost(extra).await - alone, weight, "{extra}");
+    }
+}
+
+#[tokio::test]
+async fn wrong_current_passwords_are_limited_per_account() {
+    let env = TestEnv::new().await;
+    let server = env.start_api().await;
+    let api = server.api();
+    let user = api
+        .signup_verified(&env.mail, "guessed@example.com", PASSWORD)
+        .await;
+    let change = r#"mutation { changePassword(currentPassword: "Not-the-one-1", newPassword: "Passw0rd-new") }"#;
+    let mut codes = Vec::new();
+    for _ in 0..11 {
+        let body = api
+            .graphql(change, json!({}), Some(&user.access_token))
+            .await;
+        codes.push(error_code(&body).unwrap_or("none").to_owned());
+    }
+    assert_eq!(codes[..10], vec!["BAD_USER_INPUT"; 10]);
+    assert_eq!(codes[10], "RATE_LIMITED");
+}

@@ -206,6 +206,36 @@ async fn sockets_close_when_the_token_expires_or_the_session_changes() {
         "still open"
     );
 
+    // A password reset closes every socket of the account, the caller's own too.
+    let sent_before = env.mail.to("ws@example.com").len();
+    api.graphql(
+        "mutation { forgotPassword(email: \"ws@example.com\") }",
+        json!({}),
+        None,
+    )
+    .await;
+    let mail = env
+        .mail
+        .wait_for("ws@example.com", sent_before + 1, WAIT)
+        .await;
+    let token = mail
+        .text()
+        .split_whitespace()
+        .find_map(|w| w.split("reset-password?token=").nth(1).map(str::to_owned))
+        .expect("a reset link in the mail");
+    let reset = api
+        .graphql(
+            "mutation($t: String!) { resetPassword(token: $t, newPassword: \"Correct-horse-3\") }",
+            json!({"t": token}),
+            None,
+        )
+        .await;
+    assert_eq!(reset["data"]["resetPassword"], true, "{reset}");
+    assert_eq!(
+        close_code(&mut ws_second).await,
+        (4401, "the password was reset: log in again".into())
+    );
+
     // A demoted admin's socket closes at once, and the new role holds on the next.
     let admin = fixtures::admin(&env.database).await;
     let demoted = fixtures::admin(&env.database).await;
