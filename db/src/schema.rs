@@ -65,8 +65,6 @@ diesel::table! {
         max_retries -> Int4,
         status -> Text,
         next_run_at -> Nullable<Timestamptz>,
-        last_run_at -> Nullable<Timestamptz>,
-        last_status -> Nullable<Text>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
     }
@@ -90,6 +88,7 @@ diesel::table! {
         error -> Nullable<Text>,
         response_body_truncated -> Bool,
         response_content_type -> Nullable<Text>,
+        sent_at -> Nullable<Timestamptz>,
     }
 }
 

@@ -245,5 +245,6 @@ pub fn running_log(user_id: uuid::Uuid) -> crate::models::ExecutionLog {
         error: None,
         response_body_truncated: false,
         response_content_type: None,
+        sent_at: Some(now),
     }
 }

@@ -1,5 +1,4 @@
-//! What the scheduler writes to jobs: bookkeeping, not edits; rows locked in one order;
-//! batches probed by key.
+//! What the scheduler writes: runs, never their jobs; batches probed by key.
 
 use chrono::{DateTime, Utc};
 use db::models::execution_log::{Completion, NewExecutionLog};
@@ -25,7 +24,7 @@ async fn updated_at(conn: &mut db::AsyncPgConnection, job: Uuid) -> DateTime<Utc
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn runs_do_not_change_a_jobs_updated_at_but_edits_do() {
+async fn runs_do_not_write_their_job_but_edits_move_updated_at() {
     let database = TestDatabase::new().await;
     let mut conn = database.connect().await;
     #[derive(diesel::QueryableByName)]
@@ -46,25 +45,23 @@ async fn runs_do_not_change_a_jobs_updated_at_but_edits_do() {
     .id;
     let before = updated_at(&mut conn, job).await;
 
-    let next = Utc::now() + chrono::Duration::minutes(1);
+    let xmin = row_version(&mut conn, job).await;
+    let now = Utc::now();
+    let user_id = Job::find_many(&mut conn, &[job]).await.unwrap()[0].user_id;
+    let run = new_run(job, user_id, now);
+    ExecutionLog::insert_new(&mut conn, std::slice::from_ref(&run))
+        .await
+        .unwrap();
+    let closed = ExecutionLog::complete_many(&mut conn, &[success(run.id, now)])
+        .await
+        .unwrap();
+    assert_eq!(closed.len(), 1);
     assert_eq!(
-        Job::set_next_runs(&mut conn, &[(job, Some(next))])
-            .await
-            .unwrap(),
-        1
+        row_version(&mut conn, job).await,
+        xmin,
+        "a run writes its own row only, never its job's"
     );
-    let ran = Utc::now();
-    assert_eq!(
-        Job::record_last_runs(&mut conn, &[(job, ran, ExecutionStatus::Success)])
-            .await
-            .unwrap(),
-        1
-    );
-    assert_eq!(
-        updated_at(&mut conn, job).await,
-        before,
-        "scheduler bookkeeping (next and last run) must not count as an edit"
-    );
+    assert_eq!(updated_at(&mut conn, job).await, before);
 
     diesel::sql_query("UPDATE jobs SET name = 'renamed' WHERE id = $1")
         .bind::<diesel::sql_types::Uuid, _>(job)
@@ -75,6 +72,55 @@ async fn runs_do_not_change_a_jobs_updated_at_but_edits_do() {
         updated_at(&mut conn, job).await > before,
         "an edit moves updated_at"
     );
+}
+
+/// A row's version: it changes with every write of the row.
+async fn row_version(conn: &mut db::AsyncPgConnection, job: Uuid) -> String {
+    #[derive(diesel::QueryableByName)]
+    struct Version {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        xmin: String,
+    }
+    diesel::sql_query("SELECT xmin::text AS xmin FROM jobs WHERE id = $1")
+        .bind::<diesel::sql_types::Uuid, _>(job)
+        .get_result::<Version>(conn)
+        .await
+        .unwrap()
+        .xmin
+}
+
+/// A scheduled run of `job_id` about to start at `now`.
+fn new_run(job_id: Uuid, user_id: Uuid, now: DateTime<Utc>) -> NewExecutionLog {
+    NewExecutionLog {
+        id: ExecutionLog::slot_id(job_id, now, ExecutionTrigger::Schedule, 1),
+        job_id,
+        user_id,
+        status: ExecutionStatus::Prepared,
+        trigger: ExecutionTrigger::Schedule,
+        attempt: 1,
+        scheduled_for: now,
+        late: false,
+        started_at: now,
+        finished_at: None,
+        error: None,
+    }
+}
+
+/// Run `id` answered 200 at `now`.
+fn success(id: Uuid, now: DateTime<Utc>) -> Completion {
+    Completion {
+        id,
+        status: ExecutionStatus::Success,
+        sent_at: now,
+        late: false,
+        finished_at: now,
+        duration_ms: 3,
+        http_status: Some(200),
+        response_body: Some("ok".to_owned()),
+        response_body_truncated: false,
+        response_content_type: None,
+        error: None,
+    }
 }
 
 async fn insert_jobs(conn: &mut db::AsyncPgConnection, count: usize) -> Vec<Uuid> {
@@ -98,82 +144,6 @@ async fn insert_jobs(conn: &mut db::AsyncPgConnection, count: usize) -> Vec<Uuid
     .collect();
     ids.sort();
     ids
-}
-
-/// Backends of this database waiting for a lock.
-async fn lock_waiters(conn: &mut db::AsyncPgConnection) -> i64 {
-    #[derive(diesel::QueryableByName)]
-    struct Count {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        n: i64,
-    }
-    diesel::sql_query(
-        "SELECT count(*) AS n FROM pg_stat_activity \
-         WHERE datname = current_database() AND wait_event_type = 'Lock'",
-    )
-    .get_result::<Count>(conn)
-    .await
-    .unwrap()
-    .n
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn scheduler_writes_to_overlapping_jobs_never_deadlock() {
-    // One instance sets next runs while another records last runs, over the same jobs
-    // given in opposite orders. Both wait behind a third transaction holding two of the
-    // rows, so each has locked part of its set when it resumes: locking in the order
-    // given would deadlock (a 1 s stall, then an error).
-    use diesel_async::AsyncConnection;
-    let database = TestDatabase::new().await;
-    let mut admin = database.connect().await;
-    let ids = insert_jobs(&mut admin, 400).await;
-    let (first, last) = (ids[0], ids[ids.len() - 1]);
-
-    let mut holder = database.connect().await;
-    diesel::sql_query("BEGIN")
-        .execute(&mut holder)
-        .await
-        .unwrap();
-    diesel::sql_query("SELECT id FROM jobs WHERE id = $1 OR id = $2 FOR UPDATE")
-        .bind::<diesel::sql_types::Uuid, _>(first)
-        .bind::<diesel::sql_types::Uuid, _>(last)
-        .execute(&mut holder)
-        .await
-        .unwrap();
-
-    let next = Utc::now() + chrono::Duration::minutes(1);
-    let mut descending: Vec<(Uuid, Option<DateTime<Utc>>)> =
-        ids.iter().map(|id| (*id, Some(next))).collect();
-    descending.reverse();
-    let ascending: Vec<(Uuid, DateTime<Utc>, ExecutionStatus)> = ids
-        .iter()
-        .map(|id| (*id, Utc::now(), ExecutionStatus::Success))
-        .collect();
-    let mut a = database.connect().await;
-    let mut b = database.connect().await;
-    let setter = tokio::spawn(async move {
-        a.transaction::<_, diesel::result::Error, _>(async move |conn| {
-            Job::set_next_runs(conn, &descending).await
-        })
-        .await
-    });
-    let recorder = tokio::spawn(async move {
-        b.transaction::<_, diesel::result::Error, _>(async move |conn| {
-            Job::record_last_runs(conn, &ascending).await
-        })
-        .await
-    });
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while lock_waiters(&mut admin).await < 2 {
-        assert!(std::time::Instant::now() < deadline, "writers never queued");
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    diesel::sql_query("COMMIT")
-        .execute(&mut holder)
-        .await
-        .unwrap();
-    assert_eq!(setter.await.unwrap(), Ok(ids.len()));
-    assert_eq!(recorder.await.unwrap(), Ok(ids.len()));
 }
 
 #[derive(diesel::QueryableByName, Debug, PartialEq)]
@@ -202,40 +172,9 @@ async fn scheduler_batches_probe_rows_by_key_whatever_the_table_size() {
     let now = Utc::now();
     let rows: Vec<NewExecutionLog> = batch
         .iter()
-        .map(|job_id| NewExecutionLog {
-            id: ExecutionLog::slot_id(*job_id, now, ExecutionTrigger::Schedule, 1),
-            job_id: *job_id,
-            user_id,
-            status: ExecutionStatus::Prepared,
-            trigger: ExecutionTrigger::Schedule,
-            attempt: 1,
-            scheduled_for: now,
-            late: false,
-            started_at: now,
-            finished_at: None,
-            error: None,
-        })
+        .map(|job_id| new_run(*job_id, user_id, now))
         .collect();
-    let next: Vec<(Uuid, Option<DateTime<Utc>>)> = batch
-        .iter()
-        .map(|id| (*id, Some(now + chrono::Duration::minutes(1))))
-        .collect();
-    let completions: Vec<Completion> = rows
-        .iter()
-        .map(|row| Completion {
-            id: row.id,
-            status: ExecutionStatus::Success,
-            started_at: now,
-            late: false,
-            finished_at: now,
-            duration_ms: 3,
-            http_status: Some(200),
-            response_body: Some("ok".to_owned()),
-            response_body_truncated: false,
-            response_content_type: None,
-            error: None,
-        })
-        .collect();
+    let completions: Vec<Completion> = rows.iter().map(|row| success(row.id, now)).collect();
 
     // Inside one outer transaction, so that its own scan counters can be read. Inside it a
     // call's setting would last to the end, so it is switched back on before each call:
@@ -255,13 +194,13 @@ async fn scheduler_batches_probe_rows_by_key_whatever_the_table_size() {
             seq_scans_allowed(conn).await?;
             assert_eq!(Job::active_among(conn, &batch).await?.len(), 1_000);
             seq_scans_allowed(conn).await?;
-            let started = ExecutionLog::start_runs(conn, &rows, &next).await?;
+            let started = ExecutionLog::insert_new(conn, &rows).await?;
             assert_eq!(started.len(), 1_000);
             let ids: Vec<Uuid> = started.iter().map(|r| r.id).collect();
             seq_scans_allowed(conn).await?;
             assert_eq!(ExecutionLog::load_batch(conn, &ids).await?.len(), 1_000);
             seq_scans_allowed(conn).await?;
-            let done = ExecutionLog::complete_and_record(conn, &completions).await?;
+            let done = ExecutionLog::complete_many(conn, &completions).await?;
             assert_eq!(done.len(), 1_000);
             diesel::sql_query(
                 "SELECT relname::text, seq_scan FROM pg_stat_xact_user_tables \

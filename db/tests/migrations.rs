@@ -81,12 +81,13 @@ async fn schema_rs_matches_the_migrated_database() {
         "WITH u AS (INSERT INTO users (email, name, password_hash, email_verified_at) \
                     VALUES ('a@example.com', 'A', 'x', now()) RETURNING id), \
               j AS (INSERT INTO jobs (user_id, name, cron_expression, target_url, headers, body, \
-                                      next_run_at, last_run_at, last_status) \
+                                      next_run_at) \
                     SELECT id, 'j', '* * * * *', 'https://example.com', '{\"a\":\"b\"}', 'b', \
-                           now(), now(), 'SUCCESS' FROM u RETURNING id, user_id), \
+                           now() FROM u RETURNING id, user_id), \
               l AS (INSERT INTO execution_logs (job_id, user_id, status, trigger, scheduled_for, \
-                                                finished_at, duration_ms, http_status, response_body, error) \
-                    SELECT id, user_id, 'SUCCESS', 'SCHEDULE', now(), now(), 5, 200, 'ok', 'e' FROM j), \
+                                                finished_at, duration_ms, http_status, response_body, error, \
+                                                sent_at) \
+                    SELECT id, user_id, 'SUCCESS', 'SCHEDULE', now(), now(), 5, 200, 'ok', 'e', now() FROM j), \
               c AS (INSERT INTO email_verification_codes (user_id, code_hash, expires_at) \
                     SELECT id, 'h', now() FROM u), \
               p AS (INSERT INTO password_reset_tokens (user_id, token_hash, expires_at, used_at) \

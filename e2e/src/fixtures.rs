@@ -161,3 +161,16 @@ pub async fn job_row(database: &db::test_db::TestDatabase, job_id: Uuid) -> Job 
         .expect("load job")
         .remove(0)
 }
+
+/// How the latest finished run of a job ended (what the API shows as its last status).
+pub async fn last_status(
+    database: &db::test_db::TestDatabase,
+    job_id: Uuid,
+) -> Option<db::ExecutionStatus> {
+    let mut conn = database.connect().await;
+    db::models::ExecutionLog::last_closed_per_job(&mut conn, &[job_id])
+        .await
+        .expect("load last run")
+        .pop()
+        .map(|run| run.status)
+}

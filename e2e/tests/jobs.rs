@@ -484,7 +484,7 @@ async fn run_job_delivers_to_the_target_while_paused() {
         log["id"].as_str().unwrap()
     );
     let job = poll_until("the run recorded on the job", Duration::from_secs(10), || async {
-        let job = api.graphql("query($id: ID!) { job(id: $id) { status nextRunAt lastStatus logs { totalCount edges { node { status trigger } } } } }", json!({"id": id}), Some(&ada.access_token)).await;
+        let job = api.graphql("query($id: ID!) { job(id: $id) { status nextRunAt lastRunAt lastStatus logs { totalCount edges { node { status trigger startedAt } } } } }", json!({"id": id}), Some(&ada.access_token)).await;
         (job["data"]["job"]["lastStatus"] == "SUCCESS").then_some(job)
     })
     .await;
@@ -494,9 +494,14 @@ async fn run_job_delivers_to_the_target_while_paused() {
     );
     assert!(job["data"]["job"]["nextRunAt"].is_null());
     assert_eq!(job["data"]["job"]["logs"]["totalCount"], 1);
+    let node = &job["data"]["job"]["logs"]["edges"][0]["node"];
     assert_eq!(
-        job["data"]["job"]["logs"]["edges"][0]["node"],
-        json!({"status": "SUCCESS", "trigger": "MANUAL"})
+        (&node["status"], &node["trigger"]),
+        (&json!("SUCCESS"), &json!("MANUAL"))
+    );
+    assert_eq!(
+        job["data"]["job"]["lastRunAt"], node["startedAt"],
+        "its last run is the run's start: {job}"
     );
 }
 

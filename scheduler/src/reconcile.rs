@@ -12,9 +12,10 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use db::Plan;
-use db::models::Job;
+use db::models::job::ActiveJob;
+use db::models::{ExecutionLog, Job};
 use fred::prelude::*;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -190,20 +191,32 @@ async fn restore_page(
     *after = page.last().map(|job| job.id);
     let ids: Vec<(Uuid, Uuid)> = page.iter().map(|job| (job.user_id, job.id)).collect();
     let scores = queue::scores(redis, keys, &ids).await?;
-    let now = Utc::now();
-    let missing: Vec<(Uuid, Uuid, chrono::DateTime<Utc>)> = page
+    let absent: Vec<&ActiveJob> = page
         .iter()
         .zip(scores)
         .filter(|(_, score)| score.is_none())
-        .filter_map(|(job, _)| {
-            let at = job.next_run_at.or_else(|| {
-                Schedule::parse(&job.cron_expression, &job.timezone)
-                    .ok()?
-                    .next_after(now)
-            })?;
-            Some((job.user_id, job.id, at))
-        })
+        .map(|(job, _)| job)
         .collect();
+    let missing = if absent.is_empty() {
+        Vec::new()
+    } else {
+        let ids: Vec<Uuid> = absent.iter().map(|job| job.id).collect();
+        let mut conn = db.get().await.map_err(db::Error::from)?;
+        let latest: HashMap<Uuid, DateTime<Utc>> = ExecutionLog::latest_slots(&mut conn, &ids)
+            .await
+            .map_err(db::Error::from)?
+            .into_iter()
+            .collect();
+        drop(conn);
+        let now = Utc::now();
+        absent
+            .into_iter()
+            .filter_map(|job| {
+                let at = resume_at(job, latest.get(&job.id).copied(), now)?;
+                Some((job.user_id, job.id, at))
+            })
+            .collect::<Vec<_>>()
+    };
     if !missing.is_empty() {
         tracing::info!(count = missing.len(), "putting missing jobs back");
         queue::schedule_missing(redis, keys, &missing).await?;
@@ -308,4 +321,73 @@ async fn scan_users(
         .filter_map(|u| u.parse().ok())
         .collect();
     Ok((next, users))
+}
+
+/// Where the schedule of a job missing from Redis resumes: the slot after the latest one
+/// it reached (`latest`, from its runs), or the first slot its user set (`next_run_at`,
+/// after a resume or edit) if that is later, or the next slot from `now` for a job with
+/// neither. Slots missed meanwhile fire late, or by the misfire rule after a gap.
+fn resume_at(
+    job: &ActiveJob,
+    latest: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    let schedule = Schedule::parse(&job.cron_expression, &job.timezone).ok()?;
+    let after_latest = latest.and_then(|slot| schedule.next_after(slot));
+    after_latest
+        .max(job.next_run_at)
+        .or_else(|| schedule.next_after(now))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(next_run_at: Option<DateTime<Utc>>) -> ActiveJob {
+        ActiveJob {
+            id: Uuid::new_v4(),
+            user_id: Uuid::new_v4(),
+            plan: Plan::Free,
+            next_run_at,
+            cron_expression: "0 * * * *".to_owned(),
+            timezone: "UTC".to_owned(),
+        }
+    }
+
+    fn at(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_job_resumes_after_the_latest_slot_it_reached() {
+        // Its runs went past the slot it was created for: the slot after the latest run.
+        let created_for = Some(at("2026-12-01T08:00:00Z"));
+        let now = at("2026-12-01T12:30:00Z");
+        assert_eq!(
+            resume_at(&job(created_for), Some(at("2026-12-01T10:00:00Z")), now),
+            Some(at("2026-12-01T11:00:00Z")),
+            "the 11:00 slot, missed while Redis was empty, fires (late)"
+        );
+    }
+
+    #[test]
+    fn a_job_resumed_by_its_user_skips_the_slots_of_its_pause() {
+        let resumed_for = Some(at("2026-12-01T13:00:00Z"));
+        let now = at("2026-12-01T12:30:00Z");
+        assert_eq!(
+            resume_at(&job(resumed_for), Some(at("2026-12-01T09:00:00Z")), now),
+            resumed_for
+        );
+    }
+
+    #[test]
+    fn a_job_that_never_ran_starts_at_its_first_slot_or_the_next_one() {
+        let now = at("2026-12-01T12:30:00Z");
+        let first = Some(at("2026-12-01T12:00:00Z"));
+        assert_eq!(resume_at(&job(first), None, now), first);
+        assert_eq!(
+            resume_at(&job(None), None, now),
+            Some(at("2026-12-01T13:00:00Z"))
+        );
+    }
 }

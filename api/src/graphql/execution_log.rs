@@ -16,10 +16,7 @@ pub struct ExecutionLog(pub db::models::ExecutionLog);
 impl ExecutionLog {
     /// When the run's request went out, if it has.
     fn sent_at(&self) -> Option<DateTime<Utc>> {
-        match self.0.status {
-            db::ExecutionStatus::Pending | db::ExecutionStatus::Prepared => None,
-            _ => Some(self.0.started_at),
-        }
+        self.0.went_out_at()
     }
 }
 

@@ -14,6 +14,14 @@ use crate::error::ApiError;
 #[derive(Debug, Clone)]
 pub struct Job(pub db::models::Job);
 
+impl Job {
+    /// Its latest finished run, loaded with those of the other jobs of the answer.
+    async fn last_run(&self, ctx: &Context<'_>) -> Result<Option<db::models::ExecutionLog>> {
+        let loaders = ctx.data_unchecked::<Loaders>();
+        Ok(loaders.last_runs.load_one(self.0.id).await?)
+    }
+}
+
 #[Object]
 impl Job {
     async fn id(&self) -> ID {
@@ -75,15 +83,17 @@ impl Job {
 
     /// When the scheduler fires it next (null while paused).
     async fn next_run_at(&self) -> Option<DateTime<Utc>> {
-        self.0.next_run_at
+        scheduler::control::next_fire_time(&self.0, Utc::now())
     }
 
-    async fn last_run_at(&self) -> Option<DateTime<Utc>> {
-        self.0.last_run_at
+    /// When its latest finished run went out.
+    async fn last_run_at(&self, ctx: &Context<'_>) -> Result<Option<DateTime<Utc>>> {
+        Ok(self.last_run(ctx).await?.and_then(|run| run.went_out_at()))
     }
 
-    async fn last_status(&self) -> Option<ExecutionStatus> {
-        self.0.last_status.map(Into::into)
+    /// How its latest finished run ended.
+    async fn last_status(&self, ctx: &Context<'_>) -> Result<Option<ExecutionStatus>> {
+        Ok(self.last_run(ctx).await?.map(|run| run.status.into()))
     }
 
     async fn created_at(&self) -> DateTime<Utc> {

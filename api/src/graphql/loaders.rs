@@ -15,6 +15,7 @@ pub struct Loaders {
     pub job_counts: DataLoader<JobCountLoader>,
     pub log_counts: DataLoader<LogCountLoader>,
     pub newest_logs: DataLoader<NewestLogsLoader>,
+    pub last_runs: DataLoader<LastRunLoader>,
 }
 
 impl Loaders {
@@ -26,6 +27,7 @@ impl Loaders {
             job_counts: DataLoader::new(JobCountLoader(state.clone()), tokio::spawn),
             log_counts: DataLoader::new(LogCountLoader(state.clone()), tokio::spawn),
             newest_logs: DataLoader::new(NewestLogsLoader(state.clone()), tokio::spawn),
+            last_runs: DataLoader::new(LastRunLoader(state.clone()), tokio::spawn),
         }
     }
 }
@@ -119,5 +121,21 @@ impl Loader<(Uuid, i64)> for NewestLogsLoader {
             }
         }
         Ok(out)
+    }
+}
+
+/// The latest finished run of many jobs at once.
+pub struct LastRunLoader(AppState);
+
+impl Loader<Uuid> for LastRunLoader {
+    type Value = ExecutionLog;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, ExecutionLog>, LoadError> {
+        let mut conn = self.0.db.get().await.map_err(fail)?;
+        let runs = ExecutionLog::last_closed_per_job(&mut conn, keys)
+            .await
+            .map_err(fail)?;
+        Ok(runs.into_iter().map(|run| (run.job_id, run)).collect())
     }
 }

@@ -107,13 +107,30 @@ pub fn rate(success: i64, failure: i64) -> f64 {
     (success as f64 * 10_000.0 / finished as f64).round() / 100.0
 }
 
+/// The `limit` jobs that fire next, soonest first, from their expressions.
+fn upcoming_runs(jobs: Vec<db::models::Job>, limit: usize) -> Vec<UpcomingRun> {
+    let now = chrono::Utc::now();
+    let mut upcoming: Vec<UpcomingRun> = jobs
+        .into_iter()
+        .filter_map(|job| {
+            Some(UpcomingRun {
+                next_run_at: scheduler::control::next_fire_time(&job, now)?,
+                job: Job(job),
+            })
+        })
+        .collect();
+    upcoming.sort_by_key(|run| (run.next_run_at, run.job.0.id));
+    upcoming.truncate(limit);
+    upcoming
+}
+
 /// The dashboard of one user.
 pub async fn dashboard(state: &AppState, user_id: Uuid) -> ApiResult<DashboardStats> {
     use db::models::stats;
     let mut conn = state.conn().await?;
     let runs = stats::run_totals(&mut conn, Some(user_id)).await?;
     let jobs = stats::job_totals(&mut conn, Some(user_id)).await?;
-    let upcoming = stats::upcoming_jobs(&mut conn, user_id, 5).await?;
+    let upcoming = upcoming_runs(stats::active_jobs(&mut conn, user_id).await?, 5);
     let filter = db::models::execution_log::LogFilter {
         user_id: Some(user_id),
         ..Default::default()
@@ -130,15 +147,7 @@ pub async fn dashboard(state: &AppState, user_id: Uuid) -> ApiResult<DashboardSt
         success_rate: rate(runs.success, runs.failure),
         avg_duration_ms: runs.avg_duration_ms,
         executions_last24h: int(runs.last_24h),
-        upcoming_runs: upcoming
-            .into_iter()
-            .filter_map(|job| {
-                Some(UpcomingRun {
-                    next_run_at: job.next_run_at?,
-                    job: Job(job),
-                })
-            })
-            .collect(),
+        upcoming_runs: upcoming,
         recent_executions: recent.into_iter().map(ExecutionLog).collect(),
     })
 }

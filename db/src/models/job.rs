@@ -2,16 +2,15 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{Array, Nullable, Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use crate::batch::load_by_key;
-use crate::enums::{ExecutionStatus, HttpMethod, JobStatus, TargetType};
+use crate::enums::{HttpMethod, JobStatus, TargetType};
 use crate::schema::jobs;
 
 /// A scheduled HTTP call as stored. PostgreSQL is its source of truth; the scheduler's
-/// Redis due set only mirrors `next_run_at` of ACTIVE jobs.
+/// Redis work holds the next fire time of each ACTIVE job.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = jobs, check_for_backend(diesel::pg::Pg))]
 pub struct Job {
@@ -32,9 +31,11 @@ pub struct Job {
     pub timeout_ms: i32,
     pub max_retries: i32,
     pub status: JobStatus,
+    /// The first slot the job may fire at, as of when a user last set its schedule
+    /// (created, edited or resumed it). The scheduler does not move it on each run: the
+    /// runs themselves say how far the job got, and the API reckons the next fire time
+    /// from the expression.
     pub next_run_at: Option<DateTime<Utc>>,
-    pub last_run_at: Option<DateTime<Utc>>,
-    pub last_status: Option<ExecutionStatus>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -126,64 +127,6 @@ impl Job {
             .filter(jobs::id.eq_any(ids.to_vec()))
             .select((jobs::id, jobs::status));
         load_by_key(conn, query).await
-    }
-
-    /// Sets `next_run_at` of many jobs in one statement (what the scheduler will use).
-    pub async fn set_next_runs(
-        conn: &mut AsyncPgConnection,
-        next: &[(Uuid, Option<DateTime<Utc>>)],
-    ) -> QueryResult<usize> {
-        if next.is_empty() {
-            return Ok(0);
-        }
-        let ids: Vec<Uuid> = next.iter().map(|(id, _)| *id).collect();
-        let times: Vec<Option<DateTime<Utc>>> = next.iter().map(|(_, t)| *t).collect();
-        // Rows are locked in id order first: scheduler instances write overlapping sets
-        // of jobs concurrently, and locking them in whatever order the join yields
-        // deadlocks (which PostgreSQL only notices after deadlock_timeout, a 1 s stall).
-        diesel::sql_query(
-            "WITH v AS (SELECT * FROM unnest($1::uuid[], $2::timestamptz[]) AS v(id, next_run_at)), \
-                  locked AS (SELECT j.id FROM jobs j WHERE j.id IN (SELECT id FROM v) \
-                             ORDER BY j.id FOR NO KEY UPDATE) \
-             UPDATE jobs AS j SET next_run_at = v.next_run_at \
-             FROM v JOIN locked ON locked.id = v.id \
-             WHERE j.id = v.id AND j.status = 'ACTIVE' AND j.next_run_at IS DISTINCT FROM v.next_run_at",
-        )
-        .bind::<Array<SqlUuid>, _>(ids)
-        .bind::<Array<Nullable<Timestamptz>>, _>(times)
-        .execute(conn)
-        .await
-    }
-
-    /// Records the latest run of many jobs in one statement; an older run finishing late
-    /// never overwrites a newer one.
-    pub async fn record_last_runs(
-        conn: &mut AsyncPgConnection,
-        runs: &[(Uuid, DateTime<Utc>, ExecutionStatus)],
-    ) -> QueryResult<usize> {
-        if runs.is_empty() {
-            return Ok(0);
-        }
-        let ids: Vec<Uuid> = runs.iter().map(|(id, _, _)| *id).collect();
-        let at: Vec<DateTime<Utc>> = runs.iter().map(|(_, t, _)| *t).collect();
-        let statuses: Vec<String> = runs.iter().map(|(_, _, s)| s.as_str().to_owned()).collect();
-        // Locked in id order first, as in `set_next_runs`, so concurrent writers never
-        // deadlock.
-        diesel::sql_query(
-            "WITH v AS (SELECT DISTINCT ON (id) id, at, status \
-                        FROM unnest($1::uuid[], $2::timestamptz[], $3::text[]) AS u(id, at, status) \
-                        ORDER BY id, at DESC), \
-                  locked AS (SELECT j.id FROM jobs j WHERE j.id IN (SELECT id FROM v) \
-                             ORDER BY j.id FOR NO KEY UPDATE) \
-             UPDATE jobs AS j SET last_run_at = v.at, last_status = v.status \
-             FROM v JOIN locked ON locked.id = v.id \
-             WHERE j.id = v.id AND (j.last_run_at IS NULL OR j.last_run_at <= v.at)",
-        )
-        .bind::<Array<SqlUuid>, _>(ids)
-        .bind::<Array<Timestamptz>, _>(at)
-        .bind::<Array<Text>, _>(statuses)
-        .execute(conn)
-        .await
     }
 
     /// One page of ACTIVE jobs ordered by id, after `after` (keyset), with what the

@@ -231,19 +231,21 @@ pub async fn top_failing_jobs(
     .await
 }
 
-/// The ACTIVE jobs that fire next, soonest first.
-pub async fn upcoming_jobs(
+/// Most ACTIVE jobs [`active_jobs`] reads: more than any plan allows, so the bound only
+/// caps the cost of an account that somehow has more.
+const ACTIVE_JOBS_READ: i64 = 5_000;
+
+/// A user's ACTIVE jobs (the dashboard reckons which fire next from their expressions).
+pub async fn active_jobs(
     conn: &mut AsyncPgConnection,
     user_id: Uuid,
-    limit: i64,
 ) -> QueryResult<Vec<crate::models::Job>> {
     use crate::schema::jobs;
     jobs::table
         .filter(jobs::user_id.eq(user_id))
         .filter(jobs::status.eq(crate::JobStatus::Active))
-        .filter(jobs::next_run_at.is_not_null())
-        .order(jobs::next_run_at.asc())
-        .limit(limit)
+        .order(jobs::id)
+        .limit(ACTIVE_JOBS_READ)
         .select(crate::models::Job::as_select())
         .load(conn)
         .await

@@ -32,8 +32,6 @@ fn job(status: JobStatus) -> Job {
         max_retries: 2,
         status,
         next_run_at: None,
-        last_run_at: None,
-        last_status: None,
         created_at: at(0, 0, 0),
         updated_at: at(0, 0, 0),
     }
@@ -86,6 +84,7 @@ fn row(trigger: ExecutionTrigger, slot: DateTime<Utc>, status: ExecutionStatus) 
         error: None,
         response_body_truncated: false,
         response_content_type: None,
+        sent_at: None,
     }
 }
 

@@ -1,5 +1,5 @@
 //! Turning claimed work into written runs: load what each item needs, decide, write the
-//! new rows and next fire times in one transaction, then hand the runs to
+//! new rows in one statement, put the next fire times back in Redis, then hand the runs to
 //! [`super::fire`].
 
 use std::collections::{HashMap, HashSet};
@@ -166,18 +166,15 @@ impl Plan {
     }
 }
 
-/// Inserts the rows of `writes` and stores their next fire times, in one transaction.
+/// Inserts the rows of `writes` in one statement (a slot already recorded is skipped),
+/// returning those inserted.
 async fn start(pool: &db::Pool, writes: Vec<Write>) -> Result<Vec<ExecutionLog>, db::Error> {
     let mut conn = pool.get().await?;
     let rows: Vec<NewExecutionLog> = writes
         .iter()
         .flat_map(|w| w.row.iter().chain(&w.skipped).cloned())
         .collect();
-    let next: Vec<(Uuid, Option<DateTime<Utc>>)> = writes
-        .iter()
-        .filter_map(|w| w.next.map(|(_, job, at)| (job, Some(at))))
-        .collect();
-    Ok(ExecutionLog::start_runs(&mut conn, &rows, &next).await?)
+    Ok(ExecutionLog::insert_new(&mut conn, &rows).await?)
 }
 
 impl Scheduler {
@@ -301,7 +298,7 @@ impl Scheduler {
         Ok(())
     }
 
-    /// Writes a batch's rows and next fire times, returning the rows inserted. An error
+    /// Writes a batch's rows, returning the rows inserted. An error
     /// that passes before anything is written fails the call (the caller hands the batch
     /// back); a write PostgreSQL refuses for good is narrowed down to the items it refuses,
     /// which are logged and skipped while the others go ahead.

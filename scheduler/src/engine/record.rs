@@ -85,7 +85,7 @@ impl Finished {
         let completion = Completion {
             id: row.id,
             status: outcome.status,
-            started_at: sent.at,
+            sent_at: sent.at,
             late: sent.late,
             finished_at: outcome.finished_at,
             duration_ms: outcome.duration_ms,
@@ -107,7 +107,7 @@ impl Finished {
         let completion = Completion {
             id: row.id,
             status: ExecutionStatus::Failed,
-            started_at: row.started_at,
+            sent_at: row.went_out_at().unwrap_or(row.started_at),
             late: false,
             finished_at: now,
             duration_ms: i32::try_from((now - row.started_at).num_milliseconds())
@@ -216,7 +216,7 @@ impl Scheduler {
         let mut rows = Vec::new();
         let mut delay = Duration::from_millis(100);
         while let Err(e) = isolation
-            .run(&mut rows, |part| complete(&shared.db, part, Last::Record))
+            .run(&mut rows, |part| complete(&shared.db, part))
             .await
         {
             tracing::warn!(error = %e, waiting = isolation.left(), "cannot record results yet; retrying");
@@ -231,9 +231,8 @@ impl Scheduler {
         rows
     }
 
-    /// Closes a run whose result PostgreSQL refuses for good: as it ran but without
-    /// touching its job (the job's row may be what is refused), else as FAILED with the
-    /// reason and without the response, else not at all (logged).
+    /// Closes a run whose result PostgreSQL refuses for good: as FAILED with the reason
+    /// and without the response, else not at all (logged).
     async fn close_refused(&self, finished: Finished, error: &db::Error) -> Option<ExecutionLog> {
         let shared = &self.0;
         tracing::warn!(
@@ -256,29 +255,19 @@ impl Scheduler {
             ))),
             ..finished.completion.clone()
         };
-        let attempts = [
-            (finished, Last::Skip),
-            (without_response.clone(), Last::Record),
-            (without_response, Last::Skip),
-        ];
-        for (attempt, last) in attempts {
-            let mut isolation = Isolation::new(vec![attempt]);
-            let mut rows = Vec::new();
-            let mut delay = Duration::from_millis(100);
-            while let Err(e) = isolation
-                .run(&mut rows, |part| complete(&shared.db, part, last))
-                .await
-            {
-                tracing::warn!(error = %e, "cannot record results yet; retrying");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(2));
-            }
-            if isolation.take_refused().is_empty() {
-                if last == Last::Skip {
-                    tracing::warn!("recorded the run without its job's last status");
-                }
-                return rows.pop();
-            }
+        let mut isolation = Isolation::new(vec![without_response]);
+        let mut rows = Vec::new();
+        let mut delay = Duration::from_millis(100);
+        while let Err(e) = isolation
+            .run(&mut rows, |part| complete(&shared.db, part))
+            .await
+        {
+            tracing::warn!(error = %e, "cannot record results yet; retrying");
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(2));
+        }
+        if isolation.take_refused().is_empty() {
+            return rows.pop();
         }
         tracing::error!("PostgreSQL refuses even to close this run as failed; it stays open");
         metrics::counter!("cronops_scheduler_unrecordable_rows_total").increment(1);
@@ -360,26 +349,11 @@ impl Scheduler {
     }
 }
 
-/// Whether a write of results also stores their jobs' last run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Last {
-    Record,
-    Skip,
-}
-
-/// Writes finished runs (and, with [`Last::Record`], their jobs' last run) in one
-/// transaction, returning the rows as they now stand.
-async fn complete(
-    pool: &db::Pool,
-    part: Vec<Finished>,
-    last: Last,
-) -> Result<Vec<ExecutionLog>, db::Error> {
+/// Writes finished runs in one statement, returning the rows as they now stand.
+async fn complete(pool: &db::Pool, part: Vec<Finished>) -> Result<Vec<ExecutionLog>, db::Error> {
     let mut conn = pool.get().await?;
     let completions: Vec<Completion> = part.into_iter().map(|f| f.completion).collect();
-    Ok(match last {
-        Last::Record => ExecutionLog::complete_and_record(&mut conn, &completions).await?,
-        Last::Skip => ExecutionLog::complete_many(&mut conn, &completions).await?,
-    })
+    Ok(ExecutionLog::complete_many(&mut conn, &completions).await?)
 }
 
 /// PostgreSQL's own words for why it refused a write, without the SQL.

@@ -30,7 +30,7 @@ const MARK_RUNNING_BUSY_AFTER: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone)]
 pub(super) struct Sent {
     pub(super) id: Uuid,
-    /// When the request went out: the run's `started_at`.
+    /// When the request went out: the run's `sent_at`.
     pub(super) at: DateTime<Utc>,
     /// A SCHEDULE run sent well after its slot.
     pub(super) late: bool,
@@ -52,7 +52,7 @@ impl Sent {
     pub(super) fn row(&self, row: &ExecutionLog) -> ExecutionLog {
         ExecutionLog {
             status: ExecutionStatus::Running,
-            started_at: self.at,
+            sent_at: Some(self.at),
             late: row.late || self.late,
             ..row.clone()
         }
@@ -190,7 +190,10 @@ mod tests {
         assert!(late.late);
         let shown = late.row(&row);
         assert_eq!(shown.status, ExecutionStatus::Running);
-        assert_eq!(shown.started_at, slot + chrono::Duration::seconds(3));
+        assert_eq!(
+            shown.went_out_at(),
+            Some(slot + chrono::Duration::seconds(3))
+        );
         assert!(shown.late);
         row.trigger = ExecutionTrigger::Manual;
         assert!(!Sent::of(&row, slot + chrono::Duration::seconds(3)).late);

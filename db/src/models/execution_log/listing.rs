@@ -98,6 +98,48 @@ impl ExecutionLog {
         .await
     }
 
+    /// The latest closed run (SUCCESS, FAILED or TIMEOUT) of each job, by when it was
+    /// due: what a job shows as its last run. Jobs without one are absent.
+    pub async fn last_closed_per_job(
+        conn: &mut AsyncPgConnection,
+        job_ids: &[Uuid],
+    ) -> QueryResult<Vec<ExecutionLog>> {
+        diesel::sql_query(
+            "SELECT l.* FROM unnest($1::uuid[]) AS j(id) \
+             CROSS JOIN LATERAL (SELECT * FROM execution_logs \
+                                 WHERE job_id = j.id AND status IN ('SUCCESS', 'FAILED', 'TIMEOUT') \
+                                 ORDER BY started_at DESC, id DESC LIMIT 1) AS l",
+        )
+        .bind::<Array<SqlUuid>, _>(job_ids.to_vec())
+        .load::<ExecutionLog>(conn)
+        .await
+    }
+
+    /// The slot of the latest scheduled run (or SKIPPED slot) of each job: how far its
+    /// schedule got. Jobs that never ran are absent.
+    pub async fn latest_slots(
+        conn: &mut AsyncPgConnection,
+        job_ids: &[Uuid],
+    ) -> QueryResult<Vec<(Uuid, DateTime<Utc>)>> {
+        #[derive(QueryableByName)]
+        struct Latest {
+            #[diesel(sql_type = SqlUuid)]
+            job_id: Uuid,
+            #[diesel(sql_type = diesel::sql_types::Timestamptz)]
+            slot: DateTime<Utc>,
+        }
+        let rows = diesel::sql_query(
+            "SELECT j.id AS job_id, l.scheduled_for AS slot FROM unnest($1::uuid[]) AS j(id) \
+             CROSS JOIN LATERAL (SELECT scheduled_for FROM execution_logs \
+                                 WHERE job_id = j.id AND trigger = 'SCHEDULE' \
+                                 ORDER BY started_at DESC, id DESC LIMIT 1) AS l",
+        )
+        .bind::<Array<SqlUuid>, _>(job_ids.to_vec())
+        .load::<Latest>(conn)
+        .await?;
+        Ok(rows.into_iter().map(|r| (r.job_id, r.slot)).collect())
+    }
+
     /// How many runs each job has (jobs without runs are absent).
     pub async fn count_by_job(
         conn: &mut AsyncPgConnection,

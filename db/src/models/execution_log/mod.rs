@@ -3,10 +3,10 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{Array, Int4, Nullable, Text, Timestamptz, Uuid as SqlUuid};
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use crate::batch::{load_by_key, probe_by_key};
+use crate::batch::load_by_key;
 use crate::enums::{ExecutionStatus, ExecutionTrigger};
 use crate::schema::execution_logs;
 
@@ -15,7 +15,9 @@ mod listing;
 pub use listing::LogFilter;
 
 /// One run of a job as recorded. `(job_id, scheduled_for, trigger, attempt)` is unique,
-/// which is what keeps a slot from being recorded, and so fired, twice.
+/// which is what keeps a slot from being recorded, and so fired, twice: the id of a
+/// scheduled run or a retry is derived from those four ([`ExecutionLog::slot_id`]), so
+/// the primary key holds it.
 ///
 /// It serialises with the contract's field names: run events carry it as JSON.
 #[derive(
@@ -43,6 +45,9 @@ pub struct ExecutionLog {
     pub scheduled_for: DateTime<Utc>,
     /// Fired after its slot had passed while no scheduler ran.
     pub late: bool,
+    /// When the run was due to go out: its slot, or when it was prepared if that was
+    /// later, or a manual run's request time. Fixed once written (listings order by it),
+    /// so closing a run touches no index; when it actually went out is [`Self::sent_at`].
     pub started_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
     pub duration_ms: Option<i32>,
@@ -57,6 +62,10 @@ pub struct ExecutionLog {
     /// The `Content-Type` the target declared.
     #[serde(default)]
     pub response_content_type: Option<String>,
+    /// When its request went out (null until then, and in rows written before this
+    /// column: [`Self::went_out_at`] falls back to `started_at`).
+    #[serde(default)]
+    pub sent_at: Option<DateTime<Utc>>,
 }
 
 /// A run about to start, written before its request goes out (as PREPARED), or a slot
@@ -83,7 +92,7 @@ pub struct Completion {
     pub id: Uuid,
     pub status: ExecutionStatus,
     /// When its request went out.
-    pub started_at: DateTime<Utc>,
+    pub sent_at: DateTime<Utc>,
     /// Whether it went out late (ORed into the row's flag).
     pub late: bool,
     pub finished_at: DateTime<Utc>,
@@ -166,8 +175,8 @@ impl ExecutionLog {
         .await
     }
 
-    /// Marks runs as sent: RUNNING since `started_at`, the moment their request went
-    /// out (late ORed in). A run already closed is left alone, so this may come after
+    /// Marks runs as sent: RUNNING since `sent_at`, the moment their request went out
+    /// (late ORed in). A run already closed is left alone, so this may come after
     /// its outcome.
     pub async fn mark_sent(
         conn: &mut AsyncPgConnection,
@@ -177,9 +186,9 @@ impl ExecutionLog {
             return Ok(0);
         }
         diesel::sql_query(
-            "UPDATE execution_logs AS l SET status = 'RUNNING', started_at = v.started_at, \
+            "UPDATE execution_logs AS l SET status = 'RUNNING', sent_at = v.sent_at, \
                     late = l.late OR v.late \
-             FROM unnest($1::uuid[], $2::timestamptz[], $3::bool[]) AS v(id, started_at, late) \
+             FROM unnest($1::uuid[], $2::timestamptz[], $3::bool[]) AS v(id, sent_at, late) \
              WHERE l.id = v.id AND l.status IN ('PREPARED', 'PENDING')",
         )
         .bind::<Array<SqlUuid>, _>(sent.iter().map(|s| s.0).collect::<Vec<_>>())
@@ -191,7 +200,9 @@ impl ExecutionLog {
 
     /// Writes the outcome of each run that is still open (PREPARED, PENDING or RUNNING; a
     /// row closed by another instance meanwhile is left alone) and returns the rows as
-    /// they now stand. One statement for the whole batch.
+    /// they now stand. One statement for the whole batch, probed by key, and a heap-only
+    /// update: no column it changes is indexed (see the migration
+    /// `closing_a_run_touches_no_index`).
     pub async fn complete_many(
         conn: &mut AsyncPgConnection,
         completions: &[Completion],
@@ -204,7 +215,7 @@ impl ExecutionLog {
             .iter()
             .map(|c| c.status.as_str().to_owned())
             .collect();
-        let started: Vec<DateTime<Utc>> = completions.iter().map(|c| c.started_at).collect();
+        let sent: Vec<DateTime<Utc>> = completions.iter().map(|c| c.sent_at).collect();
         let late: Vec<bool> = completions.iter().map(|c| c.late).collect();
         let finished: Vec<DateTime<Utc>> = completions.iter().map(|c| c.finished_at).collect();
         let durations: Vec<i32> = completions.iter().map(|c| c.duration_ms).collect();
@@ -222,16 +233,16 @@ impl ExecutionLog {
             .iter()
             .map(|c| c.response_content_type.clone())
             .collect();
-        diesel::sql_query(
+        let query = diesel::sql_query(
             "UPDATE execution_logs AS l SET status = v.status, finished_at = v.finished_at, \
                     duration_ms = v.duration_ms, http_status = v.http_status, \
                     response_body = v.response_body, error = v.error, \
                     response_body_truncated = v.truncated, response_content_type = v.content_type, \
-                    started_at = v.started_at, late = l.late OR v.late \
+                    sent_at = v.sent_at, late = l.late OR v.late \
              FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::int4[], $5::int4[], $6::text[], $7::text[], \
                          $8::bool[], $9::text[], $10::timestamptz[], $11::bool[]) \
                   AS v(id, status, finished_at, duration_ms, http_status, response_body, error, truncated, content_type, \
-                       started_at, late) \
+                       sent_at, late) \
              WHERE l.id = v.id AND l.status IN ('PREPARED', 'PENDING', 'RUNNING') \
              RETURNING l.*",
         )
@@ -244,49 +255,9 @@ impl ExecutionLog {
         .bind::<Array<Nullable<Text>>, _>(errors)
         .bind::<Array<diesel::sql_types::Bool>, _>(truncated)
         .bind::<Array<Nullable<Text>>, _>(content_types)
-        .bind::<Array<Timestamptz>, _>(started)
-        .bind::<Array<diesel::sql_types::Bool>, _>(late)
-        .load::<ExecutionLog>(conn)
-        .await
-    }
-
-    /// Records runs about to start, in one transaction: inserts their rows (a slot already
-    /// recorded is skipped) and stores the jobs' next fire times. Returns the rows this
-    /// call inserted: those, and only those, fire. All or nothing, so a caller that fails
-    /// here can hand its claims back untouched.
-    pub async fn start_runs(
-        conn: &mut AsyncPgConnection,
-        new_rows: &[NewExecutionLog],
-        next_runs: &[(Uuid, Option<DateTime<Utc>>)],
-    ) -> QueryResult<Vec<ExecutionLog>> {
-        let (new_rows, next_runs) = (new_rows.to_vec(), next_runs.to_vec());
-        conn.transaction::<_, diesel::result::Error, _>(async move |conn| {
-            probe_by_key(conn).await?;
-            let started = Self::insert_new(conn, &new_rows).await?;
-            crate::models::Job::set_next_runs(conn, &next_runs).await?;
-            Ok(started)
-        })
-        .await
-    }
-
-    /// Writes finished runs and their jobs' last run, in one transaction, so a retry of a
-    /// failed write never finds the runs closed and the jobs not updated.
-    pub async fn complete_and_record(
-        conn: &mut AsyncPgConnection,
-        completions: &[Completion],
-    ) -> QueryResult<Vec<ExecutionLog>> {
-        let completions = completions.to_vec();
-        conn.transaction::<_, diesel::result::Error, _>(async move |conn| {
-            probe_by_key(conn).await?;
-            let rows = Self::complete_many(conn, &completions).await?;
-            let last: Vec<(Uuid, DateTime<Utc>, ExecutionStatus)> = rows
-                .iter()
-                .map(|r| (r.job_id, r.started_at, r.status))
-                .collect();
-            crate::models::Job::record_last_runs(conn, &last).await?;
-            Ok(rows)
-        })
-        .await
+        .bind::<Array<Timestamptz>, _>(sent)
+        .bind::<Array<diesel::sql_types::Bool>, _>(late);
+        load_by_key(conn, query).await
     }
 
     /// Deletes runs that never went out (prepared ahead for a job paused or deleted
@@ -306,6 +277,14 @@ impl ExecutionLog {
         diesel::delete(execution_logs::table.find(id))
             .execute(conn)
             .await
+    }
+
+    /// When its request went out: `None` while PREPARED or PENDING (not sent yet).
+    pub fn went_out_at(&self) -> Option<DateTime<Utc>> {
+        match self.status {
+            ExecutionStatus::Prepared | ExecutionStatus::Pending => None,
+            _ => Some(self.sent_at.unwrap_or(self.started_at)),
+        }
     }
 
     /// Whether the API shows this run: every run but one PREPARED ahead and not yet sent.
@@ -340,8 +319,11 @@ pub async fn first_schedule_run_from(
     job_id: Uuid,
     slot: DateTime<Utc>,
 ) -> QueryResult<Option<ExecutionLog>> {
+    // A run is due no earlier than its slot: the bound lets the (job, started_at) index
+    // narrow the search to the job's runs since `slot`.
     execution_logs::table
         .filter(execution_logs::job_id.eq(job_id))
+        .filter(execution_logs::started_at.ge(slot))
         .filter(execution_logs::trigger.eq(ExecutionTrigger::Schedule))
         .filter(execution_logs::status.ne(ExecutionStatus::Skipped))
         .filter(execution_logs::scheduled_for.ge(slot))
