@@ -46,8 +46,8 @@ pub struct ExecutionLog {
     /// Fired after its slot had passed while no scheduler ran.
     pub late: bool,
     /// When the run was due to go out: its slot, or when it was prepared if that was
-    /// later, or a manual run's request time. Fixed once written (listings order by it),
-    /// so closing a run touches no index; when it actually went out is [`Self::sent_at`].
+    /// later, or a manual run's request time. Fixed once written: listings order by it,
+    /// and a page's cursor stays valid; when it actually went out is [`Self::sent_at`].
     pub started_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
     pub duration_ms: Option<i32>,
@@ -200,9 +200,7 @@ impl ExecutionLog {
 
     /// Writes the outcome of each run that is still open (PREPARED, PENDING or RUNNING; a
     /// row closed by another instance meanwhile is left alone) and returns the rows as
-    /// they now stand. One statement for the whole batch, probed by key, and a heap-only
-    /// update: no column it changes is indexed (see the migration
-    /// `closing_a_run_touches_no_index`).
+    /// they now stand. One statement for the whole batch, probed by key.
     pub async fn complete_many(
         conn: &mut AsyncPgConnection,
         completions: &[Completion],

@@ -2,8 +2,6 @@ ALTER TABLE jobs
     ADD COLUMN last_run_at timestamptz,
     ADD COLUMN last_status text
         CHECK (last_status IN ('PENDING', 'RUNNING', 'SUCCESS', 'FAILED', 'TIMEOUT'));
-ALTER TABLE execution_logs RESET (fillfactor);
-CREATE INDEX execution_logs_user_status_started_idx ON execution_logs (user_id, status, started_at DESC);
 ALTER TABLE execution_logs ADD CONSTRAINT execution_logs_slot_key UNIQUE (job_id, scheduled_for, trigger, attempt);
 UPDATE jobs AS j SET last_run_at = l.at, last_status = l.status
 FROM (SELECT DISTINCT ON (job_id) job_id, coalesce(sent_at, started_at) AS at, status
