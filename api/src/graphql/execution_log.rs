@@ -1,6 +1,6 @@
 //! The `ExecutionLog` object and its connection.
 
-use async_graphql::{Context, ID, Object, Result, SimpleObject};
+use async_graphql::{ComplexObject, Context, ID, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use super::connection::{self, PageInfo};
@@ -122,19 +122,52 @@ pub struct ExecutionLogEdge {
 
 /// A page of runs, newest first.
 #[derive(SimpleObject, Debug)]
+#[graphql(complex)]
 pub struct ExecutionLogConnection {
     pub edges: Vec<ExecutionLogEdge>,
     pub page_info: PageInfo,
+    /// What `totalCount` counts, counted only when it is asked for: over a long history
+    /// the count costs far more than the page.
+    #[graphql(skip)]
+    pub total: Total,
+}
+
+/// The runs a connection's `totalCount` counts.
+#[derive(Debug, Clone)]
+pub enum Total {
+    /// Those matching a filter.
+    Matching(db::models::execution_log::LogFilter),
+    /// One job's, counted with those of the other jobs of the answer.
+    OfJob(uuid::Uuid),
+}
+
+#[ComplexObject]
+impl ExecutionLogConnection {
     /// Runs matching the filters, over all pages.
     #[graphql(complexity = "super::limits::COUNT_COST")]
-    pub total_count: i32,
+    async fn total_count(&self, ctx: &Context<'_>) -> Result<i32> {
+        let total = match &self.total {
+            Total::Matching(filter) => {
+                let state = ctx.data_unchecked::<crate::state::AppState>();
+                let mut conn = state.conn().await?;
+                db::models::ExecutionLog::count(&mut conn, filter)
+                    .await
+                    .map_err(crate::error::ApiError::from)?
+            }
+            Total::OfJob(job_id) => {
+                let loaders = ctx.data_unchecked::<Loaders>();
+                loaders.log_counts.load_one(*job_id).await?.unwrap_or(0)
+            }
+        };
+        Ok(super::stats::int(total))
+    }
 }
 
 /// Builds a connection from one page.
 pub fn logs_connection(
     logs: Vec<db::models::ExecutionLog>,
     has_next_page: bool,
-    total: i64,
+    total: Total,
 ) -> ExecutionLogConnection {
     let edges: Vec<ExecutionLogEdge> = logs
         .into_iter()
@@ -149,6 +182,6 @@ pub fn logs_connection(
             end_cursor: edges.last().map(|e| e.cursor.clone()),
         },
         edges,
-        total_count: super::stats::int(total),
+        total,
     }
 }

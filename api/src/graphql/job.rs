@@ -4,7 +4,7 @@ use async_graphql::{Context, ID, Json, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use super::connection::{self, PageInfo};
-use super::execution_log::{ExecutionLogConnection, logs_connection};
+use super::execution_log::{ExecutionLogConnection, Total, logs_connection};
 use super::loaders::Loaders;
 use super::user::User;
 use super::{ExecutionStatus, HttpMethod, JobStatus, TargetType};
@@ -124,7 +124,7 @@ impl Job {
         let size = connection::page_size(first)?;
         let after = connection::decode_cursor(after.as_deref())?;
         let loaders = ctx.data_unchecked::<Loaders>();
-        let total = loaders.log_counts.load_one(self.0.id).await?.unwrap_or(0);
+        let total = Total::OfJob(self.0.id);
         if after.is_none() {
             // The first page of many jobs comes from one query.
             let mut logs = loaders

@@ -7,12 +7,12 @@ use db::models::execution_log::LogFilter;
 use super::ExecutionStatus;
 use super::admin::parse_id;
 use super::connection;
-use super::execution_log::{ExecutionLog, ExecutionLogConnection, logs_connection};
+use super::execution_log::{ExecutionLog, ExecutionLogConnection, Total, logs_connection};
 use crate::auth;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
-/// One page of runs matching `filter`, and the total.
+/// One page of runs matching `filter` (their total counted if asked for).
 pub async fn page(
     state: &AppState,
     filter: &LogFilter,
@@ -25,8 +25,11 @@ pub async fn page(
     let mut logs = db::models::ExecutionLog::page(&mut conn, filter, after, size + 1).await?;
     let has_next = logs.len() as i64 > size;
     logs.truncate(usize::try_from(size).unwrap_or(0));
-    let total = db::models::ExecutionLog::count(&mut conn, filter).await?;
-    Ok(logs_connection(logs, has_next, total))
+    Ok(logs_connection(
+        logs,
+        has_next,
+        Total::Matching(filter.clone()),
+    ))
 }
 
 #[derive(Default)]
