@@ -107,14 +107,17 @@ pub fn rate(success: i64, failure: i64) -> f64 {
     (success as f64 * 10_000.0 / finished as f64).round() / 100.0
 }
 
-/// The `limit` jobs that fire next, soonest first, from their expressions.
+/// The `limit` ACTIVE jobs that fire next, soonest first, from their expressions (each
+/// distinct expression parsed once).
 fn upcoming_runs(jobs: Vec<db::models::Job>, limit: usize) -> Vec<UpcomingRun> {
     let now = chrono::Utc::now();
+    let mut schedules = scheduler::cron::Schedules::default();
     let mut upcoming: Vec<UpcomingRun> = jobs
         .into_iter()
         .filter_map(|job| {
+            let schedule = schedules.get(&job.cron_expression, &job.timezone).ok()?;
             Some(UpcomingRun {
-                next_run_at: scheduler::control::next_fire_time(&job, now)?,
+                next_run_at: schedule.next_after(now)?,
                 job: Job(job),
             })
         })
