@@ -10,6 +10,7 @@ mod api;
 mod burst;
 mod fairness;
 mod growth;
+mod history;
 mod lateness;
 mod live;
 mod memory;
@@ -102,6 +103,16 @@ enum Scenario {
     Api {
         #[arg(long, default_value_t = 10)]
         seconds: u64,
+    },
+    /// The API's reads over a long history: a user with 500 jobs and many runs, beside
+    /// other users' runs.
+    History {
+        /// The runs of the user whose reads are timed.
+        #[arg(long, default_value_t = 1_000_000)]
+        user_runs: usize,
+        /// Runs in all (`adminStats` reads them all).
+        #[arg(long, default_value_t = 10_000_000)]
+        total_runs: usize,
     },
     /// Bystanders' every-second jobs alone, then beside users whose targets never answer.
     Fairness {
@@ -197,6 +208,10 @@ async fn main() {
                 hostile: 1,
                 seconds: 2,
             },
+            Scenario::History {
+                user_runs: 2_000,
+                total_runs: 10_000,
+            },
         ],
         Scenario::All => vec![
             // First, before the heavy scenarios leave PostgreSQL vacuuming in the background.
@@ -240,6 +255,11 @@ async fn main() {
                 hostile: 5,
                 seconds: 20,
             },
+            // Last: it leaves ten million rows behind in its database.
+            Scenario::History {
+                user_runs: 1_000_000,
+                total_runs: 10_000_000,
+            },
         ],
         one => vec![one],
     };
@@ -266,6 +286,10 @@ async fn main() {
                 hostile,
                 seconds,
             } => fairness::fairness(jobs, hostile, seconds, smoke).await,
+            Scenario::History {
+                user_runs,
+                total_runs,
+            } => history::history(user_runs, total_runs, smoke).await,
             Scenario::All => unreachable!("expanded above"),
         });
     }
