@@ -114,10 +114,12 @@ fn slot(claim: Claim<'_>, slot: DateTime<Utc>) -> Decision {
     if claim.claimed.recovered
         && let Some(row) = claim.row
     {
-        // The holder died. Its row says how far it got.
+        // The holder died. Its row says how far it got; the schedule goes on from that
+        // slot, not from the clock: the slots missed while its lease ran out are a
+        // backlog (or, past MISFIRE_AFTER, a gap) when claimed, never silently lost.
         return Decision {
             action: taken_back(claim, row),
-            next_fire: schedule.next_after(row.scheduled_for.max(now)),
+            next_fire: schedule.next_after(row.scheduled_for),
             skipped: None,
         };
     }

@@ -292,6 +292,33 @@ fn a_slot_taken_back_follows_what_the_dead_holder_wrote() {
 }
 
 #[test]
+fn work_taken_back_goes_on_from_the_holders_slot_not_from_the_clock() {
+    // An every-second job whose holder died: its lease expired 15 s later. The slots in
+    // between are a backlog (each fires, late), not lost: the next fire time follows
+    // the slot the holder reached, and the slot rules apply when it is claimed.
+    let active = job(JobStatus::Active);
+    let every_second = Schedule::parse("* * * * * *", "UTC").unwrap();
+    let slot = at(10, 5, 0);
+    let now = slot + TimeDelta::seconds(15);
+    let item = taken_back(claimed(slot_task(slot), now), false);
+    for status in [ExecutionStatus::Prepared, ExecutionStatus::Success] {
+        let written = row(ExecutionTrigger::Schedule, slot, status);
+        let decision = decide(Claim {
+            claimed: &item,
+            job: Some(&active),
+            schedule: Some(&every_second),
+            row: Some(&written),
+            now,
+        });
+        assert_eq!(
+            decision.next_fire,
+            Some(slot + TimeDelta::seconds(1)),
+            "{status:?}"
+        );
+    }
+}
+
+#[test]
 fn a_retry_starts_at_its_time_for_its_original_slot() {
     let active = job(JobStatus::Active);
     let slot = at(10, 5, 0);
