@@ -4,10 +4,10 @@ use super::*;
 use scheduler::events::EventKind;
 
 fn event(user: Uuid) -> HubMessage {
-    HubMessage::Event(Arc::new(ExecutionEvent {
-        kind: EventKind::Started,
-        log: db::test_db::running_log(user),
-    }))
+    HubMessage::Event(Arc::new(ExecutionEvent::new(
+        EventKind::Started,
+        db::test_db::running_log(user),
+    )))
 }
 
 fn owner(message: &HubMessage) -> Uuid {

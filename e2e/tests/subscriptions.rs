@@ -313,8 +313,71 @@ async fn a_burst_published_in_one_pipeline_reaches_the_subscriber_whole() {
 const EVENTS_BY_ID: &str = "subscription { executionEvents { type log { id } } }";
 
 fn started(user: uuid::Uuid) -> scheduler::events::ExecutionEvent {
-    scheduler::events::ExecutionEvent {
-        kind: scheduler::events::EventKind::Started,
-        log: db::test_db::running_log(user),
+    scheduler::events::ExecutionEvent::new(
+        scheduler::events::EventKind::Started,
+        db::test_db::running_log(user),
+    )
+}
+
+#[tokio::test]
+async fn events_leave_response_bodies_out_and_subscribers_still_get_them() {
+    // A target answering 60 KiB would put 60 KiB on Redis pub/sub per run, and a busy
+    // tenant could push the API's subscription past Redis's output limit, cutting every
+    // tenant's live events. Events carry the run without its body; a subscriber that
+    // selects `responseBody` gets it from the run's row.
+    let env = TestEnv::new().await;
+    let big = "x".repeat(60 * 1024);
+    env.target.reply(
+        "/big",
+        e2e::target::Reply {
+            body: big.clone(),
+            ..Default::default()
+        },
+    );
+    let server = env.start_all().await;
+    let api = server.api();
+    let ada = api
+        .signup_verified(&env.mail, "bodies@example.com", "Password123!")
+        .await;
+    let id = job(api, &env, &ada, "/big").await;
+
+    use fred::prelude::{Builder, ClientLike, Config, EventInterface, PubsubInterface};
+    let raw = Builder::from_config(Config::from_url(&env.redis_url).unwrap())
+        .build_subscriber_client()
+        .unwrap();
+    raw.init().await.unwrap();
+    let mut published = raw.message_rx();
+    raw.psubscribe(scheduler::Keys::new(&env.key_prefix).all_events_pattern())
+        .await
+        .unwrap();
+
+    let mut socket = WsClient::authenticated(&api.base, Protocol::Modern, &ada.access_token).await;
+    socket
+        .subscribe(
+            "1",
+            "subscription($jobId: ID) { executionEvents(jobId: $jobId) { type log { id status responseBody } } }",
+            json!({"jobId": id}),
+        )
+        .await;
+    assert!(socket.quiet_for(Duration::from_millis(200)).await);
+    run(api, &ada, &id).await;
+
+    let started = event_of(&socket.next(WAIT).await);
+    assert_eq!(started["type"], "STARTED", "{started}");
+    let finished = event_of(&socket.next(WAIT).await);
+    assert_eq!(finished["type"], "SUCCEEDED");
+    assert_eq!(finished["log"]["responseBody"].as_str(), Some(big.as_str()));
+
+    let mut sizes = Vec::new();
+    while sizes.len() < 2 {
+        let message = tokio::time::timeout(WAIT, published.recv())
+            .await
+            .expect("two events on Redis")
+            .unwrap();
+        sizes.push(message.value.as_str().map_or(0, |text| text.len()));
     }
+    assert!(
+        sizes.iter().all(|size| *size < 2_048),
+        "event sizes on Redis: {sizes:?}"
+    );
 }

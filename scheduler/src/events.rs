@@ -28,8 +28,26 @@ pub enum EventKind {
 pub struct ExecutionEvent {
     #[serde(rename = "type")]
     pub kind: EventKind,
-    /// The run row as it stands at the event (JSON in the contract's field names).
+    /// The run row as it stands at the event (JSON in the contract's field names),
+    /// without its response body.
     pub log: ExecutionLog,
+    /// Whether the run has a response body, left out of the event: a body is up to 64 KiB,
+    /// and one tenant's large bodies would fill the API's subscription past Redis's
+    /// output limit, cutting every tenant's live events. Readers load it from the row.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub body_left_out: bool,
+}
+
+impl ExecutionEvent {
+    /// The event of `kind` for `log`, its response body left out.
+    pub fn new(kind: EventKind, mut log: ExecutionLog) -> ExecutionEvent {
+        let body_left_out = log.response_body.take().is_some();
+        ExecutionEvent {
+            kind,
+            log,
+            body_left_out,
+        }
+    }
 }
 
 /// An event ready to publish: its channel and payload.

@@ -5,7 +5,7 @@ use futures_util::Stream;
 use uuid::Uuid;
 
 use super::admin::parse_id;
-use super::execution_log::ExecutionLog;
+use super::execution_log::{Body, ExecutionLog};
 use crate::auth::{self, account};
 use crate::events::{CAPACITY, Ended, EventHub, HubMessage};
 use crate::state::AppState;
@@ -81,7 +81,10 @@ impl EventsSubscription {
                         }
                         yield Ok(ExecutionEvent {
                             kind: event.kind.into(),
-                            log: ExecutionLog(log.clone()),
+                            log: ExecutionLog(
+                                log.clone(),
+                                if event.body_left_out { Body::LeftOut } else { Body::InRow },
+                            ),
                         });
                     }
                     Err(Ended::Lagged) => {

@@ -11,7 +11,23 @@ use crate::error::ApiError;
 
 /// One attempt of one run of a job.
 #[derive(Debug, Clone)]
-pub struct ExecutionLog(pub db::models::ExecutionLog);
+pub struct ExecutionLog(pub db::models::ExecutionLog, pub Body);
+
+/// Where a run's response body is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Body {
+    /// In the row at hand (`None` there: the run has none).
+    #[default]
+    InRow,
+    /// Left out of a live event: read from the run's row if asked for.
+    LeftOut,
+}
+
+impl From<db::models::ExecutionLog> for ExecutionLog {
+    fn from(row: db::models::ExecutionLog) -> ExecutionLog {
+        ExecutionLog(row, Body::InRow)
+    }
+}
 
 impl ExecutionLog {
     /// When the run's request went out, if it has.
@@ -93,8 +109,16 @@ impl ExecutionLog {
 
     /// At most 64 KiB of the response body, as text: bytes that are not UTF-8, and NUL,
     /// show as U+FFFD (�); a character cut by the 64 KiB limit is left out.
-    async fn response_body(&self) -> Option<&str> {
-        self.0.response_body.as_deref()
+    async fn response_body(&self, ctx: &Context<'_>) -> Result<Option<String>> {
+        if self.1 == Body::InRow {
+            return Ok(self.0.response_body.clone());
+        }
+        let state = ctx.data_unchecked::<crate::state::AppState>();
+        let mut conn = state.conn().await?;
+        let row = db::models::ExecutionLog::find(&mut conn, self.0.id)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(row.and_then(|row| row.response_body))
     }
 
     /// Whether the body went on past the 64 KiB kept in `responseBody` (the rest was not
@@ -173,7 +197,7 @@ pub fn logs_connection(
         .into_iter()
         .map(|log| ExecutionLogEdge {
             cursor: connection::encode_cursor(log.started_at, log.id),
-            node: ExecutionLog(log),
+            node: ExecutionLog::from(log),
         })
         .collect();
     ExecutionLogConnection {

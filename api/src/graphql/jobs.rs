@@ -214,7 +214,7 @@ impl JobsMutation {
     /// starts; follow it with `executionLog` or the `executionEvents` subscription.
     async fn run_job(&self, ctx: &Context<'_>, id: ID) -> Result<ExecutionLog> {
         let viewer = auth::viewer(ctx)?;
-        Ok(ExecutionLog(
+        Ok(ExecutionLog::from(
             jobs::run_now(state(ctx), viewer, job_id(&id)?).await?,
         ))
     }

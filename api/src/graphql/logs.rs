@@ -47,7 +47,7 @@ impl LogsQuery {
             .await?
             .filter(|log| log.user_id == viewer.sub && log.is_shown())
             .ok_or_else(|| ApiError::NotFound(format!("no execution log with id {id}")))?;
-        Ok(ExecutionLog(log))
+        Ok(ExecutionLog::from(log))
     }
 
     /// The caller's runs, newest first, by job, status and start time (`since` inclusive,

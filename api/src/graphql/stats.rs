@@ -151,7 +151,7 @@ pub async fn dashboard(state: &AppState, user_id: Uuid) -> ApiResult<DashboardSt
         avg_duration_ms: runs.avg_duration_ms,
         executions_last24h: int(runs.last_24h),
         upcoming_runs: upcoming,
-        recent_executions: recent.into_iter().map(ExecutionLog).collect(),
+        recent_executions: recent.into_iter().map(ExecutionLog::from).collect(),
     })
 }
 

@@ -150,10 +150,7 @@ impl Scheduler {
             }
             let events: Vec<ExecutionEvent> = started
                 .into_iter()
-                .map(|log| ExecutionEvent {
-                    kind: EventKind::Started,
-                    log,
-                })
+                .map(|log| ExecutionEvent::new(EventKind::Started, log))
                 .collect();
             if let Err(e) = events::publish(&redis, &keys, &events).await {
                 tracing::warn!(error = %e, "could not publish STARTED events");

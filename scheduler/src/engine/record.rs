@@ -313,10 +313,7 @@ impl Scheduler {
                 duration_ms = row.duration_ms,
                 "run finished"
             );
-            events.push(ExecutionEvent {
-                kind,
-                log: row.clone(),
-            });
+            events.push(ExecutionEvent::new(kind, row.clone()));
         }
         let members: Vec<String> = batch.iter().map(|f| f.member.clone()).collect();
         // Retries ride in the same transaction as the release: keep trying (the leases stay

@@ -139,10 +139,10 @@ pub async fn live(
             let user = user_ids[next_user % users];
             next_user += 1;
             let log = db::test_db::running_log(user);
-            batch.push(scheduler::events::ExecutionEvent {
-                kind: scheduler::events::EventKind::Started,
+            batch.push(scheduler::events::ExecutionEvent::new(
+                scheduler::events::EventKind::Started,
                 log,
-            });
+            ));
         }
         let at = StdInstant::now();
         for event in &batch {
