@@ -1,6 +1,8 @@
 //! Rows written straight to a test's database, for tests about what happens after the
 //! API (the scheduler, the reconciler): users and jobs without the HTTP round trips.
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 use db::models::job::NewJob;
 use db::models::{ExecutionLog, Job, NewUser, User};
@@ -173,4 +175,39 @@ pub async fn last_status(
         .expect("load last run")
         .pop()
         .map(|run| run.status)
+}
+
+/// Waits until `job` has `count` finished runs whose slots are at or after `from`, each
+/// recorded within `within` of its slot, and returns them.
+pub async fn recorded_on_time(
+    env: &crate::TestEnv,
+    job: Uuid,
+    from: DateTime<Utc>,
+    count: usize,
+    within: Duration,
+) -> Vec<ExecutionLog> {
+    let runs = crate::poll_until(
+        &format!("{count} recorded runs of the bystander's job"),
+        Duration::from_secs(20),
+        || async {
+            let runs: Vec<ExecutionLog> = runs(&env.database, job)
+                .await
+                .into_iter()
+                .filter(|r| r.scheduled_for >= from && r.status.is_final())
+                .collect();
+            (runs.len() >= count).then_some(runs)
+        },
+    )
+    .await;
+    let within = chrono::Duration::from_std(within).unwrap();
+    for run in &runs {
+        let finished = run.finished_at.expect("a final run has finished");
+        assert!(
+            finished - run.scheduled_for <= within,
+            "the bystander's run of {} finished {} after its slot",
+            run.scheduled_for,
+            finished - run.scheduled_for
+        );
+    }
+    runs
 }

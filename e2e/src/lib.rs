@@ -8,6 +8,7 @@ pub mod accounts;
 pub mod client;
 pub mod fixtures;
 pub mod hostile;
+pub mod job_api;
 pub mod mail;
 pub mod pg_server;
 pub mod process;

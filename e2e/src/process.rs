@@ -30,6 +30,18 @@ pub struct Cronops {
 }
 
 impl Cronops {
+    /// Stops every process gracefully and asserts each exited cleanly.
+    pub async fn stop_all(processes: &mut [Cronops]) {
+        for process in processes.iter_mut() {
+            let status = process.terminate(std::time::Duration::from_secs(30)).await;
+            assert!(
+                status.success(),
+                "scheduler exit {status}:\n{}",
+                process.output()
+            );
+        }
+    }
+
     /// Runs `cronops <args>` with exactly `vars` (plus PATH) in `workdir`.
     pub fn spawn(args: &[&str], vars: &[(String, String)], workdir: &Path) -> Cronops {
         let log = workdir.join(format!("cronops-{}-{}.log", args.join("-"), free_port()));

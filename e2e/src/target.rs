@@ -176,6 +176,19 @@ impl HttpTarget {
             .collect()
     }
 
+    /// How many requests `path` received per execution id.
+    pub fn deliveries(&self, path: &str) -> std::collections::HashMap<String, usize> {
+        let mut counts = std::collections::HashMap::new();
+        for request in self.received_on(path) {
+            let id = request.headers["x-cronops-execution-id"]
+                .to_str()
+                .unwrap()
+                .to_owned();
+            *counts.entry(id).or_insert(0) += 1;
+        }
+        counts
+    }
+
     /// Waits until `path` has received at least `count` requests and returns them all.
     pub async fn wait_for(
         &self,

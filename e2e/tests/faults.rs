@@ -12,19 +12,6 @@ use e2e::target::Reply;
 use e2e::{Cronops, PgServer, RedisServer, TestEnv, poll_until};
 use uuid::Uuid;
 
-/// How many requests the target got per execution id.
-fn deliveries(env: &TestEnv, path: &str) -> HashMap<String, usize> {
-    let mut counts = HashMap::new();
-    for request in env.target.received_on(path) {
-        let id = request.headers["x-cronops-execution-id"]
-            .to_str()
-            .unwrap()
-            .to_owned();
-        *counts.entry(id).or_insert(0) += 1;
-    }
-    counts
-}
-
 /// Slots of one job's SCHEDULE runs must be consecutive seconds with no gap.
 fn assert_no_gap(job: Uuid, runs: &[ExecutionLog]) {
     let mut slots: Vec<_> = runs
@@ -50,17 +37,6 @@ fn assert_no_gap(job: Uuid, runs: &[ExecutionLog]) {
     }
 }
 
-async fn stop_all(processes: &mut [Cronops]) {
-    for process in processes.iter_mut() {
-        let status = process.terminate(Duration::from_secs(30)).await;
-        assert!(
-            status.success(),
-            "scheduler exit {status}:\n{}",
-            process.output()
-        );
-    }
-}
-
 #[tokio::test]
 async fn three_schedulers_fire_200_jobs_every_second_each_slot_exactly_once() {
     let env = TestEnv::new().await;
@@ -76,7 +52,7 @@ async fn three_schedulers_fire_200_jobs_every_second_each_slot_exactly_once() {
 
     // The run itself: 30 seconds of every job firing every second.
     tokio::time::sleep(Duration::from_secs(30)).await;
-    stop_all(&mut schedulers).await;
+    Cronops::stop_all(&mut schedulers).await;
 
     let runs = fixtures::all_runs(&env.database).await;
     assert!(runs.len() >= 200 * 25, "only {} runs in 30 s", runs.len());
@@ -98,7 +74,7 @@ async fn three_schedulers_fire_200_jobs_every_second_each_slot_exactly_once() {
         unfinished.len(),
         unfinished.first()
     );
-    let delivered = deliveries(&env, "/load");
+    let delivered = env.target.deliveries("/load");
     assert_eq!(delivered.len(), runs.len(), "one delivery per recorded run");
     assert!(
         delivered.values().all(|n| *n == 1),
@@ -167,7 +143,7 @@ async fn a_scheduler_killed_mid_run_loses_no_slot() {
         },
     )
     .await;
-    stop_all(std::slice::from_mut(&mut survivor)).await;
+    Cronops::stop_all(std::slice::from_mut(&mut survivor)).await;
     let runs = fixtures::runs(&env.database, job).await;
     assert_no_gap(job, &runs);
     assert!(runs.iter().all(|r| r.status.is_final()), "no run left open");
@@ -211,11 +187,11 @@ async fn flushall_is_healed_by_the_reconciler() {
         (after >= 3).then_some(())
     })
     .await;
-    stop_all(std::slice::from_mut(&mut server)).await;
+    Cronops::stop_all(std::slice::from_mut(&mut server)).await;
     let runs = fixtures::runs(&env.database, job).await;
     let slots: HashSet<_> = runs.iter().map(|r| r.scheduled_for).collect();
     assert_eq!(slots.len(), runs.len(), "no slot twice across the flush");
-    assert!(deliveries(&env, "/flush").values().all(|n| *n == 1));
+    assert!(env.target.deliveries("/flush").values().all(|n| *n == 1));
     // The outage costs at most the slots of one reconcile period (plus a claim).
     let mut seconds: Vec<_> = runs.iter().map(|r| r.scheduled_for.timestamp()).collect();
     seconds.sort_unstable();
@@ -316,7 +292,7 @@ async fn postgres_down_for_five_seconds_loses_no_run_record() {
         },
     )
     .await;
-    stop_all(std::slice::from_mut(&mut scheduler)).await;
+    Cronops::stop_all(std::slice::from_mut(&mut scheduler)).await;
 
     let runs = load().await.unwrap();
     assert!(
@@ -327,7 +303,7 @@ async fn postgres_down_for_five_seconds_loses_no_run_record() {
             .collect::<Vec<_>>()
     );
     let recorded: HashSet<String> = runs.iter().map(|r| r.id.to_string()).collect();
-    for (id, count) in deliveries(&env, "/pg") {
+    for (id, count) in env.target.deliveries("/pg") {
         assert_eq!(count, 1, "run {id} delivered twice");
         assert!(
             recorded.contains(&id),
@@ -344,86 +320,5 @@ async fn postgres_down_for_five_seconds_loses_no_run_record() {
         .any(|noticed| scheduler.output().contains(noticed)),
         "the outage was noticed:\n{}",
         scheduler.output()
-    );
-}
-
-#[tokio::test]
-async fn a_scheduler_killed_before_sending_runs_it_prepared_ahead_loses_none() {
-    // Runs are prepared (their PREPARED rows written) up to SCHEDULER_LOOKAHEAD_MS before
-    // their slot. A holder killed in between never sent the request: the instance taking
-    // over must send it (late), not close it as failed.
-    let env = TestEnv::new().await;
-    let user = fixtures::user(&env.database).await;
-    let now = chrono::Utc::now();
-    let slot = chrono::DateTime::from_timestamp(now.timestamp() + 5, 0).unwrap();
-    let mut spec = JobSpec::every_second(env.target.url("/ahead"));
-    spec.cron = format!("{} * * * * *", chrono::Timelike::second(&slot));
-    spec.next_run_at = Some(slot);
-    spec.max_retries = 0;
-    let job = fixtures::job(&env.database, user, &spec).await;
-    let vars = env.vars_with(&[
-        ("SCHEDULER_LEASE_MS", "6000"),
-        ("SCHEDULER_LOOKAHEAD_MS", "2000"),
-    ]);
-
-    let mut doomed = Cronops::spawn(&["scheduler"], &vars, env.workdir.path());
-    let prepared = poll_until(
-        "the slot prepared ahead",
-        Duration::from_secs(10),
-        || async {
-            fixtures::runs(&env.database, job)
-                .await
-                .into_iter()
-                .find(|r| r.scheduled_for == slot)
-        },
-    )
-    .await;
-    doomed.kill();
-    assert!(
-        chrono::Utc::now() < slot,
-        "the test was too slow to kill the holder before the slot"
-    );
-    assert_eq!(
-        prepared.status,
-        ExecutionStatus::Prepared,
-        "not sent, not shown"
-    );
-    let mut survivor = Cronops::spawn(&["scheduler"], &vars, env.workdir.path());
-
-    let run = poll_until(
-        "the prepared run sent and recorded",
-        Duration::from_secs(30),
-        || async {
-            fixtures::runs(&env.database, job)
-                .await
-                .into_iter()
-                .find(|r| r.scheduled_for == slot && r.status.is_final())
-        },
-    )
-    .await;
-    stop_all(std::slice::from_mut(&mut survivor)).await;
-    assert_eq!(run.id, prepared.id);
-    assert_eq!(
-        (run.status, run.attempt, run.trigger, run.error.as_deref()),
-        (
-            ExecutionStatus::Success,
-            1,
-            db::ExecutionTrigger::Schedule,
-            None
-        ),
-        "{run:?}"
-    );
-    assert!(
-        run.late,
-        "sent after the holder's lease expired: marked late"
-    );
-    assert!(run.went_out_at() > Some(slot), "{run:?}");
-    let sent = deliveries(&env, "/ahead");
-    assert_eq!(sent.get(&run.id.to_string()), Some(&1), "{sent:?}");
-    let runs = fixtures::runs(&env.database, job).await;
-    assert_eq!(
-        runs.iter().filter(|r| r.scheduled_for == slot).count(),
-        1,
-        "{runs:?}"
     );
 }

@@ -4,8 +4,9 @@
 use std::time::Duration;
 
 use chrono::Utc;
+use db::ExecutionStatus;
 use e2e::fixtures::{self, JobSpec};
-use e2e::{TestEnv, poll_until};
+use e2e::{Cronops, TestEnv, poll_until};
 
 #[tokio::test]
 async fn pausing_stops_runs_already_prepared_ahead() {
@@ -173,4 +174,85 @@ async fn runs_show_once_sent_from_when_they_were_sent() {
         assert_eq!(delay, (started - slot).num_milliseconds(), "{node}");
         assert!((0..1000).contains(&delay), "{node}");
     }
+}
+
+#[tokio::test]
+async fn a_scheduler_killed_before_sending_runs_it_prepared_ahead_loses_none() {
+    // Runs are prepared (their PREPARED rows written) up to SCHEDULER_LOOKAHEAD_MS before
+    // their slot. A holder killed in between never sent the request: the instance taking
+    // over must send it (late), not close it as failed.
+    let env = TestEnv::new().await;
+    let user = fixtures::user(&env.database).await;
+    let now = chrono::Utc::now();
+    let slot = chrono::DateTime::from_timestamp(now.timestamp() + 5, 0).unwrap();
+    let mut spec = JobSpec::every_second(env.target.url("/ahead"));
+    spec.cron = format!("{} * * * * *", chrono::Timelike::second(&slot));
+    spec.next_run_at = Some(slot);
+    spec.max_retries = 0;
+    let job = fixtures::job(&env.database, user, &spec).await;
+    let vars = env.vars_with(&[
+        ("SCHEDULER_LEASE_MS", "6000"),
+        ("SCHEDULER_LOOKAHEAD_MS", "2000"),
+    ]);
+
+    let mut doomed = Cronops::spawn(&["scheduler"], &vars, env.workdir.path());
+    let prepared = poll_until(
+        "the slot prepared ahead",
+        Duration::from_secs(10),
+        || async {
+            fixtures::runs(&env.database, job)
+                .await
+                .into_iter()
+                .find(|r| r.scheduled_for == slot)
+        },
+    )
+    .await;
+    doomed.kill();
+    assert!(
+        chrono::Utc::now() < slot,
+        "the test was too slow to kill the holder before the slot"
+    );
+    assert_eq!(
+        prepared.status,
+        ExecutionStatus::Prepared,
+        "not sent, not shown"
+    );
+    let mut survivor = Cronops::spawn(&["scheduler"], &vars, env.workdir.path());
+
+    let run = poll_until(
+        "the prepared run sent and recorded",
+        Duration::from_secs(30),
+        || async {
+            fixtures::runs(&env.database, job)
+                .await
+                .into_iter()
+                .find(|r| r.scheduled_for == slot && r.status.is_final())
+        },
+    )
+    .await;
+    Cronops::stop_all(std::slice::from_mut(&mut survivor)).await;
+    assert_eq!(run.id, prepared.id);
+    assert_eq!(
+        (run.status, run.attempt, run.trigger, run.error.as_deref()),
+        (
+            ExecutionStatus::Success,
+            1,
+            db::ExecutionTrigger::Schedule,
+            None
+        ),
+        "{run:?}"
+    );
+    assert!(
+        run.late,
+        "sent after the holder's lease expired: marked late"
+    );
+    assert!(run.went_out_at() > Some(slot), "{run:?}");
+    let sent = env.target.deliveries("/ahead");
+    assert_eq!(sent.get(&run.id.to_string()), Some(&1), "{sent:?}");
+    let runs = fixtures::runs(&env.database, job).await;
+    assert_eq!(
+        runs.iter().filter(|r| r.scheduled_for == slot).count(),
+        1,
+        "{runs:?}"
+    );
 }
