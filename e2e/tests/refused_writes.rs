@@ -148,7 +148,7 @@ async fn runs_are_recorded_while_postgresql_refuses_every_write_to_jobs() {
     )
     .await;
     refuse_when(&env, "UPDATE", "jobs", "true", "runs do not write jobs").await;
-    let _scheduler = env.start_scheduler();
+    let (_scheduler, probe) = scheduler_with_metrics(&env);
 
     let after = Utc::now();
     let runs = fixtures::recorded_on_time(&env, stuck, after, 2, Duration::from_secs(2)).await;
@@ -163,6 +163,18 @@ async fn runs_are_recorded_while_postgresql_refuses_every_write_to_jobs() {
             Some(ExecutionStatus::Success)
         );
     }
+    // Nothing was refused, so nothing was isolated: no write touched a job.
+    metric_reaches(
+        &probe,
+        "cronops_scheduler_runs_total{status=\"SUCCESS\"}",
+        4.0,
+    )
+    .await;
+    let metrics = probe.get("/metrics", &[]).await.text().await.unwrap();
+    assert!(
+        !metrics.contains("cronops_scheduler_isolated_rows_total"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
