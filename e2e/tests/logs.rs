@@ -274,3 +274,55 @@ async fn stats_and_analytics_match_hand_computed_values() {
         );
     }
 }
+
+#[tokio::test]
+async fn upcoming_runs_are_the_active_jobs_that_fire_soonest() {
+    let env = TestEnv::new().await;
+    let server = env.start_api().await;
+    let api = server.api();
+    let ada = api
+        .signup_verified(&env.mail, "soon@example.com", "Password123!")
+        .await;
+    let mut ids = Vec::new();
+    for (name, cron) in [
+        ("yearly", "0 0 1 1 *"),
+        ("minutely", "* * * * *"),
+        ("hourly", "0 * * * *"),
+    ] {
+        let created = api
+            .graphql(
+                "mutation($input: CreateJobInput!) { createJob(input: $input) { id } }",
+                json!({"input": {"name": name, "cronExpression": cron, "targetUrl": env.target.url("/soon")}}),
+                Some(&ada.access_token),
+            )
+            .await;
+        ids.push(created["data"]["createJob"]["id"].clone());
+    }
+    let stats = api
+        .graphql(
+            "{ stats { upcomingRuns { job { id name } nextRunAt } } }",
+            json!({}),
+            Some(&ada.access_token),
+        )
+        .await;
+    let upcoming = stats["data"]["stats"]["upcomingRuns"].as_array().unwrap();
+    let times: Vec<DateTime<Utc>> = upcoming
+        .iter()
+        .map(|run| run["nextRunAt"].as_str().unwrap().parse().unwrap())
+        .collect();
+    assert!(
+        times.windows(2).all(|w| w[0] <= w[1]),
+        "soonest first: {stats}"
+    );
+    // The minutely job fires soonest (the hourly one ties with it at minute 59).
+    assert_eq!(upcoming.len(), 3, "{stats}");
+    assert_eq!(upcoming[2]["job"]["name"], "yearly");
+    let minutely = upcoming
+        .iter()
+        .position(|run| run["job"]["id"] == ids[1])
+        .unwrap();
+    assert_eq!(times[minutely], times[0]);
+    let at = times[0];
+    assert_eq!(at.timestamp() % 60, 0, "a whole minute: {at}");
+    assert!(at > Utc::now() && at <= Utc::now() + Duration::seconds(61));
+}

@@ -109,22 +109,39 @@ pub fn rate(success: i64, failure: i64) -> f64 {
 
 /// The `limit` ACTIVE jobs that fire next, soonest first, from their expressions (each
 /// distinct expression parsed once).
-fn upcoming_runs(jobs: Vec<db::models::Job>, limit: usize) -> Vec<UpcomingRun> {
+async fn upcoming_runs(
+    conn: &mut db::AsyncPgConnection,
+    user_id: Uuid,
+    limit: usize,
+) -> ApiResult<Vec<UpcomingRun>> {
     let now = chrono::Utc::now();
     let mut schedules = scheduler::cron::Schedules::default();
-    let mut upcoming: Vec<UpcomingRun> = jobs
+    let mut next: Vec<(DateTime<Utc>, Uuid)> = db::models::stats::active_schedules(conn, user_id)
+        .await?
         .into_iter()
-        .filter_map(|job| {
-            let schedule = schedules.get(&job.cron_expression, &job.timezone).ok()?;
-            Some(UpcomingRun {
-                next_run_at: schedule.next_after(now)?,
-                job: Job(job),
-            })
+        .filter_map(|(id, expression, timezone)| {
+            let schedule = schedules.get(&expression, &timezone).ok()?;
+            Some((schedule.next_after(now)?, id))
         })
         .collect();
-    upcoming.sort_by_key(|run| (run.next_run_at, run.job.0.id));
-    upcoming.truncate(limit);
-    upcoming
+    next.sort_unstable();
+    next.truncate(limit);
+    let ids: Vec<Uuid> = next.iter().map(|(_, id)| *id).collect();
+    let mut jobs: std::collections::HashMap<Uuid, db::models::Job> =
+        db::models::Job::find_many(conn, &ids)
+            .await?
+            .into_iter()
+            .map(|job| (job.id, job))
+            .collect();
+    Ok(next
+        .into_iter()
+        .filter_map(|(next_run_at, id)| {
+            Some(UpcomingRun {
+                next_run_at,
+                job: Job(jobs.remove(&id)?),
+            })
+        })
+        .collect())
 }
 
 /// The dashboard of one user.
@@ -133,7 +150,7 @@ pub async fn dashboard(state: &AppState, user_id: Uuid) -> ApiResult<DashboardSt
     let mut conn = state.conn().await?;
     let runs = stats::run_totals(&mut conn, Some(user_id)).await?;
     let jobs = stats::job_totals(&mut conn, Some(user_id)).await?;
-    let upcoming = upcoming_runs(stats::active_jobs(&mut conn, user_id).await?, 5);
+    let upcoming = upcoming_runs(&mut conn, user_id, 5).await?;
     let filter = db::models::execution_log::LogFilter {
         user_id: Some(user_id),
         ..Default::default()

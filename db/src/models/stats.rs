@@ -231,22 +231,24 @@ pub async fn top_failing_jobs(
     .await
 }
 
-/// Most ACTIVE jobs [`active_jobs`] reads: more than any plan allows, so the bound only
-/// caps the cost of an account that somehow has more.
+/// Most ACTIVE jobs [`active_schedules`] reads: more than any plan allows, so the bound
+/// only caps the cost of an account that somehow has more.
 const ACTIVE_JOBS_READ: i64 = 5_000;
 
-/// A user's ACTIVE jobs (the dashboard reckons which fire next from their expressions).
-pub async fn active_jobs(
+/// The schedules of a user's ACTIVE jobs: (id, expression, timezone). The dashboard
+/// reckons which fire next from them, then loads only those jobs (a job's row carries
+/// headers and a body of up to 64 KiB).
+pub async fn active_schedules(
     conn: &mut AsyncPgConnection,
     user_id: Uuid,
-) -> QueryResult<Vec<crate::models::Job>> {
+) -> QueryResult<Vec<(Uuid, String, String)>> {
     use crate::schema::jobs;
     jobs::table
         .filter(jobs::user_id.eq(user_id))
         .filter(jobs::status.eq(crate::JobStatus::Active))
         .order(jobs::id)
         .limit(ACTIVE_JOBS_READ)
-        .select(crate::models::Job::as_select())
+        .select((jobs::id, jobs::cron_expression, jobs::timezone))
         .load(conn)
         .await
 }
