@@ -7,6 +7,7 @@
 mod batch;
 pub mod enums;
 mod error;
+pub mod histogram;
 pub mod migrate;
 pub mod models;
 pub mod plan;

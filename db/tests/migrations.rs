@@ -10,6 +10,9 @@ const TABLES: &[&str] = &[
     "refresh_sessions",
     "jobs",
     "execution_logs",
+    "run_counts",
+    "run_duration_counts",
+    "job_failure_counts",
 ];
 
 async fn table_exists(conn: &mut db::AsyncPgConnection, table: &str) -> bool {

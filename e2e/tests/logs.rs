@@ -239,10 +239,11 @@ async fn stats_and_analytics_match_hand_computed_values() {
         };
         assert_eq!(hour["count"], expected, "{hour}");
     }
-    assert_eq!(
-        a["durationPercentiles"],
-        json!({"p50": 300.0, "p95": 480.0, "p99": 496.0})
-    );
+    // From the duration histogram: within 1 % of the runs' own 300, 480 and 496 ms.
+    for (name, exact) in [("p50", 300.0), ("p95", 480.0), ("p99", 496.0)] {
+        let counted = a["durationPercentiles"][name].as_f64().unwrap();
+        assert!((counted - exact).abs() <= exact * 0.01, "{name}: {counted}");
+    }
     let failing: HashSet<_> = a["topFailingJobs"]
         .as_array()
         .unwrap()

@@ -23,7 +23,8 @@ pub async fn run(db: db::Pool, every: Duration, stop: CancellationToken) {
     }
 }
 
-/// One sweep: batches until none is full. Returns how many runs went.
+/// One sweep: batches until none is full, then the counts of buckets no run is kept
+/// for. Returns how many runs went.
 pub async fn sweep(db: &db::Pool, stop: &CancellationToken) -> Result<usize, db::Error> {
     let mut deleted = 0;
     while !stop.is_cancelled() {
@@ -36,5 +37,7 @@ pub async fn sweep(db: &db::Pool, stop: &CancellationToken) -> Result<usize, db:
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    let mut conn = db.get().await?;
+    db::models::stats::delete_expired_counts(&mut conn).await?;
     Ok(deleted)
 }

@@ -204,6 +204,20 @@ async fn retention_deletes_only_runs_past_the_owners_plan() {
     let mut left = left;
     left.sort_unstable();
     assert_eq!(left, [1, 1, 6, 29, 60]);
+    // The dashboard counts follow, and no count outlives every plan's retention.
+    for (user, runs) in [(free, 2), (pro, 3)] {
+        let totals = db::models::stats::run_totals(&mut conn, Some(user))
+            .await
+            .unwrap();
+        assert_eq!(totals.total, runs);
+    }
+    assert!(
+        !db::test_db::query_bool(
+            &mut conn,
+            "SELECT EXISTS (SELECT 1 FROM run_counts WHERE bucket < now() - interval '91 days') AS value"
+        )
+        .await
+    );
 }
 
 #[tokio::test]

@@ -60,7 +60,8 @@ pub struct HourCount {
     pub count: i32,
 }
 
-/// Duration percentiles, in milliseconds.
+/// Duration percentiles, in milliseconds: from a histogram kept as runs finish, each
+/// within 1 % of the exact figure, over whole UTC days (from the day the period starts in).
 #[derive(SimpleObject, Debug)]
 pub struct Percentiles {
     pub p50: Option<f64>,

@@ -1,0 +1,11 @@
+DROP TRIGGER execution_logs_counted_on_insert ON execution_logs;
+DROP TRIGGER execution_logs_counted_on_update ON execution_logs;
+DROP TRIGGER execution_logs_counted_on_delete ON execution_logs;
+DROP FUNCTION count_inserted_runs();
+DROP FUNCTION count_updated_runs();
+DROP FUNCTION count_deleted_runs();
+DROP FUNCTION count_run_changes(text);
+DROP FUNCTION duration_bin(integer);
+DROP TABLE job_failure_counts;
+DROP TABLE run_duration_counts;
+DROP TABLE run_counts;
