@@ -29,6 +29,55 @@ pub(crate) async fn probe_by_key(conn: &mut AsyncPgConnection) -> QueryResult<()
         .map(drop)
 }
 
+/// Like [`probe_by_key`], and nested loops only, for statements that join one key array
+/// with the runs: the runs are partitioned by week, and the planner prices a probe as one
+/// in every partition (it cannot know that each key names its week), so left to itself it
+/// reads whole indexes instead. In a nested loop each run is probed in its own week only.
+/// Such statements must not give the planner an index to drive them by (their status
+/// checks are written as `NOT IN`).
+pub(crate) async fn probe_partitions_by_key(conn: &mut AsyncPgConnection) -> QueryResult<()> {
+    diesel::sql_query(
+        "SELECT set_config('enable_seqscan', 'off', true), \
+                set_config('enable_hashjoin', 'off', true), \
+                set_config('enable_mergejoin', 'off', true)",
+    )
+    .execute(conn)
+    .await
+    .map(drop)
+}
+
+/// Loads `query` (runs picked by id and slot) in its own transaction, probed by key in
+/// their weeks' partitions (see [`probe_partitions_by_key`]).
+pub(crate) async fn load_from_partitions<Q, U>(
+    conn: &mut AsyncPgConnection,
+    query: Q,
+) -> QueryResult<Vec<U>>
+where
+    Q: LoadQuery<'static, AsyncPgConnection, U> + Send + 'static,
+    U: Send + 'static,
+{
+    conn.transaction::<_, diesel::result::Error, _>(async move |conn| {
+        probe_partitions_by_key(conn).await?;
+        query.load(conn).await
+    })
+    .await
+}
+
+/// Runs `query` (a write to runs picked by id and slot) like [`load_from_partitions`].
+pub(crate) async fn execute_in_partitions<Q>(
+    conn: &mut AsyncPgConnection,
+    query: Q,
+) -> QueryResult<usize>
+where
+    Q: diesel_async::methods::ExecuteDsl<AsyncPgConnection> + Send + 'static,
+{
+    conn.transaction::<_, diesel::result::Error, _>(async move |conn| {
+        probe_partitions_by_key(conn).await?;
+        query.execute(conn).await
+    })
+    .await
+}
+
 /// Loads `query` (a batch of rows picked by key) in its own transaction, probed by key.
 /// The query must own its keys (`eq_any` over a `Vec`): it outlives the caller's borrow.
 pub(crate) async fn load_by_key<Q, U>(conn: &mut AsyncPgConnection, query: Q) -> QueryResult<Vec<U>>

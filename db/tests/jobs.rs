@@ -52,7 +52,7 @@ async fn runs_do_not_write_their_job_but_edits_move_updated_at() {
     ExecutionLog::insert_new(&mut conn, std::slice::from_ref(&run))
         .await
         .unwrap();
-    let closed = ExecutionLog::complete_many(&mut conn, &[success(run.id, now)])
+    let closed = ExecutionLog::complete_many(&mut conn, &[success(&run, now)])
         .await
         .unwrap();
     assert_eq!(closed.len(), 1);
@@ -106,10 +106,11 @@ fn new_run(job_id: Uuid, user_id: Uuid, now: DateTime<Utc>) -> NewExecutionLog {
     }
 }
 
-/// Run `id` answered 200 at `now`.
-fn success(id: Uuid, now: DateTime<Utc>) -> Completion {
+/// `run` answered 200 at `now`.
+fn success(run: &NewExecutionLog, now: DateTime<Utc>) -> Completion {
     Completion {
-        id,
+        id: run.id,
+        scheduled_for: run.scheduled_for,
         status: ExecutionStatus::Success,
         sent_at: now,
         late: false,
@@ -154,6 +155,48 @@ struct Scans {
     seq_scan: i64,
 }
 
+/// Runs read so far in this transaction, from any partition.
+async fn runs_read(conn: &mut db::AsyncPgConnection) -> diesel::QueryResult<i64> {
+    #[derive(diesel::QueryableByName)]
+    struct Read {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        tuples: i64,
+    }
+    let read: Read = diesel::sql_query(
+        "SELECT coalesce(sum(coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0)), 0)::int8 \
+                AS tuples \
+         FROM pg_stat_xact_user_tables WHERE relname LIKE 'execution_logs%'",
+    )
+    .get_result(conn)
+    .await?;
+    Ok(read.tuples)
+}
+
+/// Index scans so far in this transaction, by partition of the runs.
+async fn index_scans_by_partition(
+    conn: &mut db::AsyncPgConnection,
+) -> diesel::QueryResult<std::collections::HashMap<String, i64>> {
+    #[derive(diesel::QueryableByName)]
+    struct Partition {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        relname: String,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        idx_scan: i64,
+    }
+    let partitions: Vec<Partition> = diesel::sql_query(
+        "SELECT relname::text, coalesce(idx_scan, 0) AS idx_scan FROM pg_stat_xact_user_tables \
+         WHERE relid IN (SELECT inhrelid FROM pg_inherits \
+                         WHERE inhparent = 'execution_logs'::regclass)",
+    )
+    .load(conn)
+    .await?;
+    assert!(partitions.len() > 2, "the runs are partitioned");
+    Ok(partitions
+        .into_iter()
+        .map(|p| (p.relname, p.idx_scan))
+        .collect())
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn scheduler_batches_probe_rows_by_key_whatever_the_table_size() {
     // 1,000 of 20,000 analysed jobs, and a run table the statistics still think empty:
@@ -174,7 +217,24 @@ async fn scheduler_batches_probe_rows_by_key_whatever_the_table_size() {
         .iter()
         .map(|job_id| new_run(*job_id, user_id, now))
         .collect();
-    let completions: Vec<Completion> = rows.iter().map(|row| success(row.id, now)).collect();
+    let completions: Vec<Completion> = rows.iter().map(|row| success(row, now)).collect();
+    // 50,000 earlier runs in the week of these slots, analysed: a batch that read its
+    // partition whole rather than probing its keys would read all of them.
+    diesel::sql_query(
+        "INSERT INTO execution_logs (job_id, user_id, status, trigger, scheduled_for, started_at) \
+         SELECT $1, $2, 'SUCCESS', 'SCHEDULE', t, t \
+         FROM generate_series(1, 50000) AS i, LATERAL (SELECT $3 - i * interval '1 ms' AS t) AS s",
+    )
+    .bind::<diesel::sql_types::Uuid, _>(batch[0])
+    .bind::<diesel::sql_types::Uuid, _>(user_id)
+    .bind::<diesel::sql_types::Timestamptz, _>(now)
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    diesel::sql_query("ANALYZE execution_logs")
+        .execute(&mut conn)
+        .await
+        .unwrap();
 
     // Inside one outer transaction, so that its own scan counters can be read. Inside it a
     // call's setting would last to the end, so it is switched back on before each call:
@@ -199,12 +259,28 @@ async fn scheduler_batches_probe_rows_by_key_whatever_the_table_size() {
             let ids: Vec<Uuid> = started.iter().map(|r| r.id).collect();
             seq_scans_allowed(conn).await?;
             assert_eq!(ExecutionLog::load_batch(conn, &ids).await?.len(), 1_000);
+            let before = index_scans_by_partition(conn).await?;
+            let read_before = runs_read(conn).await?;
             seq_scans_allowed(conn).await?;
             let done = ExecutionLog::complete_many(conn, &completions).await?;
             assert_eq!(done.len(), 1_000);
+            let read = runs_read(conn).await? - read_before;
+            assert!(read <= 2_000, "closing 1,000 runs read {read} rows");
+            // Closing names each run's slot, so only the week of these slots is probed.
+            let after = index_scans_by_partition(conn).await?;
+            let probed: Vec<&String> = after
+                .iter()
+                .filter(|(name, scans)| before.get(*name) != Some(scans))
+                .map(|(name, _)| name)
+                .collect();
+            assert_eq!(probed.len(), 1, "partitions probed: {probed:?}");
+            // The runs' partitions count as one table.
             diesel::sql_query(
-                "SELECT relname::text, seq_scan FROM pg_stat_xact_user_tables \
-                 WHERE relname IN ('jobs', 'execution_logs') ORDER BY relname",
+                "SELECT CASE WHEN relname LIKE 'execution_logs%' THEN 'execution_logs' \
+                             ELSE relname::text END AS relname, \
+                        sum(seq_scan)::int8 AS seq_scan \
+                 FROM pg_stat_xact_user_tables \
+                 WHERE relname = 'jobs' OR relname LIKE 'execution_logs%' GROUP BY 1 ORDER BY 1",
             )
             .load::<Scans>(conn)
             .await

@@ -59,8 +59,9 @@ async fn a_page_of_one_status_reads_only_runs_of_that_status() {
                     .is_empty()
             );
             diesel::sql_query(
-                "SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) AS tuples \
-                 FROM pg_stat_xact_user_tables WHERE relname = 'execution_logs'",
+                "SELECT coalesce(sum(coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0)), 0)::int8 \
+                        AS tuples \
+                 FROM pg_stat_xact_user_tables WHERE relname LIKE 'execution_logs%'",
             )
             .get_result::<Read>(conn)
             .await

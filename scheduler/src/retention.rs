@@ -1,5 +1,7 @@
-//! Log retention: runs older than their owner's plan keeps them are deleted in small
-//! batches, so no delete holds locks for long.
+//! Log retention: runs older than their owner's plan keeps them go, a whole week
+//! partition at a time for the plan that keeps them longest and in small batches of rows
+//! otherwise (see `db::models::retention`). Each sweep also creates the coming weeks'
+//! partitions.
 
 use std::time::Duration;
 
@@ -23,13 +25,23 @@ pub async fn run(db: db::Pool, every: Duration, stop: CancellationToken) {
     }
 }
 
-/// One sweep: batches until none is full, then the counts of buckets no run is kept
-/// for. Returns how many runs went.
+/// Weeks of partitions kept ready ahead of the current one, in days.
+const PARTITIONS_AHEAD_DAYS: i32 = 14;
+
+/// One sweep: the coming weeks' partitions, batches of row deletes until one is not full,
+/// then the weeks every plan has let go. Returns how many runs were deleted row by row.
 pub async fn sweep(db: &db::Pool, stop: &CancellationToken) -> Result<usize, db::Error> {
+    use db::models::retention;
+    let mut conn = db.get().await?;
+    let created = retention::create_partitions(&mut conn, PARTITIONS_AHEAD_DAYS).await?;
+    if created > 0 {
+        tracing::info!(created, "created week partitions of runs");
+    }
+    drop(conn);
     let mut deleted = 0;
     while !stop.is_cancelled() {
         let mut conn = db.get().await?;
-        let batch = db::models::stats::delete_expired_runs(&mut conn, BATCH).await?;
+        let batch = retention::delete_expired_runs(&mut conn, BATCH).await?;
         drop(conn);
         deleted += batch;
         if (batch as i64) < BATCH {
@@ -37,7 +49,17 @@ pub async fn sweep(db: &db::Pool, stop: &CancellationToken) -> Result<usize, db:
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    if stop.is_cancelled() {
+        // The default partition may still hold older runs, whose counts the drop trims.
+        return Ok(deleted);
+    }
     let mut conn = db.get().await?;
-    db::models::stats::delete_expired_counts(&mut conn).await?;
+    let dropped = retention::drop_partitions(&mut conn).await?;
+    if dropped > 0 {
+        tracing::info!(
+            dropped,
+            "dropped week partitions of runs past every plan's retention"
+        );
+    }
     Ok(deleted)
 }

@@ -4,6 +4,7 @@ pub mod execution_log;
 pub mod job;
 pub mod password_reset;
 pub mod refresh_session;
+pub mod retention;
 pub mod stats;
 pub mod user;
 pub mod verification_code;

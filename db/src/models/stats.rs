@@ -299,51 +299,6 @@ pub async fn active_schedules(
         .await
 }
 
-fn retention(plan: crate::Plan) -> i32 {
-    i32::try_from(plan.limits().log_retention_days).unwrap_or(i32::MAX)
-}
-
-/// Deletes up to `batch` runs older than their owner's plan keeps them (the plan's
-/// `log_retention_days`). Small batches keep locks short; callers repeat until it returns less.
-pub async fn delete_expired_runs(conn: &mut AsyncPgConnection, batch: i64) -> QueryResult<usize> {
-    diesel::sql_query(
-        "DELETE FROM execution_logs WHERE id IN ( \
-           SELECT l.id FROM users u \
-           CROSS JOIN LATERAL (SELECT id FROM execution_logs \
-                               WHERE user_id = u.id AND started_at < now() - make_interval(days => \
-                                 CASE u.plan WHEN 'PRO' THEN $4 WHEN 'PREMIUM' THEN $3 ELSE $2 END) \
-                               LIMIT $1) l \
-           LIMIT $1)",
-    )
-    .bind::<BigInt, _>(batch)
-    .bind::<Int4, _>(retention(crate::Plan::Free))
-    .bind::<Int4, _>(retention(crate::Plan::Premium))
-    .bind::<Int4, _>(retention(crate::Plan::Pro))
-    .execute(conn)
-    .await
-}
-
-/// Deletes the counts of buckets older than any plan keeps runs (a day past the longest
-/// retention): their runs are gone, so the counts are zeros by now.
-pub async fn delete_expired_counts(conn: &mut AsyncPgConnection) -> QueryResult<usize> {
-    let longest = [crate::Plan::Free, crate::Plan::Premium, crate::Plan::Pro]
-        .into_iter()
-        .map(retention)
-        .max()
-        .unwrap_or(i32::MAX)
-        .saturating_add(1);
-    let mut deleted = 0;
-    for table in ["run_counts", "run_duration_counts", "job_failure_counts"] {
-        deleted += diesel::sql_query(format!(
-            "DELETE FROM {table} WHERE bucket < now() - make_interval(days => $1)"
-        ))
-        .bind::<Int4, _>(longest)
-        .execute(conn)
-        .await?;
-    }
-    Ok(deleted)
-}
-
 /// User counts for the operator.
 #[derive(Debug, Clone, PartialEq, QueryableByName)]
 pub struct UserTotals {

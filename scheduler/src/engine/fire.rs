@@ -214,8 +214,11 @@ impl Scheduler {
         if withdrawn.is_empty() {
             return keep;
         }
-        let ids: Vec<Uuid> = withdrawn.iter().map(|f| f.row.id).collect();
-        let deleted = ExecutionLog::withdraw(&mut conn, &ids).await;
+        let runs: Vec<(Uuid, DateTime<Utc>)> = withdrawn
+            .iter()
+            .map(|f| (f.row.id, f.row.scheduled_for))
+            .collect();
+        let deleted = ExecutionLog::withdraw(&mut conn, &runs).await;
         drop(conn);
         if let Err(e) = deleted {
             tracing::warn!(error = %e, "could not withdraw runs of paused or deleted jobs; firing them");
@@ -317,7 +320,11 @@ impl Scheduler {
                 .record(started.elapsed().as_secs_f64());
             let finished = Finished::answered(member, &row, max_retries, &sent, outcome, announced);
             // Waits while the buffer is full (PostgreSQL down): back-pressure, not loss.
-            if record_tx.send(Record::Finished(finished)).await.is_err() {
+            if record_tx
+                .send(Record::Finished(Box::new(finished)))
+                .await
+                .is_err()
+            {
                 tracing::error!(run_id = %request.execution_id, "recorder stopped before this result was written");
             }
             drop(permit);

@@ -251,7 +251,11 @@ impl Scheduler {
             let max_retries = loaded.jobs.get(&row.job_id).map_or(0, |j| j.max_retries);
             tracing::warn!(job_id = %row.job_id, run_id = %row.id, "closing a run abandoned by a dead instance");
             let finished = Finished::abandoned(c.member, row, max_retries);
-            if record_tx.send(Record::Finished(finished)).await.is_err() {
+            if record_tx
+                .send(Record::Finished(Box::new(finished)))
+                .await
+                .is_err()
+            {
                 tracing::error!(
                     "recorder stopped; an abandoned run stays open until its lease expires again"
                 );

@@ -35,7 +35,7 @@ pub(super) enum Record {
     /// These runs' requests went out.
     Sent(Vec<Sent>),
     /// A run finished.
-    Finished(Finished),
+    Finished(Box<Finished>),
 }
 
 /// A finished attempt on its way to PostgreSQL.
@@ -84,6 +84,7 @@ impl Finished {
     ) -> Finished {
         let completion = Completion {
             id: row.id,
+            scheduled_for: row.scheduled_for,
             status: outcome.status,
             sent_at: sent.at,
             late: sent.late,
@@ -106,6 +107,7 @@ impl Finished {
         let now = Utc::now();
         let completion = Completion {
             id: row.id,
+            scheduled_for: row.scheduled_for,
             status: ExecutionStatus::Failed,
             sent_at: row.went_out_at().unwrap_or(row.started_at),
             late: false,
@@ -133,7 +135,7 @@ fn take(message: Record, unmarked: &mut Unmarked, pending: &mut VecDeque<Finishe
         Record::Sent(sent) => unmarked.add(sent),
         Record::Finished(finished) => {
             unmarked.finished(&finished.completion.id);
-            pending.push_back(finished);
+            pending.push_back(*finished);
         }
     }
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use db::models::ExecutionLog;
+use db::models::execution_log::SentMark;
 use db::{ExecutionStatus, ExecutionTrigger};
 use tokio::time::Instant;
 use uuid::Uuid;
@@ -30,6 +31,8 @@ const MARK_RUNNING_BUSY_AFTER: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone)]
 pub(super) struct Sent {
     pub(super) id: Uuid,
+    /// The run's slot (with the id, the row's key).
+    pub(super) scheduled_for: DateTime<Utc>,
     /// When the request went out: the run's `sent_at`.
     pub(super) at: DateTime<Utc>,
     /// A SCHEDULE run sent well after its slot.
@@ -42,6 +45,7 @@ impl Sent {
     pub(super) fn of(row: &ExecutionLog, at: DateTime<Utc>) -> Sent {
         Sent {
             id: row.id,
+            scheduled_for: row.scheduled_for,
             at,
             late: row.trigger == ExecutionTrigger::Schedule && is_late(row.scheduled_for, at),
             noted: Instant::now(),
@@ -132,8 +136,15 @@ impl Scheduler {
         if let Err(e) = isolation
             .run(&mut marked, |part| async move {
                 let mut conn = pool.get().await?;
-                let rows: Vec<(Uuid, DateTime<Utc>, bool)> =
-                    part.iter().map(|s| (s.id, s.at, s.late)).collect();
+                let rows: Vec<SentMark> = part
+                    .iter()
+                    .map(|s| SentMark {
+                        id: s.id,
+                        scheduled_for: s.scheduled_for,
+                        sent_at: s.at,
+                        late: s.late,
+                    })
+                    .collect();
                 ExecutionLog::mark_sent(&mut conn, &rows).await?;
                 Ok::<_, db::Error>(Vec::<()>::new())
             })

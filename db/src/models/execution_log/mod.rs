@@ -90,6 +90,9 @@ pub struct NewExecutionLog {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Completion {
     pub id: Uuid,
+    /// The run's slot: with the id, it names the run's partition, so a batch is probed
+    /// in one week's partition per run, not in every week's.
+    pub scheduled_for: DateTime<Utc>,
     pub status: ExecutionStatus,
     /// When its request went out.
     pub sent_at: DateTime<Utc>,
@@ -102,6 +105,16 @@ pub struct Completion {
     pub response_body_truncated: bool,
     pub response_content_type: Option<String>,
     pub error: Option<String>,
+}
+
+/// A run whose request went out, for [`ExecutionLog::mark_sent`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SentMark {
+    pub id: Uuid,
+    /// The run's slot (see [`Completion::scheduled_for`]).
+    pub scheduled_for: DateTime<Utc>,
+    pub sent_at: DateTime<Utc>,
+    pub late: bool,
 }
 
 impl ExecutionLog {
@@ -178,24 +191,24 @@ impl ExecutionLog {
     /// Marks runs as sent: RUNNING since `sent_at`, the moment their request went out
     /// (late ORed in). A run already closed is left alone, so this may come after
     /// its outcome.
-    pub async fn mark_sent(
-        conn: &mut AsyncPgConnection,
-        sent: &[(Uuid, DateTime<Utc>, bool)],
-    ) -> QueryResult<usize> {
+    pub async fn mark_sent(conn: &mut AsyncPgConnection, sent: &[SentMark]) -> QueryResult<usize> {
         if sent.is_empty() {
             return Ok(0);
         }
-        diesel::sql_query(
+        // Open is written as not closed, so that no status index drives the plan.
+        let query = diesel::sql_query(
             "UPDATE execution_logs AS l SET status = 'RUNNING', sent_at = v.sent_at, \
                     late = l.late OR v.late \
-             FROM unnest($1::uuid[], $2::timestamptz[], $3::bool[]) AS v(id, sent_at, late) \
-             WHERE l.id = v.id AND l.status IN ('PREPARED', 'PENDING')",
+             FROM unnest($1::uuid[], $2::timestamptz[], $3::timestamptz[], $4::bool[]) \
+                  AS v(id, scheduled_for, sent_at, late) \
+             WHERE l.id = v.id AND l.scheduled_for = v.scheduled_for \
+               AND l.status NOT IN ('RUNNING', 'SUCCESS', 'FAILED', 'TIMEOUT', 'SKIPPED')",
         )
-        .bind::<Array<SqlUuid>, _>(sent.iter().map(|s| s.0).collect::<Vec<_>>())
-        .bind::<Array<Timestamptz>, _>(sent.iter().map(|s| s.1).collect::<Vec<_>>())
-        .bind::<Array<diesel::sql_types::Bool>, _>(sent.iter().map(|s| s.2).collect::<Vec<_>>())
-        .execute(conn)
-        .await
+        .bind::<Array<SqlUuid>, _>(sent.iter().map(|s| s.id).collect::<Vec<_>>())
+        .bind::<Array<Timestamptz>, _>(sent.iter().map(|s| s.scheduled_for).collect::<Vec<_>>())
+        .bind::<Array<Timestamptz>, _>(sent.iter().map(|s| s.sent_at).collect::<Vec<_>>())
+        .bind::<Array<diesel::sql_types::Bool>, _>(sent.iter().map(|s| s.late).collect::<Vec<_>>());
+        crate::batch::execute_in_partitions(conn, query).await
     }
 
     /// Writes the outcome of each run that is still open (PREPARED, PENDING or RUNNING; a
@@ -209,6 +222,7 @@ impl ExecutionLog {
             return Ok(Vec::new());
         }
         let ids: Vec<Uuid> = completions.iter().map(|c| c.id).collect();
+        let slots: Vec<DateTime<Utc>> = completions.iter().map(|c| c.scheduled_for).collect();
         let statuses: Vec<String> = completions
             .iter()
             .map(|c| c.status.as_str().to_owned())
@@ -238,10 +252,11 @@ impl ExecutionLog {
                     response_body_truncated = v.truncated, response_content_type = v.content_type, \
                     sent_at = v.sent_at, late = l.late OR v.late \
              FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::int4[], $5::int4[], $6::text[], $7::text[], \
-                         $8::bool[], $9::text[], $10::timestamptz[], $11::bool[]) \
+                         $8::bool[], $9::text[], $10::timestamptz[], $11::bool[], $12::timestamptz[]) \
                   AS v(id, status, finished_at, duration_ms, http_status, response_body, error, truncated, content_type, \
-                       sent_at, late) \
-             WHERE l.id = v.id AND l.status IN ('PREPARED', 'PENDING', 'RUNNING') \
+                       sent_at, late, scheduled_for) \
+             WHERE l.id = v.id AND l.scheduled_for = v.scheduled_for \
+               AND l.status NOT IN ('SUCCESS', 'FAILED', 'TIMEOUT', 'SKIPPED') \
              RETURNING l.*",
         )
         .bind::<Array<SqlUuid>, _>(ids)
@@ -254,20 +269,27 @@ impl ExecutionLog {
         .bind::<Array<diesel::sql_types::Bool>, _>(truncated)
         .bind::<Array<Nullable<Text>>, _>(content_types)
         .bind::<Array<Timestamptz>, _>(sent)
-        .bind::<Array<diesel::sql_types::Bool>, _>(late);
-        load_by_key(conn, query).await
+        .bind::<Array<diesel::sql_types::Bool>, _>(late)
+        .bind::<Array<Timestamptz>, _>(slots);
+        crate::batch::load_from_partitions(conn, query).await
     }
 
     /// Deletes runs that never went out (prepared ahead for a job paused or deleted
     /// before their slot). They were never shown, so no listing or count changes.
-    pub async fn withdraw(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> QueryResult<usize> {
-        diesel::delete(
-            execution_logs::table
-                .filter(execution_logs::id.eq_any(ids))
-                .filter(execution_logs::status.eq(ExecutionStatus::Prepared)),
+    /// Each run is named by its id and slot (see [`Completion::scheduled_for`]).
+    pub async fn withdraw(
+        conn: &mut AsyncPgConnection,
+        runs: &[(Uuid, DateTime<Utc>)],
+    ) -> QueryResult<usize> {
+        let query = diesel::sql_query(
+            "DELETE FROM execution_logs AS l \
+             USING unnest($1::uuid[], $2::timestamptz[]) AS v(id, scheduled_for) \
+             WHERE l.id = v.id AND l.scheduled_for = v.scheduled_for \
+               AND l.status NOT IN ('PENDING', 'RUNNING', 'SUCCESS', 'FAILED', 'TIMEOUT', 'SKIPPED')",
         )
-        .execute(conn)
-        .await
+        .bind::<Array<SqlUuid>, _>(runs.iter().map(|r| r.0).collect::<Vec<_>>())
+        .bind::<Array<Timestamptz>, _>(runs.iter().map(|r| r.1).collect::<Vec<_>>());
+        crate::batch::execute_in_partitions(conn, query).await
     }
 
     /// Deletes a run (a manual run that could not be queued).
