@@ -120,6 +120,30 @@ pub async fn run_totals(
     .await
 }
 
+/// How many runs, and successful runs, one owner (or everyone) has: the counts alone,
+/// without the last day's window of [`run_totals`].
+pub async fn run_count(
+    conn: &mut AsyncPgConnection,
+    user_id: Option<Uuid>,
+) -> QueryResult<(i64, i64)> {
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = BigInt)]
+        total: i64,
+        #[diesel(sql_type = BigInt)]
+        success: i64,
+    }
+    let count: Count = diesel::sql_query(format!(
+        "SELECT {total} AS total, {success} AS success FROM run_counts WHERE {COUNTS}",
+        total = total("total"),
+        success = total("success"),
+    ))
+    .bind::<Nullable<SqlUuid>, _>(user_id)
+    .get_result(conn)
+    .await?;
+    Ok((count.total, count.success))
+}
+
 /// Job counts for the dashboard.
 pub async fn job_totals(
     conn: &mut AsyncPgConnection,

@@ -75,18 +75,13 @@ impl ExecutionLog {
     /// (all of a user's or everyone's runs, or their successes), else by counting rows.
     pub async fn count(conn: &mut AsyncPgConnection, filter: &LogFilter) -> QueryResult<i64> {
         let by_owner = filter.job_id.is_none() && filter.since.is_none() && filter.until.is_none();
-        match filter.status {
-            None if by_owner => {
-                return Ok(crate::models::stats::run_totals(conn, filter.user_id)
-                    .await?
-                    .total);
-            }
-            Some(ExecutionStatus::Success) if by_owner => {
-                return Ok(crate::models::stats::run_totals(conn, filter.user_id)
-                    .await?
-                    .success);
-            }
-            _ => {}
+        if by_owner && matches!(filter.status, None | Some(ExecutionStatus::Success)) {
+            let (total, success) = crate::models::stats::run_count(conn, filter.user_id).await?;
+            return Ok(if filter.status.is_none() {
+                total
+            } else {
+                success
+            });
         }
         filter
             .apply(execution_logs::table.into_boxed())
