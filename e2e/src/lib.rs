@@ -62,6 +62,12 @@ pub struct TestEnv {
 }
 
 impl TestEnv {
+    /// A job of `user`'s firing every second at `path` of this environment's target.
+    pub async fn every_second_job(&self, user: uuid::Uuid, path: &str) -> uuid::Uuid {
+        let spec = fixtures::JobSpec::every_second(self.target.url(path));
+        fixtures::job(&self.database, user, &spec).await
+    }
+
     /// A new environment on the shared test Redis.
     pub async fn new() -> TestEnv {
         Self::with_redis(shared_redis_url()).await

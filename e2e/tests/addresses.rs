@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use diesel_async::RunQueryDsl;
 use e2e::accounts::{REFRESH, VERIFY, error_code};
-use e2e::fixtures::{self, JobSpec};
+use e2e::fixtures;
 use e2e::{Cronops, HttpTarget, TestEnv};
 use serde_json::{Value, json};
 
@@ -205,12 +205,7 @@ async fn job_requests_never_go_through_a_proxy_from_the_environment() {
     let env = TestEnv::new().await;
     let proxy = HttpTarget::start().await;
     let user = fixtures::user(&env.database).await;
-    fixtures::job(
-        &env.database,
-        user,
-        &JobSpec::every_second(env.target.url("/direct")),
-    )
-    .await;
+    env.every_second_job(user, "/direct").await;
     let proxy_url = proxy.url("");
     let vars = env.vars_with(&[
         ("HTTP_PROXY", &proxy_url),

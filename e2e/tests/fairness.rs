@@ -104,12 +104,7 @@ async fn a_user_whose_targets_hang_cannot_starve_another() {
     let env = TestEnv::new().await;
     hang(&env.target, "/hang");
     let bystander = fixtures::user(&env.database).await;
-    fixtures::job(
-        &env.database,
-        bystander,
-        &JobSpec::every_second(env.target.url("/fast")),
-    )
-    .await;
+    env.every_second_job(bystander, "/fast").await;
     // A small instance: without per-user limits the hanging user fills it in four seconds.
     let _scheduler = Cronops::spawn(
         &["scheduler"],
@@ -166,12 +161,7 @@ async fn a_users_limit_holds_across_scheduler_instances() {
     let limit = scheduler::queue::Concurrency::default().free as usize;
     user_with_jobs(&env, Plan::Free, 3 * limit, &env.target.url("/free-hang")).await;
     let bystander = fixtures::user(&env.database).await;
-    fixtures::job(
-        &env.database,
-        bystander,
-        &JobSpec::every_second(env.target.url("/other")),
-    )
-    .await;
+    env.every_second_job(bystander, "/other").await;
     let _schedulers: Vec<Cronops> = (0..2).map(|_| env.start_scheduler()).collect();
 
     poll_until(

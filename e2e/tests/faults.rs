@@ -165,12 +165,7 @@ async fn flushall_is_healed_by_the_reconciler() {
     let redis = RedisServer::start();
     let env = TestEnv::with_redis(redis.url()).await;
     let user = fixtures::user(&env.database).await;
-    let job = fixtures::job(
-        &env.database,
-        user,
-        &JobSpec::every_second(env.target.url("/flush")),
-    )
-    .await;
+    let job = env.every_second_job(user, "/flush").await;
     let mut server = env.start_all().await;
     env.target
         .wait_for("/flush", 3, Duration::from_secs(15))

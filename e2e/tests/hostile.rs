@@ -23,12 +23,7 @@ async fn a_nul_byte_in_a_response_stalls_nobody() {
         &JobSpec::every_second(raw.url("/nul")),
     )
     .await;
-    let steady = fixtures::job(
-        &env.database,
-        bystander,
-        &JobSpec::every_second(env.target.url("/steady")),
-    )
-    .await;
+    let steady = env.every_second_job(bystander, "/steady").await;
     let _scheduler = env.start_scheduler();
 
     poll_until("the NUL response fetched", Duration::from_secs(15), || {
@@ -191,12 +186,7 @@ async fn every_kind_of_hostile_response_is_recorded_and_stalls_nobody() {
         spec.timeout_ms = 2_000;
         jobs.push(fixtures::job(&env.database, hostile, &spec).await);
     }
-    let steady = fixtures::job(
-        &env.database,
-        bystander,
-        &JobSpec::every_second(env.target.url("/steady")),
-    )
-    .await;
+    let steady = env.every_second_job(bystander, "/steady").await;
     let _scheduler = env.start_scheduler();
 
     for (case, job) in cases.iter().zip(&jobs) {

@@ -176,12 +176,7 @@ async fn stats_and_analytics_match_hand_computed_values() {
     insert_run(&env, j1, user, at(10, 12, 0), "SUCCESS", Some(100)).await; // outside 3 days
     // Another user's runs never count.
     let (_, other) = me(api, &env, "other").await;
-    let foreign = fixtures::job(
-        &env.database,
-        other,
-        &JobSpec::every_second(env.target.url("/y")),
-    )
-    .await;
+    let foreign = env.every_second_job(other, "/y").await;
     insert_run(&env, foreign, other, at(0, 2, 0), "FAILED", Some(9999)).await;
 
     let stats = api

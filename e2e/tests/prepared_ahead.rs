@@ -19,12 +19,7 @@ async fn pausing_stops_runs_already_prepared_ahead() {
         .signup_verified(&env.mail, "pause@example.com", "Password123!")
         .await;
     let user: uuid::Uuid = ada.user_id.parse().unwrap();
-    let job = fixtures::job(
-        &env.database,
-        user,
-        &JobSpec::every_second(env.target.url("/pause")),
-    )
-    .await;
+    let job = env.every_second_job(user, "/pause").await;
     env.target
         .wait_for("/pause", 2, Duration::from_secs(15))
         .await;
@@ -110,12 +105,7 @@ async fn runs_show_once_sent_from_when_they_were_sent() {
         .signup_verified(&env.mail, "honest@example.com", "Password123!")
         .await;
     let user: uuid::Uuid = ada.user_id.parse().unwrap();
-    let job = fixtures::job(
-        &env.database,
-        user,
-        &JobSpec::every_second(env.target.url("/honest")),
-    )
-    .await;
+    let job = env.every_second_job(user, "/honest").await;
     let query = "query($id: ID!) { executionLogs(jobId: $id, first: 50) { totalCount edges { node { \
                  id status scheduledFor startedAt delayMs } } } }";
     let mut seen: Vec<(chrono::DateTime<Utc>, serde_json::Value)> = Vec::new();

@@ -80,12 +80,7 @@ async fn a_result_postgresql_refuses_is_closed_alone_and_its_batch_mates_recorde
         },
     );
     let hostile = fixtures::user(&env.database).await;
-    let poisoned = fixtures::job(
-        &env.database,
-        hostile,
-        &JobSpec::every_second(env.target.url("/poison")),
-    )
-    .await;
+    let poisoned = env.every_second_job(hostile, "/poison").await;
     // Bystanders whose results share the poisoned one's batches.
     let bystander = fixtures::user(&env.database).await;
     let mut steady = Vec::new();
@@ -135,18 +130,8 @@ async fn runs_are_recorded_while_postgresql_refuses_every_write_to_jobs() {
     // fire time lives in Redis.
     let env = TestEnv::new().await;
     let owner = fixtures::user(&env.database).await;
-    let stuck = fixtures::job(
-        &env.database,
-        owner,
-        &JobSpec::every_second(env.target.url("/stuck")),
-    )
-    .await;
-    let other = fixtures::job(
-        &env.database,
-        owner,
-        &JobSpec::every_second(env.target.url("/other")),
-    )
-    .await;
+    let stuck = env.every_second_job(owner, "/stuck").await;
+    let other = env.every_second_job(owner, "/other").await;
     refuse_when(&env, "UPDATE", "jobs", "true", "runs do not write jobs").await;
     let (_scheduler, probe) = scheduler_with_metrics(&env);
 
@@ -181,12 +166,7 @@ async fn runs_are_recorded_while_postgresql_refuses_every_write_to_jobs() {
 async fn a_run_postgresql_refuses_to_write_is_skipped_and_its_batch_mates_fire() {
     let env = TestEnv::new().await;
     let hostile = fixtures::user(&env.database).await;
-    let refused = fixtures::job(
-        &env.database,
-        hostile,
-        &JobSpec::every_second(env.target.url("/refused")),
-    )
-    .await;
+    let refused = env.every_second_job(hostile, "/refused").await;
     refuse_when(
         &env,
         "INSERT",

@@ -222,12 +222,7 @@ async fn failures_are_retried_with_backoff_each_attempt_its_own_row() {
 async fn paused_jobs_do_not_fire_and_leave_the_due_set() {
     let env = TestEnv::new().await;
     let user = fixtures::user(&env.database).await;
-    let active = fixtures::job(
-        &env.database,
-        user,
-        &JobSpec::every_second(env.target.url("/active")),
-    )
-    .await;
+    let active = env.every_second_job(user, "/active").await;
     let mut paused = JobSpec::every_second(env.target.url("/paused"));
     paused.status = db::JobStatus::Paused;
     fixtures::job(&env.database, user, &paused).await;
@@ -264,12 +259,7 @@ async fn paused_jobs_do_not_fire_and_leave_the_due_set() {
 async fn a_standalone_scheduler_serves_its_metrics_and_health() {
     let env = TestEnv::new().await;
     let user = fixtures::user(&env.database).await;
-    fixtures::job(
-        &env.database,
-        user,
-        &JobSpec::every_second(env.target.url("/m")),
-    )
-    .await;
+    env.every_second_job(user, "/m").await;
     let port = e2e::free_port();
     let _scheduler = e2e::Cronops::spawn(
         &["scheduler"],
