@@ -12,6 +12,7 @@ mod jobs;
 pub mod limits;
 pub mod loaders;
 mod logs;
+mod nulls;
 pub(crate) mod operation;
 mod plans;
 mod stats;
@@ -56,6 +57,7 @@ fn builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, Subscripti
         MutationRoot::default(),
         SubscriptionRoot::default(),
     )
+    .extension(nulls::NullPropagation)
     .extension(limits::RequestLimits)
     .extension(crate::metrics::OperationMetrics)
 }
