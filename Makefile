@@ -26,7 +26,7 @@ TEST_ENV := TEST_DATABASE_URL=postgres://postgres@127.0.0.1:$(PG_PORT)/postgres 
 	CRONOPS_BIN=$(CURDIR)/target/debug/cronops
 
 # Keep docker/Dockerfile's build step identical to `release` (e2e/tests/deploy.rs checks).
-.PHONY: help dev services stop status test bench build release migrate seed schema lint fmt tools clean-test-dbs
+.PHONY: help dev services stop status test bench build release migrate seed schema lint fmt tools test-deps clean-test-dbs
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -51,7 +51,7 @@ build: tools ## Build the cronops binary (debug)
 release: tools ## Build the optimised cronops binary (what docker/Dockerfile runs)
 	cargo build --release --bin cronops
 
-test: services tools clean-test-dbs ## Set up services, check format and lints, run every test (nextest)
+test: services tools test-deps clean-test-dbs ## Set up services, check format and lints, run every test (nextest)
 	cargo build --bin cronops --bin bench
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
@@ -82,6 +82,10 @@ fmt: ## Format the code
 tools: ## Install cargo-nextest when it is missing
 	@command -v cargo >/dev/null || { echo "cargo not found: install the Rust toolchain (rustup)"; exit 1; }
 	@cargo nextest --version >/dev/null 2>&1 || cargo install cargo-nextest --locked
+
+test-deps: ## Install Node.js (Debian) and the GraphQL over HTTP audit suite (npm ci)
+	@scripts/services.sh node
+	npm ci --prefix e2e/http-audit --no-audit --no-fund --loglevel=error
 
 # Test databases are dropped by each test; this sweeps any left by a killed run.
 clean-test-dbs:

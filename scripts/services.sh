@@ -5,6 +5,7 @@
 #   scripts/services.sh down    stop what `up` started (by pid file)
 #   scripts/services.sh status  say what runs
 #   scripts/services.sh env     print the connection variables for the running services
+#   scripts/services.sh node    install Node.js and npm (Debian packages) when missing
 #
 # Ports: CRONOPS_PG_PORT (15432) and CRONOPS_REDIS_PORT (16379). Nothing here uses systemd;
 # PostgreSQL refuses to run as root, so as root it runs as Debian's `postgres` user.
@@ -30,6 +31,17 @@ pg_bindir() {
   [ -n "$dir" ] && [ -x "$dir/initdb" ] && printf '%s' "$dir"
 }
 
+# Installs the Debian packages named, when some are given.
+apt_install() {
+  local pkgs=("$@")
+  [ ${#pkgs[@]} -eq 0 ] && return 0
+  command -v apt-get >/dev/null 2>&1 || die "missing ${pkgs[*]} and no apt-get: install them by hand"
+  log "installing ${pkgs[*]} from Debian"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  # policy-rc.d keeps the package scripts from starting the system-wide services.
+  as_root env DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
+}
+
 # Installs Debian's postgresql and redis-server when their binaries are missing.
 install_missing() {
   local pkgs=()
@@ -37,11 +49,7 @@ install_missing() {
   command -v redis-server >/dev/null 2>&1 || pkgs+=(redis-server)
   command -v redis-cli >/dev/null 2>&1 || pkgs+=(redis-tools)
   [ ${#pkgs[@]} -eq 0 ] && return 0
-  command -v apt-get >/dev/null 2>&1 || die "missing ${pkgs[*]} and no apt-get: install them by hand"
-  log "installing ${pkgs[*]} from Debian"
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  # policy-rc.d keeps the package scripts from starting the system-wide services.
-  as_root env DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
+  apt_install "${pkgs[@]}"
   [ -n "$(pg_bindir)" ] || die "postgresql installed but no initdb found under /usr/lib/postgresql"
 }
 
@@ -155,11 +163,17 @@ case "${1:-}" in
     shift
     for db in "$@"; do create_db "$db"; done
     ;;
+  node)
+    pkgs=()
+    command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
+    command -v npm >/dev/null 2>&1 || pkgs+=(npm)
+    [ ${#pkgs[@]} -eq 0 ] || apt_install "${pkgs[@]}"
+    ;;
   down) down ;;
   status) status ;;
   env)
     echo "PG_ADMIN_URL=postgres://postgres@127.0.0.1:$PG_PORT/postgres"
     echo "REDIS_URL=redis://127.0.0.1:$REDIS_PORT"
     ;;
-  *) die "usage: $0 up [DATABASE...] | down | status | env" ;;
+  *) die "usage: $0 up [DATABASE...] | down | status | env | node" ;;
 esac

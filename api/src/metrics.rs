@@ -117,6 +117,9 @@ const OUTCOMES: &[&str] = &[
     "RATE_LIMITED",
     "QUERY_TOO_COMPLEX",
     "INTERNAL_SERVER_ERROR",
+    "GRAPHQL_PARSE_FAILED",
+    "GRAPHQL_VALIDATION_FAILED",
+    "OPERATION_RESOLUTION_FAILURE",
 ];
 
 #[async_trait::async_trait]

@@ -26,7 +26,8 @@ use crate::error::ApiError;
 use crate::events::EventHub;
 use crate::graphql::{self, CronOpsSchema};
 use crate::state::AppState;
-use crate::transport::{graphql_get, graphql_post, graphql_ws};
+use crate::transport::persisted::PersistedQueries;
+use crate::transport::{graphiql, graphql_get, graphql_post, graphql_ws};
 use crate::{health, metrics};
 
 /// What the routes share: the application state, the schema built over it, and the
@@ -36,6 +37,7 @@ pub(crate) struct ServerState {
     pub(crate) app: AppState,
     pub(crate) schema: CronOpsSchema,
     pub(crate) documents: Arc<DocumentCache>,
+    pub(crate) persisted: Arc<PersistedQueries>,
     pub(crate) events: EventHub,
     pub(crate) shutdown: CancellationToken,
 }
@@ -51,6 +53,7 @@ pub fn router(state: AppState, events: EventHub, shutdown: CancellationToken) ->
         app: state,
         schema,
         documents: Arc::default(),
+        persisted: Arc::default(),
         events,
         shutdown,
     };
@@ -58,13 +61,24 @@ pub fn router(state: AppState, events: EventHub, shutdown: CancellationToken) ->
     // port serves them only behind a token.
     let metrics_here = server_config.metrics_port.is_none()
         && (!production || server_config.metrics_token.is_some());
-    let graphql_routes = Router::new()
+    let mut graphql_routes = Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/graphql/ws", get(graphql_ws))
         .route_layer(middleware::from_fn_with_state(
             server_state.clone(),
             global_rate_limit,
         ));
+    if server_state
+        .app
+        .config
+        .server
+        .playground(server_state.app.env)
+    {
+        graphql_routes = graphql_routes.route(
+            &format!("{}/{{file}}", graphiql::ASSETS),
+            get(graphiql::asset),
+        );
+    }
     let metrics_routes = if metrics_here {
         metrics_router(MetricsState {
             app: server_state.app.clone(),

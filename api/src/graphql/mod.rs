@@ -4,6 +4,7 @@ mod admin;
 mod auth;
 pub mod connection;
 mod enums;
+pub mod error_codes;
 mod events;
 mod execution_log;
 mod health;
@@ -57,6 +58,7 @@ fn builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, Subscripti
         MutationRoot::default(),
         SubscriptionRoot::default(),
     )
+    .extension(error_codes::ErrorCodes)
     .extension(nulls::NullPropagation)
     .extension(limits::RequestLimits)
     .extension(crate::metrics::OperationMetrics)
