@@ -70,7 +70,17 @@ pub fn main() -> ExitCode {
     // A missing .env is normal; variables already in the environment win over it.
     let _ = dotenvy::dotenv();
     let cli = Cli::parse();
-    telemetry::init(cli.common.log_format);
+    let service = match &cli.command {
+        Command::Api(_) => "cronops-api",
+        Command::Scheduler(_) => "cronops-scheduler",
+        _ => "cronops",
+    };
+    let otlp = cli
+        .common
+        .otel_exporter_otlp_endpoint
+        .as_deref()
+        .is_some_and(|endpoint| !endpoint.trim().is_empty());
+    let telemetry = telemetry::init(cli.common.log_format, otlp, service);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -81,13 +91,16 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    let code = match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");
             ExitCode::FAILURE
         }
-    }
+    };
+    drop(runtime);
+    telemetry.shutdown();
+    code
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {

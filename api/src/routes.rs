@@ -104,12 +104,16 @@ pub fn router(state: AppState, events: EventHub, shutdown: CancellationToken) ->
                             .get("x-request-id")
                             .and_then(|v| v.to_str().ok())
                             .unwrap_or("-");
-                        tracing::info_span!(
+                        let span = tracing::info_span!(
                             "request",
+                            otel.name = format!("{} {}", request.method(), request.uri().path()),
+                            otel.kind = "server",
                             method = %request.method(),
                             path = %request.uri().path(),
                             request_id,
-                        )
+                        );
+                        crate::telemetry::continue_trace(&span, request.headers());
+                        span
                     },
                 ))
                 .layer(PropagateRequestIdLayer::x_request_id())

@@ -12,6 +12,7 @@ pub mod migrate;
 pub mod models;
 pub mod plan;
 pub mod pool;
+mod query_spans;
 pub mod schema;
 #[cfg(feature = "test-utils")]
 pub mod test_db;
@@ -22,3 +23,4 @@ pub use enums::{ExecutionStatus, ExecutionTrigger, HttpMethod, JobStatus, Plan, 
 pub use error::Error;
 pub use plan::PlanLimits;
 pub use pool::{Conn, Pool};
+pub use query_spans::{QUERY_SPAN, trace_queries};

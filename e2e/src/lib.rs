@@ -10,6 +10,7 @@ pub mod fixtures;
 pub mod hostile;
 pub mod job_api;
 pub mod mail;
+pub mod otlp;
 pub mod pg_server;
 pub mod process;
 pub mod redis_server;

@@ -7,6 +7,7 @@ use db::{ExecutionStatus, HttpMethod};
 use futures_util::{FutureExt, StreamExt};
 use reqwest::redirect::{Attempt, Policy};
 use reqwest::{Method, Url};
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::ssrf::{self, GuardedResolver, TargetPolicy};
@@ -112,7 +113,32 @@ impl Executor {
     /// job's timeout.
     pub async fn execute(&self, request: &Request) -> Outcome {
         let started = Instant::now();
-        let result = tokio::time::timeout(request.timeout, self.send(request)).await;
+        let span = if crate::traces::exported() {
+            tracing::info_span!(
+                "http.request",
+                otel.name = request.method.as_str(),
+                otel.kind = "client",
+                http.request.method = request.method.as_str(),
+                http.response.status_code = tracing::field::Empty,
+                otel.status_code = tracing::field::Empty,
+            )
+        } else {
+            tracing::Span::none()
+        };
+        let result = tokio::time::timeout(request.timeout, self.send(request))
+            .instrument(span.clone())
+            .await;
+        match &result {
+            Ok(Ok(response)) => {
+                span.record("http.response.status_code", response.status);
+                if response.status >= 400 {
+                    span.record("otel.status_code", "ERROR");
+                }
+            }
+            _ => {
+                span.record("otel.status_code", "ERROR");
+            }
+        }
         let duration_ms = i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX);
         let finished_at = Utc::now();
         let failed = |status, error: String| Outcome {
@@ -173,7 +199,9 @@ impl Executor {
                 "X-CronOps-Scheduled-For",
                 request.scheduled_for.to_rfc3339(),
             )
-            .header("X-CronOps-Attempt", request.attempt.to_string());
+            .header("X-CronOps-Attempt", request.attempt.to_string())
+            // The run's trace context (replacing any the job sets) when traces are sent.
+            .headers(crate::traces::context_headers());
         if let Some(body) = &request.body {
             builder = builder.body(body.clone());
         }

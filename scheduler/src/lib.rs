@@ -20,6 +20,7 @@ pub mod retry;
 pub mod ssrf;
 pub mod task;
 pub mod text;
+pub mod traces;
 
 pub use engine::{RECORDING_BEHIND_AFTER, Scheduler, SchedulerConfig};
 pub use error::Error;

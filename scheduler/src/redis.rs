@@ -16,6 +16,8 @@ pub fn connect(url: &str, size: usize) -> Result<RedisPool, Error> {
     let mut config = Config::from_url(url).map_err(Error::Redis)?;
     // Keep retrying a first connection that fails instead of giving up at start.
     config.fail_fast = false;
+    // A `fred.command` span per command, child of the span that sends it.
+    config.tracing = TracingConfig::new(crate::traces::exported());
     let pool = Builder::from_config(config)
         .with_performance_config(|perf| {
             perf.default_command_timeout = Duration::from_secs(5);

@@ -55,6 +55,15 @@ pub struct CommonConfig {
         global = true
     )]
     pub log_format: LogFormat,
+    /// OpenTelemetry collector (OTLP over HTTP, e.g. http://collector:4318): when set,
+    /// traces are exported there. The other standard OTEL_* variables apply.
+    #[arg(
+        long,
+        env = "OTEL_EXPORTER_OTLP_ENDPOINT",
+        value_name = "OTEL_EXPORTER_OTLP_ENDPOINT",
+        global = true
+    )]
+    pub otel_exporter_otlp_endpoint: Option<String>,
 }
 
 /// PostgreSQL.

@@ -9,6 +9,7 @@ use db::models::{ExecutionLog, Job};
 use db::{ExecutionTrigger, JobStatus};
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use super::Scheduler;
@@ -36,6 +37,8 @@ pub(super) struct Fire {
     /// The written row (PREPARED, or a manual run's PENDING row).
     row: ExecutionLog,
     permit: OwnedSemaphorePermit,
+    /// The run's trace, from here until its outcome is recorded.
+    span: tracing::Span,
 }
 
 /// Prepared runs by the instant they leave: one timer per distinct instant, not per run.
@@ -64,12 +67,27 @@ impl Groups {
             body: job.body.clone(),
             timeout: Duration::from_millis(u64::try_from(job.timeout_ms).unwrap_or(10_000)),
         };
+        let span = if crate::traces::exported() {
+            tracing::info_span!(
+                parent: None,
+                "run",
+                otel.name = format!("run {}", job.name),
+                cronops.job.id = %job.id,
+                cronops.run.id = %row.id,
+                cronops.run.slot = %row.scheduled_for,
+                cronops.run.attempt = row.attempt,
+                cronops.run.trigger = row.trigger.as_str(),
+            )
+        } else {
+            tracing::Span::none()
+        };
         self.0.entry(at).or_default().push(Fire {
             request,
             member,
             max_retries: job.max_retries,
             row,
             permit,
+            span,
         });
     }
 
@@ -304,6 +322,7 @@ impl Scheduler {
             max_retries,
             row,
             permit,
+            span,
         } = fire;
         let lateness = (sent.at - row.scheduled_for).to_std().unwrap_or_default();
         metrics::histogram!("cronops_scheduler_lateness_seconds").record(lateness.as_secs_f64());
@@ -314,11 +333,12 @@ impl Scheduler {
         tokio::spawn(async move {
             metrics::gauge!("cronops_scheduler_in_flight").increment(1.0);
             let started = Instant::now();
-            let outcome = executor.execute(&request).await;
+            let outcome = executor.execute(&request).instrument(span.clone()).await;
             metrics::gauge!("cronops_scheduler_in_flight").decrement(1.0);
             metrics::histogram!("cronops_scheduler_request_duration_seconds")
                 .record(started.elapsed().as_secs_f64());
-            let finished = Finished::answered(member, &row, max_retries, &sent, outcome, announced);
+            let finished =
+                Finished::answered(member, &row, max_retries, &sent, outcome, announced, span);
             // Waits while the buffer is full (PostgreSQL down): back-pressure, not loss.
             if record_tx
                 .send(Record::Finished(Box::new(finished)))

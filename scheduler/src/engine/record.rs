@@ -52,6 +52,12 @@ pub(super) struct Finished {
     announced: CancellationToken,
     /// When the result was ready to write.
     ready: Instant,
+    /// The run's span (see [`crate::traces`]), held so that it ends once this is recorded.
+    #[expect(
+        dead_code,
+        reason = "held for its drop: the run's span ends when recorded"
+    )]
+    span: tracing::Span,
 }
 
 impl Finished {
@@ -70,6 +76,7 @@ impl Finished {
             completion,
             announced: CancellationToken::new(),
             ready: Instant::now(),
+            span: tracing::Span::none(),
         }
     }
 
@@ -81,6 +88,7 @@ impl Finished {
         sent: &Sent,
         outcome: Outcome,
         announced: CancellationToken,
+        span: tracing::Span,
     ) -> Finished {
         let completion = Completion {
             id: row.id,
@@ -98,6 +106,7 @@ impl Finished {
         };
         Finished {
             announced,
+            span,
             ..Finished::of(member, row, max_retries, completion)
         }
     }
