@@ -244,3 +244,45 @@ fn latest_missed_slot() {
         None
     );
 }
+
+/// Spring-forward for jobs that run every hour: the skipped hour has no run, and the job
+/// goes on every real hour (as cronie treats wildcard hours). Only a fixed hour inside the
+/// gap is moved to its end (see the test above).
+#[test]
+fn new_york_spring_forward_hourly_jobs_skip_the_missing_hour() {
+    // 2026-03-08: 01:59:59 EST is followed by 03:00:00 EDT.
+    for expression in ["30 * * * *", "30 */1 * * *"] {
+        let hourly = Schedule::parse(expression, "America/New_York").unwrap();
+        let times = hourly.upcoming(utc("2026-03-08T05:00:00Z"), 3);
+        assert_eq!(
+            local(&hourly, &times),
+            [
+                "2026-03-08 00:30:00 EST",
+                "2026-03-08 01:30:00 EST",
+                "2026-03-08 03:30:00 EDT"
+            ],
+            "{expression}"
+        );
+    }
+}
+
+/// `W` with a day the month lacks follows Quartz, where `W` comes from: that month has no
+/// run (`31W` skips February and the 30-day months; it never moves to the 30th).
+#[test]
+fn nearest_weekday_of_a_day_the_month_lacks_is_no_run() {
+    let schedule = Schedule::parse("0 0 31W * *", "UTC").unwrap();
+    assert_eq!(
+        schedule.upcoming(utc("2027-01-30T00:00:00Z"), 2),
+        [utc("2027-03-31T00:00:00Z"), utc("2027-05-31T00:00:00Z")]
+    );
+    // 2027-01-31 is a Sunday: the nearest weekday in January is Friday the 29th.
+    assert_eq!(
+        schedule.next_after(utc("2027-01-01T00:00:00Z")),
+        Some(utc("2027-01-29T00:00:00Z"))
+    );
+    assert!(
+        !Schedule::parse("0 0 31W 2 *", "UTC")
+            .unwrap()
+            .fires_at_all()
+    );
+}
