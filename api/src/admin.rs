@@ -5,6 +5,7 @@ use db::models::User;
 use uuid::Uuid;
 
 use crate::error::{ApiError, ApiResult};
+use crate::graphql::connection::{Page, PageRequest};
 use crate::state::AppState;
 
 /// Numbers an operator watches.
@@ -40,6 +41,18 @@ pub async fn system_totals(state: &AppState) -> ApiResult<SystemTotals> {
 
 /// Makes a user an ADMIN or a USER; their open sockets close, so that what they see
 /// live follows the new role at once. The last ADMIN cannot be demoted.
+/// `adminUsers`: one page of the users matching `filter`, and how many match.
+pub async fn users(
+    state: &AppState,
+    filter: &db::models::user::UserFilter,
+    request: PageRequest,
+) -> ApiResult<(Page<User>, i64)> {
+    let mut conn = state.conn().await?;
+    let rows = User::page(&mut conn, filter, request.after, request.limit()).await?;
+    let total = User::count(&mut conn, filter).await?;
+    Ok((request.page(rows), total))
+}
+
 pub async fn set_role(state: &AppState, id: Uuid, role: db::Role) -> ApiResult<User> {
     let mut conn = state.conn().await?;
     match User::set_role(&mut conn, id, role).await? {

@@ -15,6 +15,7 @@ pub mod health;
 pub mod jobs;
 pub mod metrics;
 pub mod routes;
+pub mod runs;
 pub mod seed;
 pub mod server;
 pub mod sockets;

@@ -7,7 +7,7 @@ use db::models::job::JobFilter;
 use db::models::user::UserFilter;
 use uuid::Uuid;
 
-use super::connection::{self, PageInfo};
+use super::connection::{self, Edge, PageInfo, PageRequest};
 use super::execution_log::ExecutionLogConnection;
 use super::job::{JobConnection, jobs_connection};
 use super::loaders::Loaders;
@@ -56,16 +56,10 @@ pub struct SystemStats {
     pub scheduler_lag_ms: i32,
 }
 
-#[derive(SimpleObject, Debug)]
-pub struct UserEdge {
-    pub cursor: String,
-    pub node: User,
-}
-
 /// A page of users, newest first.
 #[derive(SimpleObject, Debug)]
 pub struct UserConnection {
-    pub edges: Vec<UserEdge>,
+    pub edges: Vec<Edge<User>>,
     pub page_info: PageInfo,
     #[graphql(complexity = "super::limits::COUNT_COST")]
     pub total_count: i32,
@@ -143,31 +137,17 @@ impl AdminQuery {
         role: Option<Role>,
     ) -> Result<UserConnection> {
         require_admin(ctx).await?;
-        let state = ctx.data_unchecked::<AppState>();
-        let size = connection::page_size(first)?;
-        let after = connection::decode_cursor(after.as_deref())?;
+        let request = PageRequest::read(first, after.as_deref())?;
         let filter = UserFilter {
             search,
             role: role.map(Into::into),
         };
-        let mut conn = state.conn().await?;
-        let mut users = db::models::User::page(&mut conn, &filter, after, size + 1).await?;
-        let has_next_page = users.len() as i64 > size;
-        users.truncate(usize::try_from(size).unwrap_or(0));
-        let total = db::models::User::count(&mut conn, &filter).await?;
-        let edges: Vec<UserEdge> = users
-            .into_iter()
-            .map(|u| UserEdge {
-                cursor: connection::encode_cursor(u.created_at, u.id),
-                node: User(u),
-            })
-            .collect();
+        let (page, total) =
+            crate::admin::users(ctx.data_unchecked::<AppState>(), &filter, request).await?;
+        let (edges, page_info) = page.edges(User);
         Ok(UserConnection {
-            page_info: PageInfo {
-                has_next_page,
-                end_cursor: edges.last().map(|e| e.cursor.clone()),
-            },
             edges,
+            page_info,
             total_count: int(total),
         })
     }
@@ -183,16 +163,15 @@ impl AdminQuery {
         status: Option<JobStatus>,
     ) -> Result<JobConnection> {
         require_admin(ctx).await?;
-        let size = connection::page_size(first)?;
-        let after = connection::decode_cursor(after.as_deref())?;
+        let request = PageRequest::read(first, after.as_deref())?;
         let filter = JobFilter {
             user_id: optional_id(user_id, "user")?,
             status: status.map(Into::into),
             search: None,
         };
-        let (page, has_next, total) =
-            crate::jobs::list(ctx.data_unchecked::<AppState>(), &filter, after, size).await?;
-        Ok(jobs_connection(page, has_next, total))
+        let (page, total) =
+            crate::jobs::list(ctx.data_unchecked::<AppState>(), &filter, request).await?;
+        Ok(jobs_connection(page, total))
     }
 
     /// Every run, newest first, optionally by user, job and status.
@@ -213,7 +192,7 @@ impl AdminQuery {
             status: status.map(Into::into),
             ..Default::default()
         };
-        Ok(super::logs::page(ctx.data_unchecked::<AppState>(), &filter, first, after).await?)
+        Ok(super::logs::page(ctx.data_unchecked::<AppState>(), filter, first, after).await?)
     }
 }
 

@@ -3,7 +3,7 @@
 use async_graphql::{ComplexObject, Context, ID, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 
-use super::connection::{self, PageInfo};
+use super::connection::{Edge, Page, PageInfo};
 use super::job::Job;
 use super::loaders::Loaders;
 use super::{ExecutionStatus, ExecutionTrigger};
@@ -138,17 +138,11 @@ impl ExecutionLog {
     }
 }
 
-#[derive(SimpleObject, Debug)]
-pub struct ExecutionLogEdge {
-    pub cursor: String,
-    pub node: ExecutionLog,
-}
-
 /// A page of runs, newest first.
 #[derive(SimpleObject, Debug)]
 #[graphql(complex)]
 pub struct ExecutionLogConnection {
-    pub edges: Vec<ExecutionLogEdge>,
+    pub edges: Vec<Edge<ExecutionLog>>,
     pub page_info: PageInfo,
     /// What `totalCount` counts, counted only when it is asked for: over a long history
     /// the count costs far more than the page.
@@ -189,23 +183,13 @@ impl ExecutionLogConnection {
 
 /// Builds a connection from one page.
 pub fn logs_connection(
-    logs: Vec<db::models::ExecutionLog>,
-    has_next_page: bool,
+    page: Page<db::models::ExecutionLog>,
     total: Total,
 ) -> ExecutionLogConnection {
-    let edges: Vec<ExecutionLogEdge> = logs
-        .into_iter()
-        .map(|log| ExecutionLogEdge {
-            cursor: connection::encode_cursor(log.started_at, log.id),
-            node: ExecutionLog::from(log),
-        })
-        .collect();
+    let (edges, page_info) = page.edges(ExecutionLog::from);
     ExecutionLogConnection {
-        page_info: PageInfo {
-            has_next_page,
-            end_cursor: edges.last().map(|e| e.cursor.clone()),
-        },
         edges,
+        page_info,
         total,
     }
 }

@@ -3,7 +3,7 @@
 use async_graphql::{Context, ID, Json, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 
-use super::connection::{self, PageInfo};
+use super::connection::{self, Edge, Page, PageInfo, PageRequest};
 use super::execution_log::{ExecutionLogConnection, Total, logs_connection};
 use super::loaders::Loaders;
 use super::user::User;
@@ -121,44 +121,32 @@ impl Job {
         first: Option<i32>,
         after: Option<String>,
     ) -> Result<ExecutionLogConnection> {
-        let size = connection::page_size(first)?;
-        let after = connection::decode_cursor(after.as_deref())?;
-        let loaders = ctx.data_unchecked::<Loaders>();
+        let request = PageRequest::read(first, after.as_deref())?;
         let total = Total::OfJob(self.0.id);
-        if after.is_none() {
+        if request.after.is_none() {
             // The first page of many jobs comes from one query.
-            let mut logs = loaders
+            let loaders = ctx.data_unchecked::<Loaders>();
+            let logs = loaders
                 .newest_logs
-                .load_one((self.0.id, size + 1))
+                .load_one((self.0.id, request.limit()))
                 .await?
                 .unwrap_or_default();
-            let has_next = logs.len() as i64 > size;
-            logs.truncate(usize::try_from(size).unwrap_or(0));
-            return Ok(logs_connection(logs, has_next, total));
+            return Ok(logs_connection(request.page(logs), total));
         }
         let state = ctx.data_unchecked::<crate::state::AppState>();
         let filter = db::models::execution_log::LogFilter {
             job_id: Some(self.0.id),
             ..Default::default()
         };
-        let mut conn = state.conn().await?;
-        let mut logs = db::models::ExecutionLog::page(&mut conn, &filter, after, size + 1).await?;
-        let has_next = logs.len() as i64 > size;
-        logs.truncate(usize::try_from(size).unwrap_or(0));
-        Ok(logs_connection(logs, has_next, total))
+        let page = crate::runs::page(state, &filter, request).await?;
+        Ok(logs_connection(page, total))
     }
-}
-
-#[derive(SimpleObject, Debug)]
-pub struct JobEdge {
-    pub cursor: String,
-    pub node: Job,
 }
 
 /// A page of jobs, newest first.
 #[derive(SimpleObject, Debug)]
 pub struct JobConnection {
-    pub edges: Vec<JobEdge>,
+    pub edges: Vec<Edge<Job>>,
     pub page_info: PageInfo,
     /// Jobs matching the filters, over all pages.
     #[graphql(complexity = "super::limits::COUNT_COST")]
@@ -166,24 +154,11 @@ pub struct JobConnection {
 }
 
 /// Builds a connection from one page.
-pub fn jobs_connection(
-    jobs: Vec<db::models::Job>,
-    has_next_page: bool,
-    total: i64,
-) -> JobConnection {
-    let edges: Vec<JobEdge> = jobs
-        .into_iter()
-        .map(|job| JobEdge {
-            cursor: connection::encode_cursor(job.created_at, job.id),
-            node: Job(job),
-        })
-        .collect();
+pub fn jobs_connection(page: Page<db::models::Job>, total: i64) -> JobConnection {
+    let (edges, page_info) = page.edges(Job);
     JobConnection {
-        page_info: PageInfo {
-            has_next_page,
-            end_cursor: edges.last().map(|e| e.cursor.clone()),
-        },
         edges,
+        page_info,
         total_count: super::stats::int(total),
     }
 }

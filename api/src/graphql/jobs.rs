@@ -98,15 +98,14 @@ impl JobsQuery {
         search: Option<String>,
     ) -> Result<JobConnection> {
         let viewer = auth::viewer(ctx)?;
-        let size = connection::page_size(first)?;
-        let after = connection::decode_cursor(after.as_deref())?;
+        let request = connection::PageRequest::read(first, after.as_deref())?;
         let filter = db::models::job::JobFilter {
             user_id: Some(viewer.sub),
             status: status.map(Into::into),
             search,
         };
-        let (page, has_next, total) = jobs::list(state(ctx), &filter, after, size).await?;
-        Ok(jobs_connection(page, has_next, total))
+        let (page, total) = jobs::list(state(ctx), &filter, request).await?;
+        Ok(jobs_connection(page, total))
     }
 
     /// The next `count` (1 to 50) fire times of an expression in a timezone, after `after`

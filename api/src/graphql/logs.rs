@@ -6,30 +6,22 @@ use db::models::execution_log::LogFilter;
 
 use super::ExecutionStatus;
 use super::admin::parse_id;
-use super::connection;
+use super::connection::{self, PageRequest};
 use super::execution_log::{ExecutionLog, ExecutionLogConnection, Total, logs_connection};
 use crate::auth;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::state::AppState;
 
-/// One page of runs matching `filter` (their total counted if asked for).
+/// One page of runs matching `filter`, their total counted if asked for.
 pub async fn page(
     state: &AppState,
-    filter: &LogFilter,
+    filter: LogFilter,
     first: Option<i32>,
     after: Option<String>,
 ) -> ApiResult<ExecutionLogConnection> {
-    let size = connection::page_size(first)?;
-    let after = connection::decode_cursor(after.as_deref())?;
-    let mut conn = state.conn().await?;
-    let mut logs = db::models::ExecutionLog::page(&mut conn, filter, after, size + 1).await?;
-    let has_next = logs.len() as i64 > size;
-    logs.truncate(usize::try_from(size).unwrap_or(0));
-    Ok(logs_connection(
-        logs,
-        has_next,
-        Total::Matching(filter.clone()),
-    ))
+    let request = PageRequest::read(first, after.as_deref())?;
+    let page = crate::runs::page(state, &filter, request).await?;
+    Ok(logs_connection(page, Total::Matching(filter)))
 }
 
 #[derive(Default)]
@@ -41,12 +33,7 @@ impl LogsQuery {
     async fn execution_log(&self, ctx: &Context<'_>, id: ID) -> Result<ExecutionLog> {
         let viewer = auth::viewer(ctx)?;
         let state = ctx.data_unchecked::<AppState>();
-        let id = parse_id(&id, "execution log")?;
-        let mut conn = state.conn().await?;
-        let log = db::models::ExecutionLog::find(&mut conn, id)
-            .await?
-            .filter(|log| log.user_id == viewer.sub && log.is_shown())
-            .ok_or_else(|| ApiError::NotFound(format!("no execution log with id {id}")))?;
+        let log = crate::runs::owned(state, viewer, parse_id(&id, "execution log")?).await?;
         Ok(ExecutionLog::from(log))
     }
 
@@ -81,6 +68,6 @@ impl LogsQuery {
             since,
             until,
         };
-        Ok(page(state, &filter, first, after).await?)
+        Ok(page(state, filter, first, after).await?)
     }
 }

@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use crate::auth::tokens::Claims;
 use crate::error::{ApiError, ApiResult};
+use crate::graphql::connection::{Page, PageRequest};
 use crate::state::AppState;
 use validate::Draft;
 
@@ -220,15 +221,12 @@ pub async fn run_now(state: &AppState, viewer: &Claims, id: Uuid) -> ApiResult<E
 pub async fn list(
     state: &AppState,
     filter: &JobFilter,
-    after: Option<(chrono::DateTime<Utc>, Uuid)>,
-    first: i64,
-) -> ApiResult<(Vec<Job>, bool, i64)> {
+    request: PageRequest,
+) -> ApiResult<(Page<Job>, i64)> {
     let mut conn = state.conn().await?;
-    let mut page = Job::page(&mut conn, filter, after, first + 1).await?;
-    let has_next = page.len() as i64 > first;
-    page.truncate(usize::try_from(first).unwrap_or(0));
+    let rows = Job::page(&mut conn, filter, request.after, request.limit()).await?;
     let total = Job::count(&mut conn, filter).await?;
-    Ok((page, has_next, total))
+    Ok((request.page(rows), total))
 }
 
 /// `updatePlan`: upgrades apply at once; a downgrade the user's jobs exceed is refused
