@@ -21,6 +21,7 @@ pub mod server;
 pub mod sockets;
 pub mod startup;
 pub mod state;
+pub mod stats;
 pub mod telemetry;
 pub mod transport;
 pub mod ws;

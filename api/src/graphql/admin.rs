@@ -10,13 +10,13 @@ use uuid::Uuid;
 use super::connection::{self, Edge, PageInfo, PageRequest};
 use super::execution_log::ExecutionLogConnection;
 use super::job::{JobConnection, jobs_connection};
-use super::loaders::Loaders;
 use super::stats::{Analytics, int, rate};
 use super::user::User;
 use super::{ExecutionStatus, JobStatus, Plan, Role};
 use crate::auth::{self, account};
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::stats::Period;
 
 /// An `ID` argument as a UUID; anything else names no object, so NOT_FOUND.
 pub(crate) fn parse_id(id: &ID, what: &str) -> Result<Uuid, ApiError> {
@@ -115,15 +115,9 @@ impl AdminQuery {
         #[graphql(default_with = "Some(\"UTC\".to_owned())")] timezone: Option<String>,
     ) -> Result<Analytics> {
         require_admin(ctx).await?;
-        let timezone = timezone.unwrap_or_else(|| "UTC".to_owned());
-        Ok(super::stats::analytics(
-            ctx.data_unchecked::<AppState>(),
-            ctx.data_unchecked::<Loaders>(),
-            None,
-            days.unwrap_or(7),
-            &timezone,
-        )
-        .await?)
+        let period = Period::last(days.unwrap_or(7), timezone.as_deref().unwrap_or("UTC"))?;
+        let state = ctx.data_unchecked::<AppState>();
+        Ok(crate::stats::analytics(state, None, period).await?.into())
     }
 
     /// Every user, newest first; `search` matches email or name.

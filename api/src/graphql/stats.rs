@@ -1,15 +1,13 @@
-//! `stats` and `analytics`: dashboard numbers from PostgreSQL aggregates.
+//! `stats` and `analytics`: the dashboard's types, read from [`crate::stats`].
 
 use async_graphql::{Context, Object, Result, SimpleObject};
-use chrono::{DateTime, Duration, NaiveDate, Utc};
-use uuid::Uuid;
+use chrono::{DateTime, Utc};
 
 use super::execution_log::ExecutionLog;
 use super::job::Job;
-use super::loaders::Loaders;
 use crate::auth;
-use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+use crate::stats::Period;
 
 /// A job and when it fires next.
 #[derive(SimpleObject, Debug)]
@@ -108,140 +106,70 @@ pub fn rate(success: i64, failure: i64) -> f64 {
     (success as f64 * 10_000.0 / finished as f64).round() / 100.0
 }
 
-/// The `limit` ACTIVE jobs that fire next, soonest first, from their expressions (each
-/// distinct expression parsed once).
-async fn upcoming_runs(
-    conn: &mut db::AsyncPgConnection,
-    user_id: Uuid,
-    limit: usize,
-) -> ApiResult<Vec<UpcomingRun>> {
-    let now = chrono::Utc::now();
-    let mut schedules = scheduler::cron::Schedules::default();
-    let mut next: Vec<(DateTime<Utc>, Uuid)> = db::models::stats::active_schedules(conn, user_id)
-        .await?
-        .into_iter()
-        .filter_map(|(id, expression, timezone)| {
-            let schedule = schedules.get(&expression, &timezone).ok()?;
-            Some((schedule.next_after(now)?, id))
-        })
-        .collect();
-    next.sort_unstable();
-    next.truncate(limit);
-    let ids: Vec<Uuid> = next.iter().map(|(_, id)| *id).collect();
-    let mut jobs: std::collections::HashMap<Uuid, db::models::Job> =
-        db::models::Job::find_many(conn, &ids)
-            .await?
-            .into_iter()
-            .map(|job| (job.id, job))
-            .collect();
-    Ok(next
-        .into_iter()
-        .filter_map(|(next_run_at, id)| {
-            Some(UpcomingRun {
-                next_run_at,
-                job: Job(jobs.remove(&id)?),
-            })
-        })
-        .collect())
-}
-
-/// The dashboard of one user.
-pub async fn dashboard(state: &AppState, user_id: Uuid) -> ApiResult<DashboardStats> {
-    use db::models::stats;
-    let mut conn = state.conn().await?;
-    let runs = stats::run_totals(&mut conn, Some(user_id)).await?;
-    let jobs = stats::job_totals(&mut conn, Some(user_id)).await?;
-    let upcoming = upcoming_runs(&mut conn, user_id, 5).await?;
-    let filter = db::models::execution_log::LogFilter {
-        user_id: Some(user_id),
-        ..Default::default()
-    };
-    let recent = db::models::ExecutionLog::page(&mut conn, &filter, None, 10).await?;
-    drop(conn);
-    Ok(DashboardStats {
-        total_jobs: int(jobs.total),
-        active_jobs: int(jobs.active),
-        paused_jobs: int(jobs.paused),
-        total_executions: int(runs.total),
-        success_count: int(runs.success),
-        failure_count: int(runs.failure),
-        success_rate: rate(runs.success, runs.failure),
-        avg_duration_ms: runs.avg_duration_ms,
-        executions_last24h: int(runs.last_24h),
-        upcoming_runs: upcoming,
-        recent_executions: recent.into_iter().map(ExecutionLog::from).collect(),
-    })
-}
-
-/// Analytics over `days` days in `timezone`, for one user or (with `None`) everyone.
-pub async fn analytics(
-    state: &AppState,
-    loaders: &Loaders,
-    user_id: Option<Uuid>,
-    days: i32,
-    timezone: &str,
-) -> ApiResult<Analytics> {
-    use db::models::stats;
-    if !(1..=90).contains(&days) {
-        return Err(ApiError::bad_input("days", "must be 1 to 90"));
-    }
-    let tz = scheduler::cron::parse_timezone(timezone)
-        .map_err(|e| ApiError::bad_input("timezone", e.to_string()))?;
-    let today: NaiveDate = Utc::now().with_timezone(&tz).date_naive();
-    let first_day = today - Duration::days(i64::from(days) - 1);
-    let since = first_day
-        .and_hms_opt(0, 0, 0)
-        .and_then(|midnight| midnight.and_local_timezone(tz).earliest())
-        .map(|t| t.with_timezone(&Utc))
-        .unwrap_or_else(|| Utc::now() - Duration::days(i64::from(days)));
-    let tz_name = tz.name();
-    let mut conn = state.conn().await?;
-    let trend = stats::daily_trend(&mut conn, user_id, tz_name, first_day, today).await?;
-    let hours = stats::hourly_distribution(&mut conn, user_id, tz_name, since).await?;
-    let percentiles = stats::duration_percentiles(&mut conn, user_id, since).await?;
-    let (success, failure) = stats::outcome_counts(&mut conn, user_id, since).await?;
-    let failing = stats::top_failing_jobs(&mut conn, user_id, since, 5).await?;
-    drop(conn);
-    let jobs = loaders
-        .jobs
-        .load_many(failing.iter().map(|f| f.job_id))
-        .await
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("loading jobs: {e}")))?;
-    Ok(Analytics {
-        days,
-        success_rate: rate(success, failure),
-        daily_trend: trend
-            .into_iter()
-            .map(|d| DayTrend {
-                date: d.date.format("%Y-%m-%d").to_string(),
-                total: int(d.total),
-                success: int(d.success),
-                failed: int(d.failed),
-                avg_duration_ms: d.avg_duration_ms,
-            })
-            .collect(),
-        hourly_distribution: hours
-            .into_iter()
-            .map(|h| HourCount {
-                hour: h.hour,
-                count: int(h.count),
-            })
-            .collect(),
-        duration_percentiles: Percentiles {
-            p50: percentiles.p50,
-            p95: percentiles.p95,
-            p99: percentiles.p99,
-        },
-        top_failing_jobs: failing
-            .into_iter()
-            .filter_map(|f| {
-                Some(JobFailures {
-                    job: Job(jobs.get(&f.job_id)?.clone()),
-                    failures: int(f.failures),
+impl From<crate::stats::Dashboard> for DashboardStats {
+    fn from(d: crate::stats::Dashboard) -> DashboardStats {
+        DashboardStats {
+            total_jobs: int(d.jobs.total),
+            active_jobs: int(d.jobs.active),
+            paused_jobs: int(d.jobs.paused),
+            total_executions: int(d.runs.total),
+            success_count: int(d.runs.success),
+            failure_count: int(d.runs.failure),
+            success_rate: rate(d.runs.success, d.runs.failure),
+            avg_duration_ms: d.runs.avg_duration_ms,
+            executions_last24h: int(d.runs.last_24h),
+            upcoming_runs: d
+                .upcoming
+                .into_iter()
+                .map(|(next_run_at, job)| UpcomingRun {
+                    job: Job(job),
+                    next_run_at,
                 })
-            })
-            .collect(),
-    })
+                .collect(),
+            recent_executions: d.recent.into_iter().map(ExecutionLog::from).collect(),
+        }
+    }
+}
+
+impl From<crate::stats::Report> for Analytics {
+    fn from(r: crate::stats::Report) -> Analytics {
+        Analytics {
+            days: r.period.days,
+            success_rate: rate(r.success, r.failure),
+            daily_trend: r
+                .trend
+                .into_iter()
+                .map(|d| DayTrend {
+                    date: d.date.format("%Y-%m-%d").to_string(),
+                    total: int(d.total),
+                    success: int(d.success),
+                    failed: int(d.failed),
+                    avg_duration_ms: d.avg_duration_ms,
+                })
+                .collect(),
+            hourly_distribution: r
+                .hours
+                .into_iter()
+                .map(|h| HourCount {
+                    hour: h.hour,
+                    count: int(h.count),
+                })
+                .collect(),
+            duration_percentiles: Percentiles {
+                p50: r.percentiles.p50,
+                p95: r.percentiles.p95,
+                p99: r.percentiles.p99,
+            },
+            top_failing_jobs: r
+                .failing
+                .into_iter()
+                .map(|(job, failures)| JobFailures {
+                    job: Job(job),
+                    failures: int(failures),
+                })
+                .collect(),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -253,7 +181,8 @@ impl StatsQuery {
     #[graphql(complexity = "super::limits::REPORT_COST + child_complexity")]
     async fn stats(&self, ctx: &Context<'_>) -> Result<DashboardStats> {
         let viewer = auth::viewer(ctx)?;
-        Ok(dashboard(ctx.data_unchecked::<AppState>(), viewer.sub).await?)
+        let state = ctx.data_unchecked::<AppState>();
+        Ok(crate::stats::dashboard(state, viewer.sub).await?.into())
     }
 
     /// The caller's trends over the last `days` (1 to 90) days, bucketed in `timezone`.
@@ -265,15 +194,11 @@ impl StatsQuery {
         #[graphql(default_with = "Some(\"UTC\".to_owned())")] timezone: Option<String>,
     ) -> Result<Analytics> {
         let viewer = auth::viewer(ctx)?;
-        let timezone = timezone.unwrap_or_else(|| "UTC".to_owned());
-        Ok(analytics(
-            ctx.data_unchecked::<AppState>(),
-            ctx.data_unchecked::<Loaders>(),
-            Some(viewer.sub),
-            days.unwrap_or(7),
-            &timezone,
-        )
-        .await?)
+        let period = Period::last(days.unwrap_or(7), timezone.as_deref().unwrap_or("UTC"))?;
+        let state = ctx.data_unchecked::<AppState>();
+        Ok(crate::stats::analytics(state, Some(viewer.sub), period)
+            .await?
+            .into())
     }
 }
 
