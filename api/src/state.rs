@@ -40,8 +40,8 @@ impl AppState {
 impl Inner {
     /// The global per-IP limit (RATE_LIMIT_WINDOW_MS, RATE_LIMIT_MAX_REQUESTS) every
     /// GraphQL request and every WebSocket operation counts against.
-    pub fn global_limit(&self) -> scheduler::rate_limit::Limit {
-        scheduler::rate_limit::Limit {
+    pub fn global_limit(&self) -> crate::auth::rate_limit::Limit {
+        crate::auth::rate_limit::Limit {
             name: "global",
             max: self.config.server.rate_limit_max_requests,
             window: std::time::Duration::from_millis(self.config.server.rate_limit_window_ms),

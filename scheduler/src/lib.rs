@@ -12,7 +12,6 @@ pub mod events;
 pub mod execute;
 pub mod keys;
 pub mod queue;
-pub mod rate_limit;
 pub mod reconcile;
 pub mod redis;
 pub mod retention;

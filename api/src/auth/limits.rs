@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use scheduler::rate_limit::{self, Decision, Limit};
+use super::rate_limit::{self, Decision, Limit};
 
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -116,7 +116,7 @@ pub async fn check_reached(state: &AppState, limit: Limit, subject: &str) -> Api
 }
 
 /// A decision as the API's answer; with Redis unreachable, allowed.
-fn answer(limit: Limit, decision: Result<Decision, scheduler::Error>) -> ApiResult<()> {
+fn answer(limit: Limit, decision: Result<Decision, fred::error::Error>) -> ApiResult<()> {
     match decision {
         Ok(Decision::Allowed) => Ok(()),
         Ok(Decision::Limited { retry_after_secs }) => Err(ApiError::RateLimited {

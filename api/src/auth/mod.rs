@@ -5,6 +5,7 @@
 pub mod account;
 pub mod limits;
 pub mod password;
+pub mod rate_limit;
 pub mod session;
 pub mod tokens;
 pub mod validate;

@@ -82,7 +82,7 @@ impl EventsSubscription {
                         yield Ok(ExecutionEvent {
                             kind: event.kind.into(),
                             log: ExecutionLog(
-                                log.clone(),
+                                log.clone().into_row(),
                                 if event.body_left_out { Body::LeftOut } else { Body::InRow },
                             ),
                         });

@@ -207,7 +207,7 @@ pub async fn set_status(
 pub async fn run_now(state: &AppState, viewer: &Claims, id: Uuid) -> ApiResult<ExecutionLog> {
     let plan = plan_of(state, viewer).await?;
     let job = owned(state, viewer, id).await?;
-    let limit = scheduler::rate_limit::Limit {
+    let limit = crate::auth::rate_limit::Limit {
         name: "run-job",
         max: plan.limits().manual_runs_per_minute,
         window: std::time::Duration::from_secs(60),

@@ -1,17 +1,17 @@
-//! Rate limits shared by every API instance: fixed-window counters in Redis.
-//!
-//! They live here because this crate owns every Redis key of CronOps (see [`crate::keys`]).
+//! Rate limits shared by every API instance: fixed-window counters in Redis, under the
+//! key names of `scheduler::Keys` (which names every Redis key of CronOps).
 
 use std::sync::LazyLock;
 use std::time::Duration;
 
 use fred::types::scripts::Script;
 
-use crate::redis::RedisPool;
-use crate::{Error, Keys};
+use fred::error::Error;
+use scheduler::Keys;
+use scheduler::redis::RedisPool;
 
 static SCRIPT: LazyLock<Script> =
-    LazyLock::new(|| Script::from_lua(include_str!("../lua/rate_limit.lua")));
+    LazyLock::new(|| Script::from_lua(include_str!("../../lua/rate_limit.lua")));
 
 /// One limit: at most `max` hits per `window` for each subject.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,11 +62,11 @@ pub async fn peek(
     use fred::interfaces::KeysInterface;
     let key = keys.rate_limit(limit.name, subject);
     let client = redis.next();
-    let hits: Option<u64> = client.get(&key).await.map_err(Error::Redis)?;
+    let hits: Option<u64> = client.get(&key).await?;
     if hits.unwrap_or(0) < u64::from(limit.max) {
         return Ok(Decision::Allowed);
     }
-    let ttl_ms: i64 = client.pttl(&key).await.map_err(Error::Redis)?;
+    let ttl_ms: i64 = client.pttl(&key).await?;
     Ok(Decision::limited(ttl_ms, limit))
 }
 
@@ -90,7 +90,6 @@ async fn count_with_ttl(
     SCRIPT
         .evalsha_with_reload(redis.next(), key, limit.window_ms())
         .await
-        .map_err(Error::Redis)
 }
 
 /// Counts one hit of `subject` against `limit`.
