@@ -4,10 +4,10 @@
 use std::time::Duration;
 
 use diesel_async::RunQueryDsl;
-use e2e::accounts::{REFRESH, VERIFY, error_code};
-use e2e::fixtures;
-use e2e::{Cronops, HttpTarget, TestEnv};
 use serde_json::{Value, json};
+use testkit::accounts::{REFRESH, VERIFY, error_code};
+use testkit::fixtures;
+use testkit::{Cronops, HttpTarget, TestEnv};
 
 const PASSWORD: &str = "Correct-horse-1";
 
@@ -120,7 +120,7 @@ async fn sign_up_and_verification_do_not_tell_which_addresses_have_accounts() {
         "{}",
         notice.text()
     );
-    assert!(e2e::accounts::find_code(&notice.text()).is_none());
+    assert!(testkit::accounts::find_code(&notice.text()).is_none());
     // The account is unchanged: the old password still works.
     api.login_ok("taken@example.com", PASSWORD).await;
 

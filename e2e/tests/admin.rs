@@ -1,8 +1,8 @@
 //! Admin operations check the caller's role as it is now in the database.
 
-use e2e::TestEnv;
-use e2e::accounts::error_code;
 use serde_json::json;
+use testkit::TestEnv;
+use testkit::accounts::error_code;
 
 const SET_ROLE: &str =
     "mutation($id: ID!, $role: Role!) { updateUserRole(id: $id, role: $role) { id role } }";
@@ -220,7 +220,7 @@ async fn admin_lists_and_system_stats_match_the_data() {
 
 #[tokio::test]
 async fn deleting_a_user_removes_everything_and_ends_their_subscriptions() {
-    use e2e::ws::{Incoming, Protocol, WsClient};
+    use testkit::ws::{Incoming, Protocol, WsClient};
     let env = TestEnv::development().await;
     env.seed().await;
     let server = env.start_all().await;
@@ -301,7 +301,7 @@ async fn deleting_a_user_removes_everything_and_ends_their_subscriptions() {
             .unwrap();
     assert_eq!(plan, None, "the deleted user is forgotten in Redis too");
     assert!(
-        e2e::fixtures::all_runs(&env.database)
+        testkit::fixtures::all_runs(&env.database)
             .await
             .iter()
             .all(|r| r.job_id != job_id),

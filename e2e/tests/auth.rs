@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use diesel_async::RunQueryDsl;
-use e2e::accounts::{ME, REFRESH, VERIFY, error_code, find_code};
-use e2e::{Cronops, TestEnv};
 use serde_json::json;
+use testkit::accounts::{ME, REFRESH, VERIFY, error_code, find_code};
+use testkit::{Cronops, TestEnv};
 
 const PASSWORD: &str = "Correct-horse-1";
 const MAIL_WAIT: Duration = Duration::from_secs(10);
@@ -280,7 +280,7 @@ async fn a_failed_email_is_a_clear_error() {
     let env = TestEnv::new().await;
     let mut vars = env.vars();
     vars.retain(|(k, _)| k != "EMAIL_PORT");
-    vars.push(("EMAIL_PORT".into(), e2e::free_port().to_string()));
+    vars.push(("EMAIL_PORT".into(), testkit::free_port().to_string()));
     let server = Cronops::start_server("api", vars, env.workdir.path()).await;
     let response = server
         .api()

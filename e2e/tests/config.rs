@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use e2e::Cronops;
+use testkit::Cronops;
 
 /// Runs `cronops api` with exactly `vars` and returns its exit code and output.
 async fn run_api(vars: &[(&str, &str)]) -> (Option<i32>, String) {

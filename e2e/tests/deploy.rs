@@ -7,10 +7,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::Duration;
 
-use e2e::ws::{Incoming, Protocol, WsClient};
-use e2e::{Cronops, TestEnv};
 use serde_json::json;
 use serde_yaml::Value;
+use testkit::ws::{Incoming, Protocol, WsClient};
+use testkit::{Cronops, TestEnv};
 
 fn repo() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
@@ -292,7 +292,7 @@ async fn two_apis_and_three_schedulers_work_as_one() {
 
 #[tokio::test]
 async fn redis_cluster_runs_schedules_and_subscriptions() {
-    let cluster = e2e::RedisCluster::start();
+    let cluster = testkit::RedisCluster::start();
     let env = TestEnv::with_redis(cluster.url()).await;
     let server = env.start_all().await;
     let api = server.api();

@@ -7,7 +7,7 @@ use db::models::User;
 use db::schema::users;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
-use e2e::{Cronops, TestEnv};
+use testkit::{Cronops, TestEnv};
 
 async fn accounts(database: &db::test_db::TestDatabase) -> Vec<User> {
     let mut conn = database.connect().await;

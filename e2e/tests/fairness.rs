@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use db::Plan;
-use e2e::fixtures::{self, JobSpec};
-use e2e::target::{HttpTarget, Reply};
-use e2e::{Cronops, TestEnv, poll_until};
+use testkit::fixtures::{self, JobSpec};
+use testkit::target::{HttpTarget, Reply};
+use testkit::{Cronops, TestEnv, poll_until};
 use uuid::Uuid;
 
 /// A target path that never answers within any job's timeout.

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use db::ExecutionStatus;
 use db::models::ExecutionLog;
-use e2e::fixtures::{self, JobSpec};
-use e2e::target::Reply;
-use e2e::{Cronops, PgServer, RedisServer, TestEnv, poll_until};
+use testkit::fixtures::{self, JobSpec};
+use testkit::target::Reply;
+use testkit::{Cronops, PgServer, RedisServer, TestEnv, poll_until};
 use uuid::Uuid;
 
 /// Slots of one job's SCHEDULE runs must be consecutive seconds with no gap.

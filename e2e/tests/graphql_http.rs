@@ -4,8 +4,8 @@
 
 use std::path::Path;
 
-use e2e::{TestEnv, job_api};
 use serde_json::{Value, json};
+use testkit::{TestEnv, job_api};
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
 

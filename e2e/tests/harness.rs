@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use e2e::target::Reply;
-use e2e::{HttpTarget, MailReceiver};
 use lettre::message::MultiPart;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use testkit::target::Reply;
+use testkit::{HttpTarget, MailReceiver};
 
 #[tokio::test]
 async fn smtp_receiver_keeps_what_lettre_sends() {

@@ -6,9 +6,9 @@ use std::time::Duration;
 use chrono::Utc;
 use db::ExecutionStatus;
 use db::models::ExecutionLog;
-use e2e::fixtures::{self, JobSpec};
-use e2e::hostile::{RawReply, RawTarget};
-use e2e::{TestEnv, poll_until};
+use testkit::fixtures::{self, JobSpec};
+use testkit::hostile::{RawReply, RawTarget};
+use testkit::{TestEnv, poll_until};
 
 #[tokio::test]
 async fn a_nul_byte_in_a_response_stalls_nobody() {

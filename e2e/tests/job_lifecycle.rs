@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use e2e::accounts::error_code;
-use e2e::job_api::{UPDATE, create, delete, job_input, user};
-use e2e::{TestEnv, poll_until};
 use serde_json::json;
+use testkit::accounts::error_code;
+use testkit::job_api::{UPDATE, create, delete, job_input, user};
+use testkit::{TestEnv, poll_until};
 
 #[tokio::test]
 async fn pause_resume_update_and_delete_follow_in_redis() {

@@ -3,9 +3,9 @@
 
 use std::collections::HashSet;
 
-use e2e::TestEnv;
-use e2e::job_api::{SET_PLAN, create, job_input, user};
 use serde_json::json;
+use testkit::TestEnv;
+use testkit::job_api::{SET_PLAN, create, job_input, user};
 
 #[tokio::test]
 async fn pagination_is_stable_while_jobs_are_created() {

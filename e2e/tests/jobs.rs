@@ -1,10 +1,10 @@
 //! Creating jobs as a client does: the contract's defaults, every field rule, and
 //! another user's job kept out of reach.
 
-use e2e::TestEnv;
-use e2e::accounts::error_code;
-use e2e::job_api::{UPDATE, create, delete, job_input, user};
 use serde_json::{Value, json};
+use testkit::TestEnv;
+use testkit::accounts::error_code;
+use testkit::job_api::{UPDATE, create, delete, job_input, user};
 
 #[tokio::test]
 async fn create_applies_the_contract_defaults_and_schedules() {
@@ -55,7 +55,7 @@ async fn every_field_rule_has_its_error() {
     let env = TestEnv::new().await;
     let mut vars = env.vars();
     vars.retain(|(k, _)| k != "ALLOW_PRIVATE_TARGETS");
-    let server = e2e::Cronops::start_server("api", vars, env.workdir.path()).await;
+    let server = testkit::Cronops::start_server("api", vars, env.workdir.path()).await;
     let api = server.api();
     let ada = user(&env, api, "rules").await;
     let base = json!({"name": "ok", "cronExpression": "*/5 * * * *", "targetUrl": "https://example.com/hook"});

@@ -2,9 +2,9 @@
 //! expensive field, batches of password operations, schedules that never fire, and
 //! documents that would grow the metrics without end.
 
-use e2e::accounts::error_code;
-use e2e::{Api, TestEnv};
 use serde_json::json;
+use testkit::accounts::error_code;
+use testkit::{Api, TestEnv};
 
 const PASSWORD: &str = "Correct-horse-1";
 

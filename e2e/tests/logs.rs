@@ -5,10 +5,10 @@ use std::collections::HashSet;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use chrono_tz::America::New_York;
 use diesel_async::RunQueryDsl;
-use e2e::accounts::{LoggedIn, error_code};
-use e2e::fixtures::{self, JobSpec};
-use e2e::{Api, TestEnv};
 use serde_json::{Value, json};
+use testkit::accounts::{LoggedIn, error_code};
+use testkit::fixtures::{self, JobSpec};
+use testkit::{Api, TestEnv};
 use uuid::Uuid;
 
 async fn insert_run(

@@ -1,10 +1,10 @@
 //! Plans and their limits: job slots under concurrent creates, downgrades, and manual
 //! runs rate-limited by plan.
 
-use e2e::TestEnv;
-use e2e::accounts::{LoggedIn, error_code};
-use e2e::job_api::{SET_PLAN, create, job_input, user};
 use serde_json::{Value, json};
+use testkit::TestEnv;
+use testkit::accounts::{LoggedIn, error_code};
+use testkit::job_api::{SET_PLAN, create, job_input, user};
 
 #[tokio::test]
 async fn twenty_concurrent_creates_on_five_slots_make_exactly_five() {

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use chrono::Utc;
 use db::ExecutionStatus;
-use e2e::fixtures::{self, JobSpec};
-use e2e::{Cronops, TestEnv, poll_until};
+use testkit::fixtures::{self, JobSpec};
+use testkit::{Cronops, TestEnv, poll_until};
 
 #[tokio::test]
 async fn pausing_stops_runs_already_prepared_ahead() {

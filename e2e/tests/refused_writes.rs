@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use chrono::Utc;
 use db::ExecutionStatus;
-use e2e::fixtures::{self, JobSpec};
-use e2e::{TestEnv, poll_until};
 use serde_json::json;
+use testkit::fixtures::{self, JobSpec};
+use testkit::{TestEnv, poll_until};
 
 /// Runs SQL on this test's database (triggers that make it misbehave).
 async fn run_sql(env: &TestEnv, sql: &str) {
@@ -35,18 +35,21 @@ async fn refuse_when(env: &TestEnv, event: &str, table: &str, condition: &str, m
 }
 
 /// A standalone scheduler with its /metrics on a free port, and that port's client.
-fn scheduler_with_metrics(env: &TestEnv) -> (e2e::Cronops, e2e::Api) {
-    let port = e2e::free_port();
-    let process = e2e::Cronops::spawn(
+fn scheduler_with_metrics(env: &TestEnv) -> (testkit::Cronops, testkit::Api) {
+    let port = testkit::free_port();
+    let process = testkit::Cronops::spawn(
         &["scheduler"],
         &env.vars_with(&[("SCHEDULER_METRICS_PORT", &port.to_string())]),
         env.workdir.path(),
     );
-    (process, e2e::Api::new(format!("http://127.0.0.1:{port}")))
+    (
+        process,
+        testkit::Api::new(format!("http://127.0.0.1:{port}")),
+    )
 }
 
 /// The value of one series in the scheduler's metrics, once it is at least `at_least`.
-async fn metric_reaches(probe: &e2e::Api, series: &str, at_least: f64) -> f64 {
+async fn metric_reaches(probe: &testkit::Api, series: &str, at_least: f64) -> f64 {
     poll_until(
         &format!("{series} >= {at_least}"),
         Duration::from_secs(15),
@@ -74,7 +77,7 @@ async fn a_result_postgresql_refuses_is_closed_alone_and_its_batch_mates_recorde
     .await;
     env.target.reply(
         "/poison",
-        e2e::target::Reply {
+        testkit::target::Reply {
             body: "poison".into(),
             ..Default::default()
         },

@@ -1,6 +1,6 @@
 //! A deployment is safe by default: what production refuses, hides or keeps to itself.
 
-use e2e::{Cronops, TestEnv, free_port};
+use testkit::{Cronops, TestEnv, free_port};
 
 #[tokio::test]
 async fn metrics_are_behind_a_token_or_on_their_own_port() {
@@ -81,7 +81,7 @@ async fn only_development_runs_on_the_development_secret_and_demo_accounts() {
     let server = Cronops::start_server("api", production, dir).await;
     let demo = server.api().login("admin@cronops.dev", "Admin123!").await;
     assert_eq!(
-        e2e::accounts::error_code(&demo),
+        testkit::accounts::error_code(&demo),
         Some("FORBIDDEN"),
         "{demo}"
     );

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use chrono::{Timelike, Utc};
 use db::ExecutionStatus;
-use e2e::fixtures::{self, JobSpec};
-use e2e::{TestEnv, poll_until};
+use testkit::fixtures::{self, JobSpec};
+use testkit::{TestEnv, poll_until};
 
 #[tokio::test]
 async fn a_job_fires_every_second_and_each_run_is_recorded() {
@@ -147,7 +147,7 @@ async fn failures_are_retried_with_backoff_each_attempt_its_own_row() {
     let env = TestEnv::new().await;
     env.target.reply(
         "/flaky",
-        e2e::target::Reply {
+        testkit::target::Reply {
             status: 500,
             body: "nope".into(),
             ..Default::default()
@@ -260,14 +260,14 @@ async fn a_standalone_scheduler_serves_its_metrics_and_health() {
     let env = TestEnv::new().await;
     let user = fixtures::user(&env.database).await;
     env.every_second_job(user, "/m").await;
-    let port = e2e::free_port();
-    let _scheduler = e2e::Cronops::spawn(
+    let port = testkit::free_port();
+    let _scheduler = testkit::Cronops::spawn(
         &["scheduler"],
         &env.vars_with(&[("SCHEDULER_METRICS_PORT", &port.to_string())]),
         env.workdir.path(),
     );
     env.target.wait_for("/m", 2, Duration::from_secs(15)).await;
-    let probe = e2e::Api::new(format!("http://127.0.0.1:{port}"));
+    let probe = testkit::Api::new(format!("http://127.0.0.1:{port}"));
     let (status, body) = poll_until("scheduler health", Duration::from_secs(10), || {
         probe.health_status()
     })

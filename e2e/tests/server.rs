@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use e2e::{RedisServer, TestEnv, poll_until};
 use serde_json::json;
+use testkit::{RedisServer, TestEnv, poll_until};
 
 #[tokio::test]
 async fn health_reports_both_stores_and_turns_503_without_redis() {
@@ -70,7 +70,7 @@ async fn health_turns_503_when_the_database_is_unreachable() {
             *value = "postgres://postgres@127.0.0.1:1/none".into();
         }
     }
-    let server = e2e::Cronops::start_server("api", vars, env.workdir.path()).await;
+    let server = testkit::Cronops::start_server("api", vars, env.workdir.path()).await;
     let (status, body) = server.api().health_status().await.unwrap();
     assert_eq!(status, 503);
     assert_eq!(body["database"], "down");
@@ -205,7 +205,7 @@ async fn empty_variables_count_as_unset() {
     ] {
         vars.push((key.to_owned(), value));
     }
-    let server = e2e::Cronops::start_server("api", vars, env.workdir.path()).await;
+    let server = testkit::Cronops::start_server("api", vars, env.workdir.path()).await;
     let (status, body) = server.api().health_status().await.unwrap();
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["redis"], "up");
@@ -258,7 +258,7 @@ async fn cors_allows_configured_origins_only() {
         "CORS_ORIGIN".into(),
         "https://app.example.com, https://admin.example.com".into(),
     ));
-    let server = e2e::Cronops::start_server("api", vars, env.workdir.path()).await;
+    let server = testkit::Cronops::start_server("api", vars, env.workdir.path()).await;
     let http = reqwest::Client::new();
     let preflight = |origin: &'static str| {
         http.request(
@@ -298,7 +298,7 @@ async fn production_adds_hsts() {
     let mut vars = env.vars();
     vars.retain(|(k, _)| k != "APP_ENV");
     vars.push(("APP_ENV".into(), "production".into()));
-    let server = e2e::Cronops::start_server("api", vars, env.workdir.path()).await;
+    let server = testkit::Cronops::start_server("api", vars, env.workdir.path()).await;
     let response = server.api().get("/health", &[]).await;
     assert_eq!(
         response.headers()["strict-transport-security"],

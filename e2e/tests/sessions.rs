@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use e2e::accounts::{ME, REFRESH, error_code};
-use e2e::{Cronops, TestEnv};
 use serde_json::{Value, json};
+use testkit::accounts::{ME, REFRESH, error_code};
+use testkit::{Cronops, TestEnv};
 
 const PASSWORD: &str = "Correct-horse-1";
 const MAIL_WAIT: Duration = Duration::from_secs(10);

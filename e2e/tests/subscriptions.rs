@@ -2,10 +2,10 @@
 
 use std::time::{Duration, Instant};
 
-use e2e::accounts::LoggedIn;
-use e2e::ws::{Incoming, Protocol, WsClient};
-use e2e::{Api, TestEnv};
 use serde_json::{Value, json};
+use testkit::accounts::LoggedIn;
+use testkit::ws::{Incoming, Protocol, WsClient};
+use testkit::{Api, TestEnv};
 
 const EVENTS: &str = "subscription($jobId: ID, $all: Boolean) { executionEvents(jobId: $jobId, allUsers: $all) { type log { id status trigger job { id name } } } }";
 const WAIT: Duration = Duration::from_secs(10);
@@ -212,7 +212,7 @@ async fn a_thousand_subscribers_all_receive_the_event() {
     let env = TestEnv::new().await;
     // One account holds every socket here: lift its cap.
     let vars = env.vars_with(&[("WS_MAX_SOCKETS_PER_USER", "1000")]);
-    let server = e2e::Cronops::start_server("all", vars, env.workdir.path()).await;
+    let server = testkit::Cronops::start_server("all", vars, env.workdir.path()).await;
     let api = server.api();
     let ada = api
         .signup_verified(&env.mail, "crowd@example.com", "Password123!")
@@ -269,7 +269,7 @@ async fn a_burst_published_in_one_pipeline_reaches_the_subscriber_whole() {
     let redis = scheduler::redis::connect(&env.redis_url, 1).unwrap();
     let keys = scheduler::Keys::new(&env.key_prefix);
     // Registered once a first event comes through.
-    e2e::poll_until("the subscription to be live", WAIT, || {
+    testkit::poll_until("the subscription to be live", WAIT, || {
         let (redis, keys) = (redis.clone(), keys.clone());
         async move {
             scheduler::events::publish(&redis, &keys, &[started(user)])
@@ -329,7 +329,7 @@ async fn events_leave_response_bodies_out_and_subscribers_still_get_them() {
     let big = "x".repeat(60 * 1024);
     env.target.reply(
         "/big",
-        e2e::target::Reply {
+        testkit::target::Reply {
             body: big.clone(),
             ..Default::default()
         },

@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use e2e::otlp::{OtlpReceiver, ReceivedSpan};
-use e2e::{Cronops, TestEnv, job_api, poll_until};
 use serde_json::json;
+use testkit::otlp::{OtlpReceiver, ReceivedSpan};
+use testkit::{Cronops, TestEnv, job_api, poll_until};
 
 /// Polls until the spans of `trace_id` satisfy `done`.
 async fn trace(

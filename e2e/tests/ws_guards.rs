@@ -4,10 +4,10 @@
 
 use std::time::Duration;
 
-use e2e::fixtures::{self, access_token};
-use e2e::ws::{Incoming, Protocol, WsClient};
-use e2e::{Cronops, TestEnv};
 use serde_json::{Value, json};
+use testkit::fixtures::{self, access_token};
+use testkit::ws::{Incoming, Protocol, WsClient};
+use testkit::{Cronops, TestEnv};
 use uuid::Uuid;
 
 const WAIT: Duration = Duration::from_secs(5);
@@ -33,8 +33,8 @@ fn code(errors: &Value) -> Option<&str> {
 }
 
 /// Waits until the process hears account changes from Redis.
-async fn listening(api: &e2e::Api) {
-    e2e::poll_until("the API to listen to Redis", WAIT, || async {
+async fn listening(api: &testkit::Api) {
+    testkit::poll_until("the API to listen to Redis", WAIT, || async {
         let text = api.get("/metrics", &[]).await.text().await.ok()?;
         text.contains("cronops_event_hub_subscribed 1")
             .then_some(())

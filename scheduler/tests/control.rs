@@ -6,9 +6,9 @@ use std::time::Duration;
 use chrono::Utc;
 use db::models::{ExecutionLog, Job};
 use db::{ExecutionStatus, ExecutionTrigger, JobStatus};
-use e2e::fixtures::{self, JobSpec};
-use e2e::{HttpTarget, poll_until};
 use scheduler::{Keys, Scheduler, SchedulerConfig, control, queue};
+use testkit::fixtures::{self, JobSpec};
+use testkit::{HttpTarget, poll_until};
 use tokio_util::sync::CancellationToken;
 
 async fn setup() -> (
@@ -18,7 +18,7 @@ async fn setup() -> (
     HttpTarget,
 ) {
     let database = db::test_db::TestDatabase::new().await;
-    let redis = scheduler::redis::connect(&e2e::shared_redis_url(), 2).unwrap();
+    let redis = scheduler::redis::connect(&testkit::shared_redis_url(), 2).unwrap();
     let keys = Keys::new(&format!("test-{}", uuid::Uuid::new_v4().simple()));
     (database, redis, keys, HttpTarget::start().await)
 }
@@ -85,7 +85,7 @@ async fn trigger_now_fires_a_paused_job_once_as_manual() {
 
     // Listen to the owner's event channel as the API does.
     let subscriber = fred::prelude::Builder::from_config(
-        fred::prelude::Config::from_url(&e2e::shared_redis_url()).unwrap(),
+        fred::prelude::Config::from_url(&testkit::shared_redis_url()).unwrap(),
     )
     .build_subscriber_client()
     .unwrap();
@@ -223,7 +223,8 @@ async fn a_manual_run_that_cannot_be_queued_leaves_no_pending_row() {
     let database = db::test_db::TestDatabase::new().await;
     // Nothing listens here: queueing fails (after the command timeout).
     let redis =
-        scheduler::redis::connect(&format!("redis://127.0.0.1:{}", e2e::free_port()), 1).unwrap();
+        scheduler::redis::connect(&format!("redis://127.0.0.1:{}", testkit::free_port()), 1)
+            .unwrap();
     let keys = Keys::new("unreachable");
     let user = fixtures::user(&database).await;
     let id = fixtures::job(

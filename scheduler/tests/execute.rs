@@ -3,10 +3,10 @@
 use std::time::Duration;
 
 use db::{ExecutionStatus, HttpMethod};
-use e2e::HttpTarget;
-use e2e::target::Reply;
 use scheduler::execute::{Executor, MAX_BODY_BYTES, Request};
 use scheduler::ssrf::TargetPolicy;
+use testkit::HttpTarget;
+use testkit::target::Reply;
 use uuid::Uuid;
 
 /// Targets on this machine allowed, as tests need.
@@ -116,7 +116,10 @@ async fn errors_statuses_and_timeouts_read_clearly() {
     );
 
     let refused = executor
-        .execute(&request(format!("http://127.0.0.1:{}/", e2e::free_port())))
+        .execute(&request(format!(
+            "http://127.0.0.1:{}/",
+            testkit::free_port()
+        )))
         .await;
     assert_eq!(refused.status, ExecutionStatus::Failed);
     let error = refused.error.unwrap();

@@ -11,7 +11,7 @@ use scheduler::{Keys, redis::RedisPool};
 use uuid::Uuid;
 
 fn setup() -> (RedisPool, Keys) {
-    let redis = scheduler::redis::connect(&e2e::shared_redis_url(), 2).unwrap();
+    let redis = scheduler::redis::connect(&testkit::shared_redis_url(), 2).unwrap();
     let keys = Keys::new(&format!("test-{}", Uuid::new_v4().simple()));
     (redis, keys)
 }

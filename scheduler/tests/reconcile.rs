@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use diesel_async::RunQueryDsl;
-use e2e::{fixtures, poll_until};
 use fred::prelude::*;
 use scheduler::{Keys, queue, reconcile};
+use testkit::{fixtures, poll_until};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -22,7 +22,7 @@ struct Row {
 #[tokio::test]
 async fn the_background_pass_puts_back_missing_jobs_and_drops_stale_ones_on_every_page() {
     let database = db::test_db::TestDatabase::new().await;
-    let redis = scheduler::redis::connect(&e2e::shared_redis_url(), 2).unwrap();
+    let redis = scheduler::redis::connect(&testkit::shared_redis_url(), 2).unwrap();
     let keys = Keys::new(&format!("test-{}", Uuid::new_v4().simple()));
     let user = fixtures::user(&database).await;
     let mut conn = database.connect().await;

@@ -2,7 +2,7 @@
 //! whole week partition at a time for the longest; the dashboard counts follow.
 
 use chrono::Utc;
-use e2e::fixtures::{self, JobSpec};
+use testkit::fixtures::{self, JobSpec};
 use tokio_util::sync::CancellationToken;
 
 #[tokio::test]

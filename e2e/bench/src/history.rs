@@ -60,7 +60,7 @@ async fn insert_runs(conn: &mut db::AsyncPgConnection, users: &[Uuid], runs: usi
 
 /// Latencies in ms of `count` requests of `query`, one at a time, after a few to warm up.
 /// Signs in first: loading the history outlasts an access token.
-async fn timed(api: &e2e::client::Api, email: &str, query: &str, count: usize) -> Vec<f64> {
+async fn timed(api: &testkit::client::Api, email: &str, query: &str, count: usize) -> Vec<f64> {
     let token = api.login_ok(email, PASSWORD).await.access_token;
     let token = token.as_str();
     for _ in 0..3 {

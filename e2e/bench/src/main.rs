@@ -2,9 +2,9 @@
 //! and Redis, runs each scenario, and prints one table with the machine and every figure,
 //! each with the command that reproduces it alone.
 //!
-//!   cargo run --release -p e2e --bin bench -- all          (what `make bench` runs)
-//!   cargo run --release -p e2e --bin bench -- burst --jobs 10000
-//!   cargo run --release -p e2e --bin bench -- --smoke all  (seconds; part of `make test`)
+//!   cargo run --release -p bench -- all          (what `make bench` runs)
+//!   cargo run --release -p bench -- burst --jobs 10000
+//!   cargo run --release -p bench -- --smoke all  (seconds; part of `make test`)
 
 mod api;
 mod burst;
@@ -24,10 +24,10 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 use diesel_async::RunQueryDsl;
-use e2e::fixtures;
-use e2e::{Cronops, TestEnv, poll_until};
 use fred::prelude::ClientLike;
 use serde_json::json;
+use testkit::fixtures;
+use testkit::{Cronops, TestEnv, poll_until};
 use uuid::Uuid;
 
 use setup::*;
@@ -161,7 +161,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 fn cmd(args: &str, smoke: bool) -> String {
     format!(
-        "cargo run --release -p e2e --bin bench -- {}{args}",
+        "cargo run --release -p bench -- {}{args}",
         if smoke { "--smoke " } else { "" }
     )
 }
@@ -293,7 +293,7 @@ async fn main() {
             Scenario::All => unreachable!("expanded above"),
         });
     }
-    let binary = e2e::process::binary();
+    let binary = testkit::process::binary();
     println!(
         "CronOps benchmarks on {} ({}){}",
         machine(),

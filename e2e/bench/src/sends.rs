@@ -4,7 +4,7 @@
 use super::*;
 
 pub async fn sends(requests: usize, smoke: bool) -> Vec<Figure> {
-    let target = e2e::target::HttpTarget::start().await;
+    let target = testkit::target::HttpTarget::start().await;
     let executor = scheduler::execute::Executor::new(scheduler::ssrf::TargetPolicy {
         allow_private: true,
         ..Default::default()

@@ -46,7 +46,7 @@ pub async fn lateness(jobs: usize, seconds: u64, smoke: bool) -> Vec<Figure> {
     // Then until every slot of the window has arrived, for up to 20 s: a run that comes
     // late counts in the lateness figures, not as missed (a fixed 3 s grace could not
     // tell them apart).
-    let in_window = |r: &e2e::target::ReceivedRequest| {
+    let in_window = |r: &testkit::target::ReceivedRequest| {
         r.headers
             .get("x-cronops-scheduled-for")
             .and_then(|v| v.to_str().ok())

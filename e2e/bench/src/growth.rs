@@ -3,7 +3,7 @@
 use super::*;
 
 pub async fn growth(smoke: bool) -> Vec<Figure> {
-    let redis = scheduler::redis::connect(&e2e::shared_redis_url(), 2).expect("redis");
+    let redis = scheduler::redis::connect(&testkit::shared_redis_url(), 2).expect("redis");
     let sizes: &[usize] = if smoke {
         &[1_000, 10_000]
     } else {

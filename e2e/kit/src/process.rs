@@ -10,7 +10,9 @@ use crate::{Api, free_port, poll_until};
 pub fn binary() -> PathBuf {
     let path = std::env::var_os("CRONOPS_BIN")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/cronops"));
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/debug/cronops")
+        });
     assert!(
         path.exists(),
         "{} not found: build it first (`cargo build --bin cronops`, which `make test` does)",

@@ -5,7 +5,7 @@ use super::*;
 /// An access token for `user`, signed as the API signs them (the bench skips logging in
 /// 1,000 users through argon2).
 fn access_token(user: Uuid) -> String {
-    e2e::fixtures::access_token(user, "USER", Uuid::new_v4(), 3600)
+    testkit::fixtures::access_token(user, "USER", Uuid::new_v4(), 3600)
 }
 
 /// The API's count of open subscriptions, from its /metrics.
@@ -30,9 +30,9 @@ pub async fn live(
     seconds: u64,
     smoke: bool,
 ) -> Vec<Figure> {
-    use e2e::ws::{Incoming, Protocol, WsClient};
     use std::sync::{Arc, Mutex};
     use std::time::Instant as StdInstant;
+    use testkit::ws::{Incoming, Protocol, WsClient};
 
     let env = TestEnv::new().await;
     #[derive(diesel::QueryableByName)]

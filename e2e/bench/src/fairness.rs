@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use diesel_async::RunQueryDsl;
-use e2e::{Cronops, TestEnv, fixtures};
+use testkit::{Cronops, TestEnv, fixtures};
 use uuid::Uuid;
 
 use crate::{Figure, JOBS_PER_USER, cmd, insert_jobs, percentile, print_logs, schedule_all};
@@ -56,7 +56,7 @@ pub async fn fairness(jobs: usize, hostile: usize, seconds: u64, smoke: bool) ->
     let env = TestEnv::new().await;
     env.target.reply(
         "/hang",
-        e2e::target::Reply {
+        testkit::target::Reply {
             delay: Duration::from_secs(3_600),
             ..Default::default()
         },

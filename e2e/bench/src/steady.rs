@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use e2e::{Cronops, TestEnv};
+use testkit::{Cronops, TestEnv};
 
 use crate::{Figure, JOBS_PER_USER, cmd, insert_jobs, percentile, print_logs, schedule_all};
 
@@ -17,7 +17,7 @@ pub async fn steady(jobs: usize, seconds: u64, smoke: bool) -> Vec<Figure> {
     let first = DateTime::from_timestamp(Utc::now().timestamp() + 3, 0).expect("a time");
     let mut scheduled = Vec::with_capacity(jobs);
     for start in (0..jobs).step_by(JOBS_PER_USER) {
-        let user = e2e::fixtures::user(&env.database).await;
+        let user = testkit::fixtures::user(&env.database).await;
         let n = JOBS_PER_USER.min(jobs - start);
         let ids = insert_jobs(&mut conn, user, n, "* * * * * *", &env.target.url("/s")).await;
         scheduled.extend(ids.into_iter().map(|id| (user, id, first)));
@@ -39,7 +39,7 @@ pub async fn steady(jobs: usize, seconds: u64, smoke: bool) -> Vec<Figure> {
     let until = from + chrono::Duration::seconds(seconds as i64);
     let expected = jobs * seconds as usize;
     let in_window = |slot: DateTime<Utc>| slot >= from && slot < until;
-    let slot_of = |r: &e2e::target::ReceivedRequest| {
+    let slot_of = |r: &testkit::target::ReceivedRequest| {
         r.headers
             .get("x-cronops-scheduled-for")
             .and_then(|v| v.to_str().ok())
