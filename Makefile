@@ -83,8 +83,8 @@ tools: ## Install cargo-nextest when it is missing
 	@command -v cargo >/dev/null || { echo "cargo not found: install the Rust toolchain (rustup)"; exit 1; }
 	@cargo nextest --version >/dev/null 2>&1 || cargo install cargo-nextest --locked
 
-test-deps: ## Install Node.js (Debian) and the GraphQL over HTTP audit suite (npm ci)
-	@scripts/services.sh node
+test-deps: ## Install Node.js and Chromium (Debian) and the GraphQL over HTTP audit suite (npm ci)
+	@scripts/services.sh test-tools
 	npm ci --prefix e2e/http-audit --no-audit --no-fund --loglevel=error
 
 # Test databases are dropped by each test; this sweeps any left by a killed run.

@@ -5,7 +5,8 @@
 #   scripts/services.sh down    stop what `up` started (by pid file)
 #   scripts/services.sh status  say what runs
 #   scripts/services.sh env     print the connection variables for the running services
-#   scripts/services.sh node    install Node.js and npm (Debian packages) when missing
+#   scripts/services.sh test-tools  install what the tests drive (Debian packages) when
+#                               missing: Node.js and npm, and Chromium
 #
 # Ports: CRONOPS_PG_PORT (15432) and CRONOPS_REDIS_PORT (16379). Nothing here uses systemd;
 # PostgreSQL refuses to run as root, so as root it runs as Debian's `postgres` user.
@@ -163,10 +164,11 @@ case "${1:-}" in
     shift
     for db in "$@"; do create_db "$db"; done
     ;;
-  node)
+  test-tools)
     pkgs=()
     command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
     command -v npm >/dev/null 2>&1 || pkgs+=(npm)
+    command -v chromium >/dev/null 2>&1 || pkgs+=(chromium)
     [ ${#pkgs[@]} -eq 0 ] || apt_install "${pkgs[@]}"
     ;;
   down) down ;;
@@ -175,5 +177,5 @@ case "${1:-}" in
     echo "PG_ADMIN_URL=postgres://postgres@127.0.0.1:$PG_PORT/postgres"
     echo "REDIS_URL=redis://127.0.0.1:$REDIS_PORT"
     ;;
-  *) die "usage: $0 up [DATABASE...] | down | status | env | node" ;;
+  *) die "usage: $0 up [DATABASE...] | down | status | env | test-tools" ;;
 esac
