@@ -19,12 +19,14 @@ use std::sync::{Arc, Mutex};
 
 use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextPrepareRequest,
-    NextRequest, NextValidation,
+    NextRequest, NextSubscribe, NextValidation,
 };
 use async_graphql::parser::types::{
     DocumentOperations, ExecutableDocument, Selection, SelectionSet,
 };
 use async_graphql::{Pos, ServerError, ServerResult, ValidationResult, Value, Variables};
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
 
 pub const PARSE_FAILED: &str = "GRAPHQL_PARSE_FAILED";
 pub const VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";
@@ -43,7 +45,8 @@ impl Executed {
     }
 }
 
-/// The extension that codes every error.
+/// The extension that codes every error, and applies the spec's null propagation to
+/// answers with errors ([`super::nulls`]).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ErrorCodes;
 
@@ -53,14 +56,33 @@ impl ExtensionFactory for ErrorCodes {
     }
 }
 
+/// One request's extension; its state is shared with a subscription's stream.
+#[derive(Debug, Default)]
+struct Coder(Arc<Stage>);
+
 /// One request's stage, kept to code the errors of that stage.
 #[derive(Debug, Default)]
-struct Coder {
+struct Stage {
     /// The operation the request names, to check its variables.
     operation_name: Mutex<Option<String>>,
-    /// The query text, read again only to tell a variable's bad value from a literal's.
+    /// The query text, read again only when something failed: to tell a variable's bad
+    /// value from a literal's, and to place the nulls of failed fields.
     query: Mutex<Option<String>>,
     executed: AtomicBool,
+}
+
+impl Stage {
+    /// Null propagation for an answer with errors.
+    fn propagate(&self, response: &mut async_graphql::Response) {
+        if response.errors.is_empty() {
+            return;
+        }
+        let query = self.query.lock().expect("query lock");
+        let name = self.operation_name.lock().expect("name lock");
+        if let Some(query) = query.as_deref() {
+            super::nulls::propagate(response, query, name.as_deref());
+        }
+    }
 }
 
 #[async_trait::async_trait]
@@ -71,7 +93,7 @@ impl Extension for Coder {
         next: NextRequest<'_>,
     ) -> async_graphql::Response {
         let mut response = next.run(ctx).await;
-        let fallback = if self.executed.load(Ordering::Relaxed) {
+        let fallback = if self.0.executed.load(Ordering::Relaxed) {
             INTERNAL_SERVER_ERROR
         } else {
             OPERATION_RESOLUTION_FAILURE
@@ -95,7 +117,7 @@ impl Extension for Coder {
         request: async_graphql::Request,
         next: NextPrepareRequest<'_>,
     ) -> ServerResult<async_graphql::Request> {
-        *self.operation_name.lock().expect("name lock") = request.operation_name.clone();
+        *self.0.operation_name.lock().expect("name lock") = request.operation_name.clone();
         next.run(ctx, request).await
     }
 
@@ -108,9 +130,9 @@ impl Extension for Coder {
     ) -> ServerResult<ExecutableDocument> {
         match next.run(ctx, query, variables).await {
             Ok(document) => {
-                let name = self.operation_name.lock().expect("name lock").take();
+                let name = self.0.operation_name.lock().expect("name lock").clone();
                 required_variables(&document, name.as_deref(), variables)?;
-                *self.query.lock().expect("query lock") = Some(query.to_owned());
+                *self.0.query.lock().expect("query lock") = Some(query.to_owned());
                 Ok(document)
             }
             Err(mut error) => {
@@ -135,7 +157,7 @@ impl Extension for Coder {
         if errors.len() > 1 {
             errors.retain(|e| !e.message.starts_with("Expected input type"));
         }
-        let query = self.query.lock().expect("query lock").take();
+        let query = self.0.query.lock().expect("query lock").take();
         let document = query.and_then(|q| async_graphql::parser::parse_query(q).ok());
         for error in &mut errors {
             if code_of(error).is_some() {
@@ -157,11 +179,32 @@ impl Extension for Coder {
         operation_name: Option<&str>,
         next: NextExecute<'_>,
     ) -> async_graphql::Response {
-        self.executed.store(true, Ordering::Relaxed);
+        self.0.executed.store(true, Ordering::Relaxed);
         if let Some(executed) = ctx.data_opt::<Executed>() {
             executed.0.store(true, Ordering::Relaxed);
         }
-        next.run(ctx, operation_name).await
+        let mut response = next.run(ctx, operation_name).await;
+        // The operation executed: a document with several names one of them.
+        if let Some(name) = operation_name {
+            *self.0.operation_name.lock().expect("name lock") = Some(name.to_owned());
+        }
+        self.0.propagate(&mut response);
+        response
+    }
+
+    fn subscribe<'s>(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        stream: BoxStream<'s, async_graphql::Response>,
+        next: NextSubscribe<'_>,
+    ) -> BoxStream<'s, async_graphql::Response> {
+        let stage = self.0.clone();
+        next.run(ctx, stream)
+            .map(move |mut response| {
+                stage.propagate(&mut response);
+                response
+            })
+            .boxed()
     }
 }
 

@@ -13,7 +13,7 @@ mod jobs;
 pub mod limits;
 pub mod loaders;
 mod logs;
-mod nulls;
+pub mod nulls;
 pub(crate) mod operation;
 mod plans;
 mod stats;
@@ -59,7 +59,6 @@ fn builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, Subscripti
         SubscriptionRoot::default(),
     )
     .extension(error_codes::ErrorCodes)
-    .extension(nulls::NullPropagation)
     .extension(limits::RequestLimits)
     .extension(crate::metrics::OperationMetrics)
 }

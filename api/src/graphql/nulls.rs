@@ -6,193 +6,248 @@
 //! field is `null` if its type allows it; if not, the `null` goes up to the nearest
 //! position that allows it (a field or a list item), up to `data` itself.
 //!
-//! Every field and list item passes through [`Extension::resolve`] with its path and
-//! type, children before parents, so the rule is applied there: a nullable position
-//! that failed (or holds a failed non-null child) answers `null` and its error is kept
-//! here until the response is built; a non-null one fails in turn and marks its parent.
-//! The marker errors that stand for a propagated `null` never reach the client.
+//! The rule is applied to a response after execution, and only to one with errors: each
+//! error's path is read against the operation (for aliases and fragments) and the
+//! schema's field types, and the nearest nullable position on it is set to `null`. A
+//! response without errors costs nothing.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
+use std::sync::LazyLock;
 
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextResolve, NextSubscribe,
-    ResolveInfo,
+use async_graphql::parser::types::{
+    BaseType, DocumentOperations, ExecutableDocument, OperationDefinition, OperationType,
+    Selection, SelectionSet, Type, TypeKind, TypeSystemDefinition,
 };
-use async_graphql::{QueryPathNode, QueryPathSegment, Response, ServerError, ServerResult, Value};
-use futures_util::StreamExt;
-use futures_util::stream::BoxStream;
+use async_graphql::{Name, PathSegment, Response, Value};
 
-/// The message of the error that stands for a `null` propagated from a child; the child's
-/// own error is the one reported.
-const PROPAGATED: &str = "\u{0}null propagated from a non-null child";
+/// Field types by type and field name, read once from the served SDL.
+struct Types(HashMap<String, HashMap<String, Type>>);
 
-/// The extension that applies the spec's null propagation.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NullPropagation;
+static TYPES: LazyLock<Types> = LazyLock::new(|| Types::of(&super::sdl()));
 
-impl ExtensionFactory for NullPropagation {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(Propagation::default())
+impl Types {
+    fn of(sdl: &str) -> Types {
+        let mut types = HashMap::new();
+        let document = async_graphql::parser::parse_schema(sdl).expect("the served SDL parses");
+        for definition in document.definitions {
+            let TypeSystemDefinition::Type(definition) = definition else {
+                continue;
+            };
+            let fields = match definition.node.kind {
+                TypeKind::Object(object) => object.fields,
+                TypeKind::Interface(interface) => interface.fields,
+                _ => continue,
+            };
+            let fields = fields
+                .into_iter()
+                .map(|f| (f.node.name.node.to_string(), f.node.ty.node))
+                .collect();
+            types.insert(definition.node.name.node.to_string(), fields);
+        }
+        Types(types)
+    }
+
+    fn field(&self, parent: &str, field: &str) -> Option<&Type> {
+        self.0.get(parent)?.get(field)
     }
 }
 
-/// One request's extension; its state is shared with the stream of a subscription.
-#[derive(Debug, Default)]
-struct Propagation(Arc<State>);
-
-/// One request's state.
-#[derive(Debug, Default)]
-struct State {
-    /// Paths of positions that must be `null` because a non-null child failed; the empty
-    /// path is `data`.
-    nulled: Mutex<HashSet<Vec<String>>>,
-    /// Whether `nulled` may hold anything (the common case costs one load per field).
-    any_nulled: AtomicBool,
-    /// Errors of nullable positions answered as `null`, for the response.
-    errors: Mutex<Vec<ServerError>>,
-    /// The type of each list field being resolved, by path.
-    lists: Mutex<HashMap<Vec<String>, String>>,
+/// Applies null propagation to `response`, executed from `query` (the operation named
+/// `operation_name`, or its only one).
+pub fn propagate(response: &mut Response, query: &str, operation_name: Option<&str>) {
+    propagate_with(&TYPES, response, query, operation_name);
 }
 
-impl State {
-    fn enter_list(&self, path: &QueryPathNode<'_>, return_type: &str) -> Vec<String> {
-        let path = path.to_string_vec();
-        let mut lists = self.lists.lock().expect("lists lock");
-        lists.insert(path.clone(), return_type.to_owned());
-        path
+fn propagate_with(
+    types: &Types,
+    response: &mut Response,
+    query: &str,
+    operation_name: Option<&str>,
+) {
+    if response.errors.iter().all(|e| e.path.is_empty()) {
+        return;
     }
-
-    fn leave_list(&self, path: &[String]) {
-        self.lists.lock().expect("lists lock").remove(path);
-    }
-
-    /// Whether the list item at `path` may be null, from its list field's type: one
-    /// `[...]` is taken off that type for each index between the field and the item.
-    fn item_nullable(&self, path: &QueryPathNode<'_>) -> bool {
-        let mut depth = 0;
-        let mut node = Some(path);
-        while let Some(QueryPathNode {
-            segment: QueryPathSegment::Index(_),
-            parent,
-        }) = node
-        {
-            depth += 1;
-            node = *parent;
-        }
-        let Some(field) = node else {
-            return false;
-        };
-        let lists = self.lists.lock().expect("lists lock");
-        let Some(mut ty) = lists.get(&field.to_string_vec()).map(String::as_str) else {
-            return false;
-        };
-        for _ in 0..depth {
-            ty = ty.trim_end_matches('!');
-            ty = ty
-                .strip_prefix('[')
-                .and_then(|t| t.strip_suffix(']'))
-                .unwrap_or(ty);
-        }
-        !ty.ends_with('!')
-    }
-
-    fn take_nulled(&self, path: &[String]) -> bool {
-        self.any_nulled.load(Ordering::Acquire)
-            && self.nulled.lock().expect("nulled lock").remove(path)
-    }
-
-    fn mark(&self, path: Vec<String>) {
-        self.nulled.lock().expect("nulled lock").insert(path);
-        self.any_nulled.store(true, Ordering::Release);
-    }
-
-    /// Adds the errors kept here to `response`, drops the markers, and nulls `data` when a
-    /// non-null root field failed.
-    fn finish(&self, mut response: Response) -> Response {
-        response
-            .errors
-            .extend(self.errors.lock().expect("errors lock").drain(..));
-        response.errors.retain(|e| e.message != PROPAGATED);
-        if self.take_nulled(&[]) {
-            response.data = Value::Null;
-        }
-        response
-    }
-}
-
-#[async_trait::async_trait]
-impl Extension for Propagation {
-    async fn execute(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        operation_name: Option<&str>,
-        next: NextExecute<'_>,
-    ) -> Response {
-        let response = next.run(ctx, operation_name).await;
-        self.0.finish(response)
-    }
-
-    fn subscribe<'s>(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        stream: BoxStream<'s, Response>,
-        next: NextSubscribe<'_>,
-    ) -> BoxStream<'s, Response> {
-        // Each event's fields resolve before its response is yielded, so what the state
-        // holds then is that event's.
-        let state = self.0.clone();
-        next.run(ctx, stream)
-            .map(move |response| state.finish(response))
-            .boxed()
-    }
-
-    async fn resolve(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        info: ResolveInfo<'_>,
-        next: NextResolve<'_>,
-    ) -> ServerResult<Option<Value>> {
-        let state = &self.0;
-        let path_node = info.path_node;
-        let item = matches!(path_node.segment, QueryPathSegment::Index(_));
-        // A list field's type tells whether its items may be null (async-graphql's own
-        // type for an item always says they may not).
-        let list_field = (!item && info.return_type.starts_with('['))
-            .then(|| state.enter_list(path_node, info.return_type));
-        let own_type = (!item).then(|| info.return_type.to_owned());
-        let result = next.run(ctx, info).await;
-        let child_failed = state.any_nulled.load(Ordering::Acquire)
-            && state.take_nulled(&path_node.to_string_vec());
-        let failed = match result {
-            Ok(value) if !child_failed => {
-                if let Some(path) = list_field {
-                    state.leave_list(&path);
+    let Ok(document) = async_graphql::parser::parse_query(query) else {
+        return;
+    };
+    let Some(operation) = operation(&document, operation_name) else {
+        return;
+    };
+    let mut failures: Vec<(&[PathSegment], Vec<bool>)> = response
+        .errors
+        .iter()
+        .filter(|e| !e.path.is_empty())
+        .map(|e| {
+            (
+                e.path.as_slice(),
+                nullable_along(types, &document, operation, &e.path),
+            )
+        })
+        .collect();
+    failures.sort_by_key(|(path, _)| path.len());
+    let mut data = std::mem::take(&mut response.data);
+    let mut applied: Vec<&[PathSegment]> = Vec::new();
+    for (path, nullable) in failures {
+        // The nearest nullable position from the failed one up, `data` if none.
+        let mut depth = nearest_nullable(&nullable, path.len());
+        loop {
+            let target = &path[..depth];
+            if applied.iter().any(|done| target.starts_with(done)) {
+                break;
+            }
+            if depth == 0 {
+                response.data = Value::Null;
+                return;
+            }
+            match set_null(&mut data, target) {
+                Ok(()) => {
+                    applied.push(target);
+                    break;
                 }
-                return Ok(value);
+                // The way went through a list async-graphql dropped whole (one item
+                // failed): the null goes to the list's own nearest nullable position.
+                Err(list_depth) => depth = nearest_nullable(&nullable, list_depth),
             }
-            Ok(_) => None,
-            Err(error) => Some(error),
-        };
-        let nullable = match own_type {
-            Some(own_type) => !own_type.ends_with('!'),
-            None => state.item_nullable(path_node),
-        };
-        if let Some(path) = list_field {
-            state.leave_list(&path);
         }
-        if nullable {
-            if let Some(error) = failed.filter(|e| e.message != PROPAGATED) {
-                state.errors.lock().expect("errors lock").push(error);
-            }
-            return Ok(Some(Value::Null));
-        }
-        let mut parent = path_node.to_string_vec();
-        parent.pop();
-        state.mark(parent);
-        Err(failed.unwrap_or_else(|| ServerError::new(PROPAGATED, None)))
     }
+    response.data = data;
+}
+
+/// How many segments lead to the nearest nullable position at or above `depth`.
+fn nearest_nullable(nullable: &[bool], depth: usize) -> usize {
+    nullable[..depth]
+        .iter()
+        .rposition(|n| *n)
+        .map_or(0, |i| i + 1)
+}
+
+fn operation<'a>(
+    document: &'a ExecutableDocument,
+    name: Option<&str>,
+) -> Option<&'a OperationDefinition> {
+    match (&document.operations, name) {
+        (DocumentOperations::Single(op), _) => Some(&op.node),
+        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| &op.node),
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => {
+            ops.values().next().map(|op| &op.node)
+        }
+        _ => None,
+    }
+}
+
+/// Whether each position along `path` may be null, outermost first. A position whose
+/// type is not known (introspection) counts as nullable.
+fn nullable_along(
+    types: &Types,
+    document: &ExecutableDocument,
+    operation: &OperationDefinition,
+    path: &[PathSegment],
+) -> Vec<bool> {
+    let root = match operation.ty {
+        OperationType::Query => "Query",
+        OperationType::Mutation => "Mutation",
+        OperationType::Subscription => "Subscription",
+    };
+    // The type of each position along the path, outermost first.
+    let mut nullable = Vec::with_capacity(path.len());
+    let mut parent = root.to_owned();
+    let mut sets: Vec<&SelectionSet> = vec![&operation.selection_set.node];
+    let mut current: Option<Type> = None;
+    for segment in path {
+        match segment {
+            PathSegment::Field(key) => {
+                let fields = fields_named(document, &sets, key);
+                let ty = fields
+                    .first()
+                    .and_then(|name| types.field(&parent, name.0.as_str()))
+                    .cloned();
+                sets = fields.iter().map(|(_, set)| *set).collect();
+                if let Some(ty) = &ty {
+                    parent = named(ty).to_owned();
+                }
+                current = ty;
+            }
+            PathSegment::Index(_) => {
+                current = current.and_then(|ty| match ty.base {
+                    BaseType::List(item) => Some(*item),
+                    BaseType::Named(_) => None,
+                });
+            }
+        }
+        nullable.push(current.as_ref().is_none_or(|ty| ty.nullable));
+    }
+    nullable
+}
+
+/// The fields of `sets` (fragments included) answered under `key`: their names and
+/// selections.
+fn fields_named<'a>(
+    document: &'a ExecutableDocument,
+    sets: &[&'a SelectionSet],
+    key: &str,
+) -> Vec<(Name, &'a SelectionSet)> {
+    let mut found = Vec::new();
+    let mut pending: Vec<&SelectionSet> = sets.to_vec();
+    // Fragments cannot nest without end (validation refuses cycles); the bound is a guard.
+    let mut budget = 10_000;
+    while let Some(set) = pending.pop() {
+        for selection in &set.items {
+            budget -= 1;
+            if budget == 0 {
+                return found;
+            }
+            match &selection.node {
+                Selection::Field(field) if field.node.response_key().node.as_str() == key => {
+                    found.push((field.node.name.node.clone(), &field.node.selection_set.node));
+                }
+                Selection::Field(_) => {}
+                Selection::InlineFragment(inline) => pending.push(&inline.node.selection_set.node),
+                Selection::FragmentSpread(spread) => {
+                    if let Some(fragment) = document.fragments.get(&spread.node.fragment_name.node)
+                    {
+                        pending.push(&fragment.node.selection_set.node);
+                    }
+                }
+            }
+        }
+    }
+    found
+}
+
+fn named(ty: &Type) -> &str {
+    match &ty.base {
+        BaseType::Named(name) => name.as_str(),
+        BaseType::List(item) => named(item),
+    }
+}
+
+/// Sets the position at `path` of `data` to `null`, making the objects on the way that
+/// async-graphql turned into `null` for having lost every key. When the way goes through
+/// a list that is not there, fails with the depth of that list.
+fn set_null(data: &mut Value, path: &[PathSegment]) -> Result<(), usize> {
+    let mut position = data;
+    for (i, segment) in path.iter().enumerate() {
+        let last = i + 1 == path.len();
+        position = match segment {
+            PathSegment::Field(key) => {
+                if *position == Value::Null {
+                    *position = Value::Object(Default::default());
+                }
+                let Value::Object(object) = position else {
+                    return Err(i);
+                };
+                object.entry(Name::new(key)).or_insert(Value::Null)
+            }
+            PathSegment::Index(index) => match position {
+                Value::List(items) if *index < items.len() => &mut items[*index],
+                _ => return Err(i),
+            },
+        };
+        if last {
+            *position = Value::Null;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -200,7 +255,7 @@ mod tests {
     use async_graphql::{EmptyMutation, EmptySubscription, Object, Schema, SimpleObject};
     use serde_json::json;
 
-    use super::NullPropagation;
+    use super::{Types, propagate_with};
 
     struct Query;
 
@@ -208,6 +263,14 @@ mod tests {
     #[graphql(complex)]
     struct Node {
         id: i32,
+    }
+
+    fn even(id: i32) -> async_graphql::Result<i32> {
+        if id % 2 == 1 {
+            Err("odd".into())
+        } else {
+            Ok(id)
+        }
     }
 
     #[async_graphql::ComplexObject]
@@ -219,14 +282,6 @@ mod tests {
         /// Nullable, fails on odd ids.
         async fn lenient(&self) -> async_graphql::Result<Option<i32>> {
             even(self.id).map(Some)
-        }
-    }
-
-    fn even(id: i32) -> async_graphql::Result<i32> {
-        if id % 2 == 1 {
-            Err("odd".into())
-        } else {
-            Ok(id)
         }
     }
 
@@ -250,10 +305,10 @@ mod tests {
     }
 
     async fn run(query: &str) -> (serde_json::Value, Vec<(String, serde_json::Value)>) {
-        let schema = Schema::build(Query, EmptyMutation, EmptySubscription)
-            .extension(NullPropagation)
-            .finish();
-        let response = schema.execute(query).await;
+        let schema = Schema::new(Query, EmptyMutation, EmptySubscription);
+        let types = Types::of(&schema.sdl());
+        let mut response = schema.execute(query).await;
+        propagate_with(&types, &mut response, query, None);
         let errors = response
             .errors
             .iter()
@@ -270,9 +325,9 @@ mod tests {
             json!({"ok": 1, "nullable": {"id": 1, "lenient": null}})
         );
         assert_eq!(errors, [("odd".into(), json!(["nullable", "lenient"]))]);
-        // Alone in its selection, it still keeps its parent an object.
-        let (data, _) = run("{ nullable(id: 1) { lenient } }").await;
-        assert_eq!(data, json!({"nullable": {"lenient": null}}));
+        // Alone in its selection, under an alias, it still keeps its parent an object.
+        let (data, _) = run("{ n: nullable(id: 1) { l: lenient } }").await;
+        assert_eq!(data, json!({"n": {"l": null}}));
     }
 
     #[tokio::test]
@@ -280,6 +335,9 @@ mod tests {
         let (data, errors) = run("{ ok nullable(id: 1) { id strict } }").await;
         assert_eq!(data, json!({"ok": 1, "nullable": null}));
         assert_eq!(errors, [("odd".into(), json!(["nullable", "strict"]))]);
+        // Through a fragment.
+        let (data, _) = run("{ ok nullable(id: 1) { ...F } } fragment F on Node { strict }").await;
+        assert_eq!(data, json!({"ok": 1, "nullable": null}));
         // Through non-null parents up to `data`.
         let (data, errors) = run("{ ok strict(id: 1) { id strict } }").await;
         assert_eq!(data, json!(null));
