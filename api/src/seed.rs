@@ -209,6 +209,7 @@ async fn demo_jobs(
                 max_retries: retries,
                 status,
                 next_run_at,
+                success_criteria: None,
             },
         )
         .await?;

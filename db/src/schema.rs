@@ -67,6 +67,7 @@ diesel::table! {
         next_run_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        success_criteria -> Nullable<Jsonb>,
     }
 }
 

@@ -31,6 +31,8 @@ pub struct Request {
     pub headers: Vec<(String, String)>,
     pub body: Option<String>,
     pub timeout: Duration,
+    /// What the answer must be to succeed; `None`: any 2xx.
+    pub criteria: Option<std::sync::Arc<crate::criteria::SuccessCriteria>>,
 }
 
 /// How the attempt ended.
@@ -159,21 +161,25 @@ impl Executor {
             Ok(Err(error)) => failed(ExecutionStatus::Failed, error),
             Ok(Ok(response)) => {
                 let status = response.status;
-                let success = (200..300).contains(&status);
+                let verdict = match &request.criteria {
+                    None if (200..300).contains(&status) => Ok(()),
+                    None => {
+                        let reason = reqwest::StatusCode::from_u16(status)
+                            .ok()
+                            .and_then(|s| s.canonical_reason())
+                            .unwrap_or("");
+                        Err(format!("HTTP {status} {reason}").trim_end().to_owned())
+                    }
+                    Some(criteria) => criteria.check(status, &response.body, duration_ms),
+                };
                 Outcome {
-                    status: if success {
+                    status: if verdict.is_ok() {
                         ExecutionStatus::Success
                     } else {
                         ExecutionStatus::Failed
                     },
                     http_status: Some(i32::from(status)),
-                    error: (!success).then(|| {
-                        let reason = reqwest::StatusCode::from_u16(status)
-                            .ok()
-                            .and_then(|s| s.canonical_reason())
-                            .unwrap_or("");
-                        format!("HTTP {status} {reason}").trim_end().to_owned()
-                    }),
+                    error: verdict.err().map(|e| text::error(&e)),
                     response_body: Some(response.body),
                     response_body_truncated: response.truncated,
                     response_content_type: response.content_type,

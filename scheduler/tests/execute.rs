@@ -28,6 +28,7 @@ fn request(url: String) -> Request {
         headers: vec![],
         body: None,
         timeout: Duration::from_secs(5),
+        criteria: None,
     }
 }
 

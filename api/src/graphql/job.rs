@@ -113,6 +113,11 @@ impl Job {
         })?))
     }
 
+    /// What an answer must be for a run to succeed.
+    async fn success_criteria(&self) -> super::criteria::SuccessCriteria {
+        crate::jobs::criteria_of(&self.0).into()
+    }
+
     /// The job's runs, newest first.
     #[graphql(complexity = "connection::page_cost(first, child_complexity)")]
     async fn logs(

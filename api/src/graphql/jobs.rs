@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 
 use super::admin::parse_id;
 use super::connection;
+use super::criteria::SuccessCriteriaInput;
 use super::execution_log::ExecutionLog;
 use super::job::{Job, JobConnection, jobs_connection};
 use super::user::User;
@@ -46,6 +47,8 @@ pub struct CreateJobInput {
     /// Further attempts after a failed run, up to the plan's maximum.
     #[graphql(default_with = "Some(0)")]
     max_retries: Option<i32>,
+    /// What an answer must be for a run to succeed. Default: any 2xx.
+    success_criteria: Option<SuccessCriteriaInput>,
 }
 
 /// `updateJob`'s input: every field optional; `null` clears description, headers and body.
@@ -62,6 +65,8 @@ pub struct UpdateJobInput {
     body: MaybeUndefined<String>,
     timeout: Option<i32>,
     max_retries: Option<i32>,
+    /// `null` goes back to the default (any 2xx).
+    success_criteria: MaybeUndefined<SuccessCriteriaInput>,
 }
 
 fn maybe<T, U>(value: MaybeUndefined<T>, map: impl FnOnce(T) -> U) -> Option<Option<U>> {
@@ -154,6 +159,7 @@ impl JobsMutation {
             body: input.body,
             timeout_ms: i64::from(input.timeout.unwrap_or(10_000)),
             max_retries: i64::from(input.max_retries.unwrap_or(0)),
+            success_criteria: input.success_criteria.map(Into::into),
         };
         Ok(Job(jobs::create(state(ctx), viewer, draft).await?))
     }
@@ -172,6 +178,7 @@ impl JobsMutation {
             body: maybe(input.body, |b| b),
             timeout_ms: input.timeout.map(i64::from),
             max_retries: input.max_retries.map(i64::from),
+            success_criteria: maybe(input.success_criteria, Into::into),
         };
         let _ = input.target_type;
         Ok(Job(

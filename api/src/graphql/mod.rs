@@ -3,6 +3,7 @@
 mod admin;
 mod auth;
 pub mod connection;
+mod criteria;
 mod enums;
 pub mod error_codes;
 mod events;

@@ -33,6 +33,8 @@ pub struct JobChanges {
     pub body: Option<Option<String>>,
     pub timeout_ms: Option<i64>,
     pub max_retries: Option<i64>,
+    /// `Some(None)` goes back to the default (any 2xx).
+    pub success_criteria: Option<Option<scheduler::criteria::SuccessCriteria>>,
 }
 
 fn not_found(id: Uuid) -> ApiError {
@@ -80,6 +82,7 @@ pub async fn create(state: &AppState, viewer: &Claims, mut draft: Draft) -> ApiR
         .and_then(|s| s.next_after(now));
     let timeout_ms = i32::try_from(draft.timeout_ms).unwrap_or(i32::MAX);
     let max_retries = i32::try_from(draft.max_retries).unwrap_or(i32::MAX);
+    let criteria_json = criteria_json(draft.success_criteria.as_ref());
     let mut conn = state.conn().await?;
     let created = Job::create_within_limit(
         &mut conn,
@@ -98,6 +101,7 @@ pub async fn create(state: &AppState, viewer: &Claims, mut draft: Draft) -> ApiR
             max_retries,
             status: JobStatus::Active,
             next_run_at,
+            success_criteria: criteria_json.as_ref(),
         },
         i64::from(plan.limits().max_jobs),
     )
@@ -136,6 +140,10 @@ pub async fn update(
         body: changes.body.unwrap_or(job.body.clone()),
         timeout_ms: changes.timeout_ms.unwrap_or(i64::from(job.timeout_ms)),
         max_retries: changes.max_retries.unwrap_or(i64::from(job.max_retries)),
+        success_criteria: match changes.success_criteria {
+            Some(criteria) => criteria,
+            None => criteria_of(&job),
+        },
     };
     validate::draft(&mut draft, plan, &targets(state))?;
     let schedule_changed = draft.cron_expression.trim() != job.cron_expression
@@ -150,6 +158,7 @@ pub async fn update(
     job.body = draft.body;
     job.timeout_ms = i32::try_from(draft.timeout_ms).unwrap_or(i32::MAX);
     job.max_retries = i32::try_from(draft.max_retries).unwrap_or(i32::MAX);
+    job.success_criteria = criteria_json(draft.success_criteria.as_ref());
     if schedule_changed {
         job.next_run_at = scheduler::control::next_fire_time(&job, Utc::now());
     }
@@ -162,6 +171,17 @@ pub async fn update(
         sync_schedule(state, &saved, plan).await;
     }
     Ok(saved)
+}
+
+/// A job's stored success criteria (`None`: the default).
+pub fn criteria_of(job: &Job) -> Option<scheduler::criteria::SuccessCriteria> {
+    serde_json::from_value(job.success_criteria.clone()?).ok()
+}
+
+fn criteria_json(
+    criteria: Option<&scheduler::criteria::SuccessCriteria>,
+) -> Option<serde_json::Value> {
+    criteria.map(|c| serde_json::to_value(c).expect("criteria serialise"))
 }
 
 /// `deleteJob`: the job, its logs, and its place in the schedule.

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use db::{HttpMethod, PlanLimits};
+use scheduler::criteria::SuccessCriteria;
 use scheduler::cron::{self, Schedule};
 
 use crate::error::{ApiError, ApiResult};
@@ -19,6 +20,8 @@ pub struct Draft {
     pub body: Option<String>,
     pub timeout_ms: i64,
     pub max_retries: i64,
+    /// `None`: the default, any 2xx.
+    pub success_criteria: Option<SuccessCriteria>,
 }
 
 pub const MAX_URL: usize = 2048;
@@ -101,6 +104,14 @@ pub fn draft(
             "maxRetries",
             format!("must be 0 to {max_retries} on the {plan} plan"),
         ));
+    }
+    if let Some(criteria) = &mut draft.success_criteria {
+        criteria
+            .validate(draft.timeout_ms)
+            .map_err(|e| bad(&format!("successCriteria.{}", e.field), e.message))?;
+        if criteria.is_default() {
+            draft.success_criteria = None;
+        }
     }
     Ok(())
 }

@@ -38,6 +38,9 @@ pub struct Job {
     pub next_run_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// What an answer must be for a run to succeed (`scheduler::criteria`); `None`:
+    /// any 2xx.
+    pub success_criteria: Option<serde_json::Value>,
 }
 
 /// An ACTIVE job as the reconciler sees it (see [`Job::active_page`]).
@@ -70,6 +73,7 @@ pub struct NewJob<'a> {
     pub max_retries: i32,
     pub status: JobStatus,
     pub next_run_at: Option<DateTime<Utc>>,
+    pub success_criteria: Option<&'a serde_json::Value>,
 }
 
 impl Job {
@@ -219,6 +223,7 @@ impl Job {
             jobs::max_retries.eq(job.max_retries),
             jobs::status.eq(job.status),
             jobs::next_run_at.eq(job.next_run_at),
+            jobs::success_criteria.eq(&job.success_criteria),
         ))
         .returning(Job::as_returning())
         .get_result(conn)

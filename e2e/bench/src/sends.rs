@@ -19,6 +19,7 @@ pub async fn sends(requests: usize, smoke: bool) -> Vec<Figure> {
         headers: Vec::new(),
         body: None,
         timeout: Duration::from_secs(30),
+        criteria: None,
     };
     let send_all = || async {
         let start = Utc::now();

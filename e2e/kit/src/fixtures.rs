@@ -123,6 +123,7 @@ pub async fn insert_job(
             max_retries: spec.max_retries,
             status: spec.status,
             next_run_at: spec.next_run_at,
+            success_criteria: None,
         },
     )
     .await

@@ -33,6 +33,7 @@ fn job(status: JobStatus) -> Job {
         status,
         next_run_at: None,
         created_at: at(0, 0, 0),
+        success_criteria: None,
         updated_at: at(0, 0, 0),
     }
 }

@@ -66,6 +66,7 @@ impl Groups {
             headers: headers_of(job),
             body: job.body.clone(),
             timeout: Duration::from_millis(u64::try_from(job.timeout_ms).unwrap_or(10_000)),
+            criteria: criteria_of(job),
         };
         let span = if crate::traces::exported() {
             tracing::info_span!(
@@ -349,6 +350,18 @@ impl Scheduler {
             }
             drop(permit);
         });
+    }
+}
+
+/// A job's success criteria, as the API validated them; `None` for the default (any 2xx).
+fn criteria_of(job: &Job) -> Option<std::sync::Arc<crate::criteria::SuccessCriteria>> {
+    let stored = job.success_criteria.as_ref()?;
+    match serde_json::from_value(stored.clone()) {
+        Ok(criteria) => Some(std::sync::Arc::new(criteria)),
+        Err(e) => {
+            tracing::warn!(job_id = %job.id, error = %e, "unreadable success criteria; any 2xx succeeds");
+            None
+        }
     }
 }
 

@@ -1,0 +1,1 @@
+ALTER TABLE jobs DROP COLUMN success_criteria;
