@@ -207,6 +207,24 @@ pub mod templates {
         }
     }
 
+    /// The link that makes an address a notification channel of an account.
+    pub fn channel_verification(to: &str, owner: &str, link: &str, hours: i64) -> Email {
+        Email {
+            to: to.to_owned(),
+            subject: "Confirm CronOps alerts to this address".to_owned(),
+            text: format!(
+                "Hello,\n\nThe CronOps account of {owner} wants to send job alerts to this address.\n                 Open this link to accept them (valid {hours} hours, once):\n\n{link}\n\n                 If you do not know this account, ignore this email: nothing is sent here until\n                 the link is opened.\n"
+            ),
+            html: html_page(&format!(
+                "<p>Hello,</p><p>The CronOps account of {} wants to send job alerts to this address.</p>\
+                 <p><a href=\"{link}\">Accept the alerts</a> (valid {hours} hours, once).</p>\
+                 <p>If you do not know this account, ignore this email: nothing is sent here until \
+                 the link is opened.</p>",
+                escape(owner)
+            )),
+        }
+    }
+
     /// Minimal HTML escaping for user-provided text.
     fn escape(raw: &str) -> String {
         raw.replace('&', "&amp;")

@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod channels;
 pub mod cli;
 pub mod config;
 pub mod documents;

@@ -97,10 +97,29 @@ diesel::joinable!(email_verification_codes -> users (user_id));
 diesel::joinable!(password_reset_tokens -> users (user_id));
 diesel::joinable!(refresh_sessions -> users (user_id));
 diesel::joinable!(jobs -> users (user_id));
+diesel::table! {
+    notification_channels (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        kind -> Text,
+        name -> Text,
+        target -> Text,
+        account_email -> Bool,
+        verified_at -> Nullable<Timestamptz>,
+        verify_token_hash -> Nullable<Text>,
+        verify_expires_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        last_delivery_at -> Nullable<Timestamptz>,
+        last_error -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(execution_logs -> jobs (job_id));
+diesel::joinable!(notification_channels -> users (user_id));
 diesel::joinable!(execution_logs -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    notification_channels,
     users,
     email_verification_codes,
     password_reset_tokens,

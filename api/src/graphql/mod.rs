@@ -2,6 +2,7 @@
 
 mod admin;
 mod auth;
+mod channels;
 pub mod connection;
 mod criteria;
 mod enums;
@@ -34,6 +35,7 @@ pub struct QueryRoot(
     plans::PlansQuery,
     auth::AuthQuery,
     jobs::JobsQuery,
+    channels::ChannelsQuery,
     logs::LogsQuery,
     stats::StatsQuery,
     admin::AdminQuery,
@@ -42,7 +44,12 @@ pub struct QueryRoot(
 /// Every mutation of the contract, by area.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(auth::AuthMutation, jobs::JobsMutation, admin::AdminMutation);
+pub struct MutationRoot(
+    auth::AuthMutation,
+    jobs::JobsMutation,
+    channels::ChannelsMutation,
+    admin::AdminMutation,
+);
 
 /// Every subscription of the contract.
 #[derive(MergedSubscription, Default)]

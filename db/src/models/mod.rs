@@ -1,5 +1,6 @@
 //! One module per table: the row types and the queries that read and write them.
 
+pub mod channel;
 pub mod execution_log;
 pub mod job;
 pub mod password_reset;
@@ -9,6 +10,7 @@ pub mod stats;
 pub mod user;
 pub mod verification_code;
 
+pub use channel::{NewChannel, NotificationChannel};
 pub use execution_log::ExecutionLog;
 pub use job::Job;
 pub use password_reset::PasswordResetToken;
