@@ -63,7 +63,7 @@ impl Browser {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
-    /// Opens `url` in a new tab.
+    /// Opens `url` in a new tab, once it has loaded.
     pub async fn open(&self, url: &str) -> Page {
         let target: Value = reqwest::Client::new()
             .put(self.endpoint(&format!("/json/new?{url}")))
@@ -79,7 +79,15 @@ impl Browser {
         let (socket, _) = tokio_tungstenite::connect_async(socket_url)
             .await
             .expect("connect to the tab");
-        Page { socket, next_id: 0 }
+        let mut page = Page { socket, next_id: 0 };
+        // A new tab starts on about:blank; what runs in it before the page is there runs
+        // in another document (and origin).
+        page.wait_for(
+            "location.href !== 'about:blank' && document.readyState === 'complete'",
+            Duration::from_secs(30),
+        )
+        .await;
+        page
     }
 }
 
