@@ -130,6 +130,18 @@ fn parse_path(path: &str) -> Result<Vec<Step>, String> {
 }
 
 impl SuccessCriteria {
+    /// A job's stored criteria; `None` for the default (any 2xx). Read by reference, as
+    /// the scheduler reads them for each run of such a job. A value that does not read
+    /// (which validation prevents) counts as the default, and is logged.
+    pub fn of_job(job: &db::models::Job) -> Option<SuccessCriteria> {
+        let stored = job.success_criteria.as_ref()?;
+        SuccessCriteria::deserialize(stored)
+            .inspect_err(|e| {
+                tracing::warn!(job_id = %job.id, error = %e, "unreadable success criteria; any 2xx succeeds");
+            })
+            .ok()
+    }
+
     /// Checks what a user wrote and normalises it (trimmed patterns). `max_duration_ms`
     /// must not exceed the job's timeout.
     pub fn validate(&mut self, timeout_ms: i64) -> Result<(), Invalid> {

@@ -20,6 +20,23 @@ pub(crate) fn exported() -> bool {
     EXPORTED.load(Ordering::Relaxed)
 }
 
+/// The span of one run, a trace of its own (none when traces are not exported).
+pub(crate) fn run_span(job: &db::models::Job, row: &db::models::ExecutionLog) -> tracing::Span {
+    if !exported() {
+        return tracing::Span::none();
+    }
+    tracing::info_span!(
+        parent: None,
+        "run",
+        otel.name = format!("run {}", job.name),
+        cronops.job.id = %job.id,
+        cronops.run.id = %row.id,
+        cronops.run.slot = %row.scheduled_for,
+        cronops.run.attempt = row.attempt,
+        cronops.run.trigger = row.trigger.as_str(),
+    )
+}
+
 /// The W3C trace context of the current span, as request headers (none when the span is
 /// not exported).
 pub(crate) fn context_headers() -> reqwest::header::HeaderMap {

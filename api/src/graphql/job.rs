@@ -115,7 +115,7 @@ impl Job {
 
     /// What an answer must be for a run to succeed.
     async fn success_criteria(&self) -> super::criteria::SuccessCriteria {
-        crate::jobs::criteria_of(&self.0).into()
+        scheduler::criteria::SuccessCriteria::of_job(&self.0).into()
     }
 
     /// The job's runs, newest first.

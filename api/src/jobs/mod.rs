@@ -14,6 +14,7 @@ use crate::auth::tokens::Claims;
 use crate::error::{ApiError, ApiResult};
 use crate::graphql::connection::{Page, PageRequest};
 use crate::state::AppState;
+use scheduler::criteria::SuccessCriteria;
 use validate::Draft;
 
 /// What `createJob` gives (defaults already applied by the schema).
@@ -34,7 +35,7 @@ pub struct JobChanges {
     pub timeout_ms: Option<i64>,
     pub max_retries: Option<i64>,
     /// `Some(None)` goes back to the default (any 2xx).
-    pub success_criteria: Option<Option<scheduler::criteria::SuccessCriteria>>,
+    pub success_criteria: Option<Option<SuccessCriteria>>,
 }
 
 fn not_found(id: Uuid) -> ApiError {
@@ -142,7 +143,7 @@ pub async fn update(
         max_retries: changes.max_retries.unwrap_or(i64::from(job.max_retries)),
         success_criteria: match changes.success_criteria {
             Some(criteria) => criteria,
-            None => criteria_of(&job),
+            None => SuccessCriteria::of_job(&job),
         },
     };
     validate::draft(&mut draft, plan, &targets(state))?;
@@ -171,11 +172,6 @@ pub async fn update(
         sync_schedule(state, &saved, plan).await;
     }
     Ok(saved)
-}
-
-/// A job's stored success criteria (`None`: the default).
-pub fn criteria_of(job: &Job) -> Option<scheduler::criteria::SuccessCriteria> {
-    serde_json::from_value(job.success_criteria.clone()?).ok()
 }
 
 fn criteria_json(

@@ -66,22 +66,9 @@ impl Groups {
             headers: headers_of(job),
             body: job.body.clone(),
             timeout: Duration::from_millis(u64::try_from(job.timeout_ms).unwrap_or(10_000)),
-            criteria: criteria_of(job),
+            criteria: crate::criteria::SuccessCriteria::of_job(job).map(std::sync::Arc::new),
         };
-        let span = if crate::traces::exported() {
-            tracing::info_span!(
-                parent: None,
-                "run",
-                otel.name = format!("run {}", job.name),
-                cronops.job.id = %job.id,
-                cronops.run.id = %row.id,
-                cronops.run.slot = %row.scheduled_for,
-                cronops.run.attempt = row.attempt,
-                cronops.run.trigger = row.trigger.as_str(),
-            )
-        } else {
-            tracing::Span::none()
-        };
+        let span = crate::traces::run_span(job, &row);
         self.0.entry(at).or_default().push(Fire {
             request,
             member,
@@ -350,18 +337,6 @@ impl Scheduler {
             }
             drop(permit);
         });
-    }
-}
-
-/// A job's success criteria, as the API validated them; `None` for the default (any 2xx).
-fn criteria_of(job: &Job) -> Option<std::sync::Arc<crate::criteria::SuccessCriteria>> {
-    let stored = job.success_criteria.as_ref()?;
-    match serde_json::from_value(stored.clone()) {
-        Ok(criteria) => Some(std::sync::Arc::new(criteria)),
-        Err(e) => {
-            tracing::warn!(job_id = %job.id, error = %e, "unreadable success criteria; any 2xx succeeds");
-            None
-        }
     }
 }
 
