@@ -77,14 +77,8 @@ pub async fn create(
         Kind::Email => crate::auth::validate::email("target", target)?,
         Kind::Webhook | Kind::Slack => {
             let url = target.trim();
-            crate::jobs::validate::target_url(url, &state.config.scheduler.targets()).map_err(
-                |e| match e {
-                    ApiError::BadUserInput { message, .. } => {
-                        ApiError::bad_input("target", message)
-                    }
-                    other => other,
-                },
-            )?;
+            let targets = state.config.scheduler.targets();
+            crate::jobs::validate::target_url("target", url, &targets)?;
             url.to_owned()
         }
     };

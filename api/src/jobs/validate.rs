@@ -72,7 +72,7 @@ pub fn draft(
         ));
     }
     schedule(&draft.cron_expression, &draft.timezone, limits, plan)?;
-    target_url(&draft.target_url, targets)?;
+    target_url("targetUrl", &draft.target_url, targets)?;
     headers(draft.headers.as_ref())?;
     if let Some(body) = &draft.body {
         if matches!(draft.http_method, HttpMethod::Get | HttpMethod::Head) {
@@ -153,8 +153,13 @@ pub fn shortest_gap(runs: &[DateTime<Utc>]) -> Option<i64> {
 
 /// An absolute http(s) URL with a host, no credentials, not too long, and (unless private
 /// targets are allowed) not a literal internal address.
-pub fn target_url(raw: &str, targets: &scheduler::ssrf::TargetPolicy) -> ApiResult<()> {
-    let field = "targetUrl";
+/// An absolute http(s) URL that job requests (or notices) may be sent to; errors name
+/// `field`.
+pub fn target_url(
+    field: &str,
+    raw: &str,
+    targets: &scheduler::ssrf::TargetPolicy,
+) -> ApiResult<()> {
     if raw.len() > MAX_URL {
         return Err(bad(
             field,

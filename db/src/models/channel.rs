@@ -60,9 +60,8 @@ impl NotificationChannel {
             .await
     }
 
-    /// Adds a channel unless the user has `max` already (`None` then). The count and the
-    /// insert run in one transaction under a lock on the user's row, so concurrent
-    /// creations cannot overshoot.
+    /// Adds a channel unless the user has `max` already (`None` then), counted under
+    /// [`crate::models::User::lock`].
     pub async fn create_within_limit(
         conn: &mut AsyncPgConnection,
         new: &NewChannel<'_>,
@@ -70,12 +69,7 @@ impl NotificationChannel {
     ) -> QueryResult<Option<NotificationChannel>> {
         let new = new.clone();
         conn.transaction::<_, diesel::result::Error, _>(async move |conn| {
-            crate::schema::users::table
-                .find(new.user_id)
-                .select(crate::schema::users::id)
-                .for_update()
-                .first::<Uuid>(conn)
-                .await?;
+            crate::models::User::lock(conn, new.user_id).await?;
             let owned: i64 = notification_channels::table
                 .filter(notification_channels::user_id.eq(new.user_id))
                 .count()

@@ -183,12 +183,7 @@ impl Job {
     ) -> QueryResult<Result<Job, LimitReached>> {
         let new = new.clone();
         conn.transaction::<_, diesel::result::Error, _>(async move |conn| {
-            crate::schema::users::table
-                .find(new.user_id)
-                .select(crate::schema::users::id)
-                .for_update()
-                .first::<Uuid>(conn)
-                .await?;
+            crate::models::User::lock(conn, new.user_id).await?;
             let owned: i64 = jobs::table
                 .filter(jobs::user_id.eq(new.user_id))
                 .count()

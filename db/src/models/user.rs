@@ -44,6 +44,18 @@ pub fn normalize_email(email: &str) -> String {
 }
 
 impl User {
+    /// Locks the user's row until the transaction ends: the one lock that per-user limits
+    /// (jobs, channels) count under, so concurrent creations cannot overshoot them.
+    pub async fn lock(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<()> {
+        users::table
+            .find(id)
+            .select(users::id)
+            .for_update()
+            .first::<Uuid>(conn)
+            .await
+            .map(drop)
+    }
+
     /// The user with this email, in any case and with surrounding blanks.
     pub async fn find_by_email(
         conn: &mut AsyncPgConnection,
