@@ -54,6 +54,10 @@ pub struct SchedulerCommand {
     pub scheduler: SchedulerArgs,
     #[command(flatten)]
     pub server: SchedulerServerArgs,
+    #[command(flatten)]
+    pub email: crate::config::EmailConfig,
+    #[command(flatten)]
+    pub links: crate::config::NoticeLinks,
 }
 
 /// Settings of `cronops seed`.
@@ -149,7 +153,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Scheduler(config) => {
             let shutdown = shutdown_on_signal();
-            server::run_scheduler(config, shutdown).await
+            server::run_scheduler(env, config, shutdown).await
         }
     }
 }

@@ -226,7 +226,7 @@ pub mod templates {
     }
 
     /// Minimal HTML escaping for user-provided text.
-    fn escape(raw: &str) -> String {
+    pub(crate) fn escape(raw: &str) -> String {
         raw.replace('&', "&amp;")
             .replace('<', "&lt;")
             .replace('>', "&gt;")

@@ -15,6 +15,8 @@ pub mod graphql;
 pub mod health;
 pub mod jobs;
 pub mod metrics;
+pub mod notices;
+pub mod notify;
 pub mod routes;
 pub mod runs;
 pub mod seed;

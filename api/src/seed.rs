@@ -210,6 +210,7 @@ async fn demo_jobs(
                 status,
                 next_run_at,
                 success_criteria: None,
+                alert_policy: None,
             },
         )
         .await?;

@@ -63,6 +63,10 @@ pub async fn serve(
 
     let tokens = TokenKeys::new(&config.auth, env);
     let mailer = Mailer::new(&config.email, env)?;
+    if with_scheduler && config.scheduler.notification_delivery {
+        let notifier = notifier(&db, &mailer, &config.scheduler, &config.auth.frontend_url);
+        tokio::spawn(notifier.run(shutdown.clone()));
+    }
     let state = AppState::new(Inner {
         env,
         config,
@@ -136,11 +140,17 @@ pub async fn serve(
 /// Runs a scheduler instance alone until `shutdown` is cancelled, with its own /metrics
 /// and /health when SCHEDULER_METRICS_PORT is set.
 pub async fn run_scheduler(
+    env: AppEnv,
     config: SchedulerCommand,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let metrics = metrics::install();
     let (db, redis) = connect_stores(&config.database, &config.redis)?;
+    if config.scheduler.notification_delivery {
+        let mailer = Mailer::new(&config.email, env)?;
+        let notifier = notifier(&db, &mailer, &config.scheduler, &config.links.frontend_url);
+        tokio::spawn(notifier.run(shutdown.clone()));
+    }
     let scheduler = Scheduler::new(
         db.clone(),
         redis.clone(),
@@ -175,6 +185,22 @@ pub async fn run_scheduler(
     }
     scheduler.run(shutdown).await?;
     Ok(())
+}
+
+/// The notice deliverer of a process that runs a scheduler.
+fn notifier(
+    db: &db::Pool,
+    mailer: &Mailer,
+    scheduler: &crate::config::SchedulerArgs,
+    frontend_url: &str,
+) -> crate::notify::Notifier {
+    crate::notify::Notifier {
+        db: db.clone(),
+        mailer: mailer.clone(),
+        http: scheduler::execute::Executor::new(scheduler.targets()),
+        frontend_url: frontend_url.to_owned(),
+        cap: scheduler.alerts().cap,
+    }
 }
 
 /// What the scheduler's own HTTP server reads.

@@ -68,6 +68,9 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         success_criteria -> Nullable<Jsonb>,
+        alert_policy -> Nullable<Jsonb>,
+        consecutive_failures -> Int4,
+        paused_reason -> Nullable<Text>,
     }
 }
 
@@ -114,12 +117,45 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    signing_secrets (user_id) {
+        user_id -> Uuid,
+        current -> Text,
+        next -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    notifications (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        event_id -> Uuid,
+        job_id -> Nullable<Uuid>,
+        channel_id -> Nullable<Uuid>,
+        run_id -> Nullable<Uuid>,
+        kind -> Text,
+        status -> Text,
+        content -> Jsonb,
+        attempts -> Int4,
+        next_attempt_at -> Timestamptz,
+        digest_id -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+        sent_at -> Nullable<Timestamptz>,
+        last_error -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(execution_logs -> jobs (job_id));
+diesel::joinable!(signing_secrets -> users (user_id));
+diesel::joinable!(notifications -> users (user_id));
 diesel::joinable!(notification_channels -> users (user_id));
 diesel::joinable!(execution_logs -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     notification_channels,
+    notifications,
+    signing_secrets,
     users,
     email_verification_codes,
     password_reset_tokens,

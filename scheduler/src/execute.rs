@@ -111,6 +111,38 @@ impl Executor {
         Executor { client, targets }
     }
 
+    /// POSTs a notice to a user's endpoint (a webhook or Slack), under the same guard as
+    /// job targets. `Ok` on a 2xx; otherwise the reason, for the notice's `lastError`.
+    pub async fn post_notice(
+        &self,
+        url: &str,
+        headers: &[(&str, String)],
+        body: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<(), String> {
+        let url = Url::parse(url).map_err(|e| format!("invalid URL: {e}"))?;
+        ssrf::check_url(&url, &self.targets).map_err(|e| e.to_string())?;
+        let mut request = self
+            .client
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .timeout(timeout)
+            .body(body);
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| text::error(&format!("request failed: {e}")))?;
+        let status = response.status();
+        if status.is_success() {
+            Ok(())
+        } else {
+            Err(format!("the endpoint answered HTTP {}", status.as_u16()))
+        }
+    }
+
     /// Fires the request and reports how it went; never panics, never hangs past the
     /// job's timeout.
     pub async fn execute(&self, request: &Request) -> Outcome {

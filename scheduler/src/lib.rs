@@ -4,6 +4,7 @@
 //! The API uses this crate's key names ([`keys::Keys`]) and its [`control`] functions
 //! (`schedule`, `unschedule`, `trigger_now`); it never writes Redis keys itself.
 
+pub mod alerts;
 pub mod control;
 pub mod criteria;
 pub mod cron;
@@ -17,6 +18,7 @@ pub mod reconcile;
 pub mod redis;
 pub mod retention;
 pub mod retry;
+pub mod signing;
 pub mod ssrf;
 pub mod task;
 pub mod text;

@@ -1,7 +1,7 @@
 //! Log retention: runs older than their owner's plan keeps them go, a whole week
 //! partition at a time for the plan that keeps them longest and in small batches of rows
 //! otherwise (see `db::models::retention`). Each sweep also creates the coming weeks'
-//! partitions.
+//! partitions, and deletes notices as old as the oldest runs kept.
 
 use std::time::Duration;
 
@@ -48,6 +48,13 @@ pub async fn sweep(db: &db::Pool, stop: &CancellationToken) -> Result<usize, db:
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    while !stop.is_cancelled() {
+        let mut conn = db.get().await?;
+        let batch = retention::delete_expired_notices(&mut conn, BATCH).await?;
+        if (batch as i64) < BATCH {
+            break;
+        }
     }
     if stop.is_cancelled() {
         // The default partition may still hold older runs, whose counts the drop trims.

@@ -155,3 +155,50 @@ async fn retention_drops_the_weeks_every_plan_has_let_go() {
         .await
     );
 }
+
+#[tokio::test]
+async fn retention_deletes_notices_as_old_as_the_oldest_runs_kept_unless_pending() {
+    let database = db::test_db::TestDatabase::new().await;
+    let user = fixtures::user(&database).await;
+    let mut conn = database.connect().await;
+    for (days, status) in [
+        (1, "SENT"),
+        (89, "FAILED"),
+        (91, "SENT"),
+        (120, "FOLDED"),
+        (95, "PENDING"),
+    ] {
+        diesel_async::RunQueryDsl::execute(
+            diesel::sql_query(format!(
+                "INSERT INTO notifications (user_id, event_id, kind, status, content, created_at) \
+                 VALUES ('{user}', gen_random_uuid(), 'TEST', '{status}', '{{}}', now() - interval '{days} days')"
+            )),
+            &mut conn,
+        )
+        .await
+        .unwrap();
+    }
+    scheduler::retention::sweep(&database.pool(), &CancellationToken::new())
+        .await
+        .unwrap();
+    #[derive(diesel::QueryableByName)]
+    struct Left {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        status: String,
+    }
+    let mut left: Vec<String> = diesel_async::RunQueryDsl::load::<Left>(
+        diesel::sql_query("SELECT status FROM notifications"),
+        &mut conn,
+    )
+    .await
+    .unwrap()
+    .into_iter()
+    .map(|l| l.status)
+    .collect();
+    left.sort();
+    assert_eq!(
+        left,
+        ["FAILED", "PENDING", "SENT"],
+        "the 91- and 120-day-old ones go"
+    );
+}

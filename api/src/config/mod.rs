@@ -12,7 +12,7 @@ use clap::{Args, ValueEnum};
 mod scheduler;
 mod server;
 
-pub use scheduler::{SchedulerArgs, SchedulerServerArgs};
+pub use scheduler::{NoticeLinks, SchedulerArgs, SchedulerServerArgs};
 pub use server::ServerConfig;
 
 /// Which kind of deployment this is; production refuses unsafe defaults.

@@ -60,6 +60,20 @@ pub struct SchedulerArgs {
     #[arg(long, env = "SCHEDULER_RECONCILE_INTERVAL_MS", value_name = "SCHEDULER_RECONCILE_INTERVAL_MS",
           default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(100..))]
     pub scheduler_reconcile_interval_ms: u64,
+    /// Alerts a user receives at most per NOTIFICATIONS_WINDOW; the rest are folded into
+    /// one digest notice per channel, sent when the window has room again.
+    #[arg(long, env = "NOTIFICATIONS_PER_HOUR", value_name = "NOTIFICATIONS_PER_HOUR", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..=1_000))]
+    pub notifications_per_hour: u32,
+    /// The window NOTIFICATIONS_PER_HOUR counts over (an hour; tests shorten it).
+    #[arg(long, env = "NOTIFICATIONS_WINDOW", value_name = "NOTIFICATIONS_WINDOW", default_value = "1h",
+          value_parser = humantime::parse_duration)]
+    pub notifications_window: Duration,
+    /// Whether this instance delivers notices (any number may; each notice is sent by
+    /// one). Off, it still writes them.
+    #[arg(long, env = "NOTIFICATION_DELIVERY", value_name = "NOTIFICATION_DELIVERY", default_value = "true",
+          value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    pub notification_delivery: bool,
 }
 
 /// Settings of the standalone `cronops scheduler` process.
@@ -73,6 +87,20 @@ pub struct SchedulerServerArgs {
         value_name = "SCHEDULER_METRICS_PORT"
     )]
     pub scheduler_metrics_port: Option<u16>,
+}
+
+/// Where notices sent by a standalone scheduler link to (`cronops api` reads the same
+/// variable as part of its own settings).
+#[derive(Debug, Clone, Args)]
+pub struct NoticeLinks {
+    /// Base URL of the web app, which notices link to.
+    #[arg(
+        long,
+        env = "FRONTEND_URL",
+        value_name = "FRONTEND_URL",
+        default_value = "http://localhost:3000"
+    )]
+    pub frontend_url: String,
 }
 
 impl SchedulerArgs {
@@ -115,6 +143,16 @@ impl SchedulerArgs {
         }
     }
 
+    /// The cap on alerts per user.
+    pub fn alerts(&self) -> scheduler::alerts::Settings {
+        scheduler::alerts::Settings {
+            cap: db::models::notification::Cap {
+                per_window: self.notifications_per_hour,
+                window: self.notifications_window,
+            },
+        }
+    }
+
     /// The scheduler library's settings.
     pub fn engine_config(&self) -> scheduler::SchedulerConfig {
         scheduler::SchedulerConfig {
@@ -125,6 +163,7 @@ impl SchedulerArgs {
             lookahead: Duration::from_millis(self.lookahead_ms()),
             reconcile_interval: Duration::from_millis(self.scheduler_reconcile_interval_ms),
             concurrency: self.concurrency(),
+            alerts: self.alerts(),
             ..scheduler::SchedulerConfig::default()
         }
     }

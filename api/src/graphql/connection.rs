@@ -30,6 +30,7 @@ pub struct PageInfo {
 #[graphql(concrete(name = "JobEdge", params(Job)))]
 #[graphql(concrete(name = "ExecutionLogEdge", params(ExecutionLog)))]
 #[graphql(concrete(name = "UserEdge", params(User)))]
+#[graphql(concrete(name = "NotificationEdge", params(super::alerts::Notification)))]
 pub struct Edge<N: OutputType> {
     pub cursor: String,
     pub node: N,

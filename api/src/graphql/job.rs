@@ -118,6 +118,27 @@ impl Job {
         scheduler::criteria::SuccessCriteria::of_job(&self.0).into()
     }
 
+    /// When its failures are told; null: never.
+    async fn alert_policy(&self) -> Option<super::alerts::AlertPolicy> {
+        scheduler::alerts::AlertPolicy::of_job(&self.0).map(Into::into)
+    }
+
+    /// Runs failed in a row, each counted once its retries are spent; a success resets
+    /// it, and so does resuming a job the scheduler paused.
+    async fn consecutive_failures(&self) -> i32 {
+        self.0.consecutive_failures
+    }
+
+    /// Where the job stands with its failures.
+    async fn health(&self) -> super::alerts::JobHealth {
+        scheduler::alerts::health(&self.0).into()
+    }
+
+    /// Why the scheduler paused the job (`autoPauseAfter`); cleared by `resumeJob`.
+    async fn paused_reason(&self) -> Option<&str> {
+        self.0.paused_reason.as_deref()
+    }
+
     /// The job's runs, newest first.
     #[graphql(complexity = "connection::page_cost(first, child_complexity)")]
     async fn logs(

@@ -5,6 +5,7 @@ use async_graphql::{Context, ID, InputObject, Json, MaybeUndefined, Object, Resu
 use chrono::{DateTime, Utc};
 
 use super::admin::parse_id;
+use super::alerts::AlertPolicyInput;
 use super::connection;
 use super::criteria::SuccessCriteriaInput;
 use super::execution_log::ExecutionLog;
@@ -49,6 +50,8 @@ pub struct CreateJobInput {
     max_retries: Option<i32>,
     /// What an answer must be for a run to succeed. Default: any 2xx.
     success_criteria: Option<SuccessCriteriaInput>,
+    /// When the job's failures are told, and to which channels. Default: never.
+    alert_policy: Option<AlertPolicyInput>,
 }
 
 /// `updateJob`'s input: every field optional; `null` clears description, headers and body.
@@ -67,6 +70,8 @@ pub struct UpdateJobInput {
     max_retries: Option<i32>,
     /// `null` goes back to the default (any 2xx).
     success_criteria: MaybeUndefined<SuccessCriteriaInput>,
+    /// `null` removes the policy.
+    alert_policy: MaybeUndefined<AlertPolicyInput>,
 }
 
 fn maybe<T, U>(value: MaybeUndefined<T>, map: impl FnOnce(T) -> U) -> Option<Option<U>> {
@@ -160,6 +165,7 @@ impl JobsMutation {
             timeout_ms: i64::from(input.timeout.unwrap_or(10_000)),
             max_retries: i64::from(input.max_retries.unwrap_or(0)),
             success_criteria: input.success_criteria.map(Into::into),
+            alert_policy: input.alert_policy.map(AlertPolicyInput::read).transpose()?,
         };
         Ok(Job(jobs::create(state(ctx), viewer, draft).await?))
     }
@@ -179,6 +185,11 @@ impl JobsMutation {
             timeout_ms: input.timeout.map(i64::from),
             max_retries: input.max_retries.map(i64::from),
             success_criteria: maybe(input.success_criteria, Into::into),
+            alert_policy: match input.alert_policy {
+                MaybeUndefined::Undefined => None,
+                MaybeUndefined::Null => Some(None),
+                MaybeUndefined::Value(policy) => Some(Some(policy.read()?)),
+            },
         };
         let _ = input.target_type;
         Ok(Job(

@@ -1,6 +1,7 @@
 //! The GraphQL schema of `docs/API.md`, one module per area, merged here.
 
 mod admin;
+mod alerts;
 mod auth;
 mod channels;
 pub mod connection;
@@ -36,6 +37,7 @@ pub struct QueryRoot(
     auth::AuthQuery,
     jobs::JobsQuery,
     channels::ChannelsQuery,
+    alerts::AlertsQuery,
     logs::LogsQuery,
     stats::StatsQuery,
     admin::AdminQuery,
@@ -48,6 +50,7 @@ pub struct MutationRoot(
     auth::AuthMutation,
     jobs::JobsMutation,
     channels::ChannelsMutation,
+    alerts::AlertsMutation,
     admin::AdminMutation,
 );
 

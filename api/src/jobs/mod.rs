@@ -14,6 +14,7 @@ use crate::auth::tokens::Claims;
 use crate::error::{ApiError, ApiResult};
 use crate::graphql::connection::{Page, PageRequest};
 use crate::state::AppState;
+use scheduler::alerts::AlertPolicy;
 use scheduler::criteria::SuccessCriteria;
 use validate::Draft;
 
@@ -36,6 +37,8 @@ pub struct JobChanges {
     pub max_retries: Option<i64>,
     /// `Some(None)` goes back to the default (any 2xx).
     pub success_criteria: Option<Option<SuccessCriteria>>,
+    /// `Some(None)` removes the policy.
+    pub alert_policy: Option<Option<AlertPolicy>>,
 }
 
 fn not_found(id: Uuid) -> ApiError {
@@ -84,7 +87,9 @@ pub async fn create(state: &AppState, viewer: &Claims, mut draft: Draft) -> ApiR
     let timeout_ms = i32::try_from(draft.timeout_ms).unwrap_or(i32::MAX);
     let max_retries = i32::try_from(draft.max_retries).unwrap_or(i32::MAX);
     let criteria_json = criteria_json(draft.success_criteria.as_ref());
+    let policy_json = policy_json(draft.alert_policy.as_ref());
     let mut conn = state.conn().await?;
+    check_channels(&mut conn, viewer, draft.alert_policy.as_ref()).await?;
     let created = Job::create_within_limit(
         &mut conn,
         &NewJob {
@@ -103,6 +108,7 @@ pub async fn create(state: &AppState, viewer: &Claims, mut draft: Draft) -> ApiR
             status: JobStatus::Active,
             next_run_at,
             success_criteria: criteria_json.as_ref(),
+            alert_policy: policy_json.as_ref(),
         },
         i64::from(plan.limits().max_jobs),
     )
@@ -145,6 +151,10 @@ pub async fn update(
             Some(criteria) => criteria,
             None => SuccessCriteria::of_job(&job),
         },
+        alert_policy: match changes.alert_policy {
+            Some(policy) => policy,
+            None => AlertPolicy::of_job(&job),
+        },
     };
     validate::draft(&mut draft, plan, &targets(state))?;
     let schedule_changed = draft.cron_expression.trim() != job.cron_expression
@@ -160,10 +170,12 @@ pub async fn update(
     job.timeout_ms = i32::try_from(draft.timeout_ms).unwrap_or(i32::MAX);
     job.max_retries = i32::try_from(draft.max_retries).unwrap_or(i32::MAX);
     job.success_criteria = criteria_json(draft.success_criteria.as_ref());
+    job.alert_policy = policy_json(draft.alert_policy.as_ref());
     if schedule_changed {
         job.next_run_at = scheduler::control::next_fire_time(&job, Utc::now());
     }
     let mut conn = state.conn().await?;
+    check_channels(&mut conn, viewer, draft.alert_policy.as_ref()).await?;
     let saved = Job::save(&mut conn, &job)
         .await?
         .ok_or_else(|| not_found(id))?;
@@ -172,6 +184,37 @@ pub async fn update(
         sync_schedule(state, &saved, plan).await;
     }
     Ok(saved)
+}
+
+fn policy_json(policy: Option<&AlertPolicy>) -> Option<serde_json::Value> {
+    policy.map(|p| serde_json::to_value(p).expect("policy serialises"))
+}
+
+/// Every channel a policy names is one of the viewer's (BAD_USER_INPUT otherwise).
+/// Notices go to a channel once it is verified.
+async fn check_channels(
+    conn: &mut db::AsyncPgConnection,
+    viewer: &Claims,
+    policy: Option<&AlertPolicy>,
+) -> ApiResult<()> {
+    let Some(policy) = policy else {
+        return Ok(());
+    };
+    if policy.channel_ids.is_empty() {
+        return Ok(());
+    }
+    let owned: Vec<Uuid> = db::models::NotificationChannel::of_user(conn, viewer.sub)
+        .await?
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    match policy.channel_ids.iter().find(|id| !owned.contains(id)) {
+        Some(id) => Err(ApiError::bad_input(
+            "alertPolicy.channelIds",
+            format!("no notification channel with id {id}"),
+        )),
+        None => Ok(()),
+    }
 }
 
 fn criteria_json(
@@ -208,10 +251,17 @@ pub async fn set_status(
     }
     job.status = status;
     job.next_run_at = scheduler::control::next_fire_time(&job, Utc::now());
+    // Resuming a job the scheduler paused starts its count of failures afresh: else the
+    // first failure would pause it again.
+    let auto_paused = job.paused_reason.take().is_some();
     let mut conn = state.conn().await?;
-    let saved = Job::save(&mut conn, &job)
+    let mut saved = Job::save(&mut conn, &job)
         .await?
         .ok_or_else(|| not_found(id))?;
+    if auto_paused && status == JobStatus::Active {
+        Job::clear_failures(&mut conn, id).await?;
+        saved.consecutive_failures = 0;
+    }
     drop(conn);
     sync_schedule(state, &saved, plan).await;
     Ok(saved)

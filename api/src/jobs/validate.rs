@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use db::{HttpMethod, PlanLimits};
+use scheduler::alerts::AlertPolicy;
 use scheduler::criteria::SuccessCriteria;
 use scheduler::cron::{self, Schedule};
 
@@ -22,6 +23,8 @@ pub struct Draft {
     pub max_retries: i64,
     /// `None`: the default, any 2xx.
     pub success_criteria: Option<SuccessCriteria>,
+    /// `None`: no alerts.
+    pub alert_policy: Option<AlertPolicy>,
 }
 
 pub const MAX_URL: usize = 2048;
@@ -112,6 +115,13 @@ pub fn draft(
         if criteria.is_default() {
             draft.success_criteria = None;
         }
+    }
+    if let Some(policy) = &mut draft.alert_policy {
+        policy
+            .validate()
+            .map_err(|(field, message)| bad(&format!("alertPolicy.{field}"), message))?;
+        policy.channel_ids.sort();
+        policy.channel_ids.dedup();
     }
     Ok(())
 }

@@ -43,6 +43,19 @@ pub struct NewChannel<'a> {
 }
 
 impl NotificationChannel {
+    /// A channel by id, whoever owns it (the deliverer's read).
+    pub async fn find(
+        conn: &mut AsyncPgConnection,
+        id: Uuid,
+    ) -> QueryResult<Option<NotificationChannel>> {
+        notification_channels::table
+            .find(id)
+            .select(NotificationChannel::as_select())
+            .first(conn)
+            .await
+            .optional()
+    }
+
     /// A user's channels, oldest first (the account email first of all).
     pub async fn of_user(
         conn: &mut AsyncPgConnection,

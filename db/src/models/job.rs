@@ -41,6 +41,12 @@ pub struct Job {
     /// What an answer must be for a run to succeed (`scheduler::criteria`); `None`:
     /// any 2xx.
     pub success_criteria: Option<serde_json::Value>,
+    /// Where and when its failures are told (`scheduler::alerts`); `None`: never.
+    pub alert_policy: Option<serde_json::Value>,
+    /// Runs failed in a row, their retries spent (the scheduler's count).
+    pub consecutive_failures: i32,
+    /// Why the scheduler paused the job, until it is resumed.
+    pub paused_reason: Option<String>,
 }
 
 /// An ACTIVE job as the reconciler sees it (see [`Job::active_page`]).
@@ -74,6 +80,7 @@ pub struct NewJob<'a> {
     pub status: JobStatus,
     pub next_run_at: Option<DateTime<Utc>>,
     pub success_criteria: Option<&'a serde_json::Value>,
+    pub alert_policy: Option<&'a serde_json::Value>,
 }
 
 impl Job {
@@ -219,6 +226,8 @@ impl Job {
             jobs::status.eq(job.status),
             jobs::next_run_at.eq(job.next_run_at),
             jobs::success_criteria.eq(&job.success_criteria),
+            jobs::alert_policy.eq(&job.alert_policy),
+            jobs::paused_reason.eq(&job.paused_reason),
         ))
         .returning(Job::as_returning())
         .get_result(conn)

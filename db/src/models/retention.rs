@@ -54,6 +54,24 @@ pub async fn delete_expired_runs(conn: &mut AsyncPgConnection, batch: i64) -> Qu
     .await
 }
 
+/// Deletes up to `batch` notices raised longer ago than any plan keeps runs, unless
+/// still to be sent; callers repeat until it returns less.
+pub async fn delete_expired_notices(
+    conn: &mut AsyncPgConnection,
+    batch: i64,
+) -> QueryResult<usize> {
+    diesel::sql_query(
+        "DELETE FROM notifications WHERE id IN ( \
+           SELECT id FROM notifications \
+           WHERE created_at < now() - make_interval(days => $2) AND status <> 'PENDING' \
+           LIMIT $1)",
+    )
+    .bind::<BigInt, _>(batch)
+    .bind::<Int4, _>(longest_days())
+    .execute(conn)
+    .await
+}
+
 /// Creates the week partitions from the current week to the one `ahead` days from now
 /// that do not exist yet; returns how many it created.
 pub async fn create_partitions(conn: &mut AsyncPgConnection, ahead: i32) -> QueryResult<i32> {

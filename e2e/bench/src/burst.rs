@@ -109,9 +109,40 @@ async fn outcomes_published(
     at
 }
 
-pub async fn burst(jobs: usize, schedulers: usize, smoke: bool) -> Vec<Figure> {
+/// What the burst's jobs are like.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Every job has an alert policy naming its owner's email: each run is counted in
+    /// the transaction that records it.
+    pub alerts: bool,
+    /// Every run fails: with `alerts`, every job turns FAILING at once.
+    pub fail: bool,
+}
+
+pub async fn burst(jobs: usize, schedulers: usize, options: Options, smoke: bool) -> Vec<Figure> {
     let env = TestEnv::new().await;
     let ids = bulk_jobs(&env, jobs, "0 0 1 1 *", &env.target.url("/burst")).await;
+    if options.fail {
+        env.target.reply(
+            "/burst",
+            testkit::target::Reply {
+                status: 500,
+                ..testkit::target::Reply::default()
+            },
+        );
+    }
+    if options.alerts {
+        let mut conn = env.database.connect().await;
+        diesel_async::RunQueryDsl::execute(
+            diesel::sql_query(
+                "UPDATE jobs AS j SET alert_policy = jsonb_build_object('channelIds', jsonb_build_array(c.id)) \
+                 FROM notification_channels c WHERE c.user_id = j.user_id AND c.account_email",
+            ),
+            &mut conn,
+        )
+        .await
+        .expect("alert policies");
+    }
     let pubsub_limit = PubsubLimit::lift(&env).await;
     let published = outcomes_published(&env, jobs).await;
     let start = Utc::now() + chrono::Duration::seconds(5);
@@ -145,7 +176,12 @@ pub async fn burst(jobs: usize, schedulers: usize, smoke: bool) -> Vec<Figure> {
         .count();
     let last = arrivals.iter().max().copied().unwrap_or(slot);
     let e2e_secs = (recorded_at - slot).num_milliseconds().max(1) as f64 / 1000.0;
-    let args = format!("burst --jobs {jobs} --schedulers {schedulers}");
+    let mut args = format!("burst --jobs {jobs} --schedulers {schedulers}");
+    for (on, flag) in [(options.alerts, " --alerts"), (options.fail, " --fail")] {
+        if on {
+            args.push_str(flag);
+        }
+    }
     vec![
         Figure {
             scenario: "burst",

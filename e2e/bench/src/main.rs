@@ -57,6 +57,12 @@ enum Scenario {
         jobs: usize,
         #[arg(long, default_value_t = 2)]
         schedulers: usize,
+        /// Every job has an alert policy naming its owner's email.
+        #[arg(long)]
+        alerts: bool,
+        /// Every run fails (HTTP 500), with no retry: with `--alerts`, an alert storm.
+        #[arg(long)]
+        fail: bool,
     },
     /// Many jobs on 1 s to 1 min schedules: how late each run arrives.
     Lateness {
@@ -184,6 +190,8 @@ async fn main() {
             Scenario::Burst {
                 jobs: 200,
                 schedulers: 2,
+                alerts: false,
+                fail: false,
             },
             Scenario::Lateness {
                 jobs: 100,
@@ -225,6 +233,8 @@ async fn main() {
             Scenario::Burst {
                 jobs: 10_000,
                 schedulers: 2,
+                alerts: false,
+                fail: false,
             },
             Scenario::Lateness {
                 jobs: 10_000,
@@ -242,6 +252,8 @@ async fn main() {
             Scenario::Burst {
                 jobs: 100_000,
                 schedulers: 2,
+                alerts: false,
+                fail: false,
             },
             Scenario::Api { seconds: 10 },
             Scenario::Live {
@@ -268,7 +280,12 @@ async fn main() {
         eprintln!("running {scenario:?}");
         settle_postgres().await;
         figures.extend(match scenario {
-            Scenario::Burst { jobs, schedulers } => burst::burst(jobs, schedulers, smoke).await,
+            Scenario::Burst {
+                jobs,
+                schedulers,
+                alerts,
+                fail,
+            } => burst::burst(jobs, schedulers, burst::Options { alerts, fail }, smoke).await,
             Scenario::Lateness { jobs, seconds } => lateness::lateness(jobs, seconds, smoke).await,
             Scenario::Steady { jobs, seconds } => steady::steady(jobs, seconds, smoke).await,
             Scenario::Growth => growth::growth(smoke).await,

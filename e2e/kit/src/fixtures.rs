@@ -124,6 +124,7 @@ pub async fn insert_job(
             status: spec.status,
             next_run_at: spec.next_run_at,
             success_criteria: None,
+            alert_policy: None,
         },
     )
     .await

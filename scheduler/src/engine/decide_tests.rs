@@ -34,6 +34,9 @@ fn job(status: JobStatus) -> Job {
         next_run_at: None,
         created_at: at(0, 0, 0),
         success_criteria: None,
+        alert_policy: None,
+        consecutive_failures: 0,
+        paused_reason: None,
         updated_at: at(0, 0, 0),
     }
 }

@@ -13,7 +13,7 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use super::Scheduler;
-use super::record::{Finished, Record};
+use super::record::{Finished, FollowUp, Record};
 use super::sent::Sent;
 use crate::events::{self, EventKind, ExecutionEvent};
 use crate::execute;
@@ -33,7 +33,7 @@ const ROOM_POLL: Duration = Duration::from_millis(250);
 pub(super) struct Fire {
     request: execute::Request,
     member: String,
-    max_retries: i32,
+    follow: FollowUp,
     /// The written row (PREPARED, or a manual run's PENDING row).
     row: ExecutionLog,
     permit: OwnedSemaphorePermit,
@@ -72,7 +72,7 @@ impl Groups {
         self.0.entry(at).or_default().push(Fire {
             request,
             member,
-            max_retries: job.max_retries,
+            follow: FollowUp::of(Some(job)),
             row,
             permit,
             span,
@@ -307,7 +307,7 @@ impl Scheduler {
         let Fire {
             request,
             member,
-            max_retries,
+            follow,
             row,
             permit,
             span,
@@ -326,7 +326,7 @@ impl Scheduler {
             metrics::histogram!("cronops_scheduler_request_duration_seconds")
                 .record(started.elapsed().as_secs_f64());
             let finished =
-                Finished::answered(member, &row, max_retries, &sent, outcome, announced, span);
+                Finished::answered(member, &row, follow, &sent, outcome, announced, span);
             // Waits while the buffer is full (PostgreSQL down): back-pressure, not loss.
             if record_tx
                 .send(Record::Finished(Box::new(finished)))

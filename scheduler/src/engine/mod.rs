@@ -63,6 +63,8 @@ pub struct SchedulerConfig {
     pub shutdown_grace: Duration,
     /// How many runs of one user may be out at once, by plan, across all instances.
     pub concurrency: Concurrency,
+    /// The cap on notices per user.
+    pub alerts: crate::alerts::Settings,
 }
 
 impl Default for SchedulerConfig {
@@ -76,6 +78,7 @@ impl Default for SchedulerConfig {
             reconcile_interval: Duration::from_secs(1),
             shutdown_grace: Duration::from_secs(20),
             concurrency: Concurrency::default(),
+            alerts: crate::alerts::Settings::default(),
         }
     }
 }

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use super::decide::{self, Action, Claim, Idle};
 use super::fire::Groups;
 use super::isolate::Isolation;
-use super::record::{Finished, Record};
+use super::record::{Finished, FollowUp, Record};
 use super::{Scheduler, ms_to_time};
 use crate::Error;
 use crate::cron::Schedules;
@@ -248,9 +248,9 @@ impl Scheduler {
             shared.held.forget(plan.release);
         }
         for (c, row) in plan.abandoned {
-            let max_retries = loaded.jobs.get(&row.job_id).map_or(0, |j| j.max_retries);
+            let follow = FollowUp::of(loaded.jobs.get(&row.job_id));
             tracing::warn!(job_id = %row.job_id, run_id = %row.id, "closing a run abandoned by a dead instance");
-            let finished = Finished::abandoned(c.member, row, max_retries);
+            let finished = Finished::abandoned(c.member, row, follow);
             if record_tx
                 .send(Record::Finished(Box::new(finished)))
                 .await

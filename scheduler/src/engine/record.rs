@@ -2,13 +2,14 @@
 //! their leases released and their events published; runs still out are marked
 //! RUNNING ([`super::sent`]).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
 use chrono::Utc;
 use db::ExecutionStatus;
 use db::models::ExecutionLog;
 use db::models::execution_log::Completion;
+use diesel_async::AsyncConnection;
 use tokio::sync::mpsc::{self, error::TryRecvError};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -21,7 +22,7 @@ use super::{Scheduler, ms_to_time};
 use crate::events::{self, EventKind, ExecutionEvent};
 use crate::execute::Outcome;
 use crate::task::Task;
-use crate::{queue, retry, text};
+use crate::{alerts, queue, retry, text};
 
 /// Results wait here while PostgreSQL is unreachable; executors block when it is full.
 pub(super) const BUFFER: usize = 10_000;
@@ -46,7 +47,8 @@ pub(super) struct Finished {
     job_id: Uuid,
     /// The slot the run serves (epoch ms): what its retry serves too.
     slot_ms: i64,
-    max_retries: i32,
+    attempt: i32,
+    follow: FollowUp,
     completion: Completion,
     /// Cancelled once the run's STARTED event is out: its outcome is published after.
     announced: CancellationToken,
@@ -60,11 +62,30 @@ pub(super) struct Finished {
     span: tracing::Span,
 }
 
+/// What follows a run's outcome, as its job said when the run was prepared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(super) struct FollowUp {
+    max_retries: i32,
+    /// Whether a success goes through [`alerts::apply`]: the job had an alert policy or
+    /// failures counted (a failure always does, once its retries are spent).
+    watched: bool,
+}
+
+impl FollowUp {
+    /// What `job` says (`None`: the job is gone; no retry, nothing to count).
+    pub(super) fn of(job: Option<&db::models::Job>) -> FollowUp {
+        job.map_or_else(FollowUp::default, |job| FollowUp {
+            max_retries: job.max_retries,
+            watched: job.alert_policy.is_some() || job.consecutive_failures > 0,
+        })
+    }
+}
+
 impl Finished {
     fn of(
         member: String,
         row: &ExecutionLog,
-        max_retries: i32,
+        follow: FollowUp,
         completion: Completion,
     ) -> Finished {
         Finished {
@@ -72,7 +93,8 @@ impl Finished {
             user_id: row.user_id,
             job_id: row.job_id,
             slot_ms: row.scheduled_for.timestamp_millis(),
-            max_retries,
+            attempt: row.attempt,
+            follow,
             completion,
             announced: CancellationToken::new(),
             ready: Instant::now(),
@@ -84,7 +106,7 @@ impl Finished {
     pub(super) fn answered(
         member: String,
         row: &ExecutionLog,
-        max_retries: i32,
+        follow: FollowUp,
         sent: &Sent,
         outcome: Outcome,
         announced: CancellationToken,
@@ -107,12 +129,12 @@ impl Finished {
         Finished {
             announced,
             span,
-            ..Finished::of(member, row, max_retries, completion)
+            ..Finished::of(member, row, follow, completion)
         }
     }
 
     /// A run a dead instance may have sent and never closed: it counts as failed.
-    pub(super) fn abandoned(member: String, row: ExecutionLog, max_retries: i32) -> Finished {
+    pub(super) fn abandoned(member: String, row: ExecutionLog, follow: FollowUp) -> Finished {
         let now = Utc::now();
         let completion = Completion {
             id: row.id,
@@ -130,10 +152,20 @@ impl Finished {
             response_content_type: None,
             error: Some(ABANDONED.to_owned()),
         };
-        let finished = Finished::of(member, &row, max_retries, completion);
+        let finished = Finished::of(member, &row, follow, completion);
         // No STARTED event to wait for.
         finished.announced.cancel();
         finished
+    }
+
+    /// Whether this outcome, once written, goes through [`alerts::apply`]: a failure
+    /// with no retry left, or a success of a watched job.
+    fn counts_for_alerts(&self) -> bool {
+        if self.completion.status == ExecutionStatus::Success {
+            self.follow.watched
+        } else {
+            self.attempt > self.follow.max_retries
+        }
     }
 }
 
@@ -227,7 +259,9 @@ impl Scheduler {
         let mut rows = Vec::new();
         let mut delay = Duration::from_millis(100);
         while let Err(e) = isolation
-            .run(&mut rows, |part| complete(&shared.db, part))
+            .run(&mut rows, |part| {
+                complete(&shared.db, shared.config.alerts, part)
+            })
             .await
         {
             tracing::warn!(error = %e, waiting = isolation.left(), "cannot record results yet; retrying");
@@ -270,7 +304,9 @@ impl Scheduler {
         let mut rows = Vec::new();
         let mut delay = Duration::from_millis(100);
         while let Err(e) = isolation
-            .run(&mut rows, |part| complete(&shared.db, part))
+            .run(&mut rows, |part| {
+                complete(&shared.db, shared.config.alerts, part)
+            })
             .await
         {
             tracing::warn!(error = %e, "cannot record results yet; retrying");
@@ -299,7 +335,7 @@ impl Scheduler {
                 .increment(1);
             let kind = if row.status == ExecutionStatus::Success {
                 EventKind::Succeeded
-            } else if row.attempt <= finished.max_retries {
+            } else if row.attempt <= finished.follow.max_retries {
                 let next_attempt = row.attempt + 1;
                 let at = Utc::now() + retry::backoff(next_attempt);
                 follow_ups.push((
@@ -357,11 +393,35 @@ impl Scheduler {
     }
 }
 
-/// Writes finished runs in one statement, returning the rows as they now stand.
-async fn complete(pool: &db::Pool, part: Vec<Finished>) -> Result<Vec<ExecutionLog>, db::Error> {
+/// Writes finished runs in one statement, returning the rows as they now stand. Runs
+/// that count for alerts are applied to their jobs in the same transaction, so a notice
+/// exists if and only if its run is recorded.
+async fn complete(
+    pool: &db::Pool,
+    alerting: alerts::Settings,
+    part: Vec<Finished>,
+) -> Result<Vec<ExecutionLog>, db::Error> {
     let mut conn = pool.get().await?;
+    let counted: HashSet<Uuid> = part
+        .iter()
+        .filter(|f| f.counts_for_alerts())
+        .map(|f| f.completion.id)
+        .collect();
     let completions: Vec<Completion> = part.into_iter().map(|f| f.completion).collect();
-    Ok(ExecutionLog::complete_many(&mut conn, &completions).await?)
+    if counted.is_empty() {
+        return Ok(ExecutionLog::complete_many(&mut conn, &completions).await?);
+    }
+    let rows = conn
+        .transaction::<_, db::QueryError, _>(async move |conn| {
+            let rows = ExecutionLog::complete_many(conn, &completions).await?;
+            let mut runs: Vec<&ExecutionLog> =
+                rows.iter().filter(|r| counted.contains(&r.id)).collect();
+            runs.sort_by_key(|r| (r.finished_at, r.id));
+            alerts::apply(conn, &alerting, &runs).await?;
+            Ok(rows)
+        })
+        .await?;
+    Ok(rows)
 }
 
 /// PostgreSQL's own words for why it refused a write, without the SQL.
