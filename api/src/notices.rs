@@ -62,14 +62,14 @@ pub async fn test(state: &AppState, viewer: &Claims, channel_id: Uuid) -> ApiRes
     let mut conn = state.conn().await?;
     let raised = Notification::raise(
         &mut conn,
-        &Alert {
+        &[Alert {
             user_id: viewer.sub,
             job_id: None,
             run_id: None,
             kind: "TEST",
             content: &content,
             channel_ids: &[channel_id],
-        },
+        }],
         None,
     )
     .await?;

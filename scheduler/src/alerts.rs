@@ -11,8 +11,10 @@
 //! reads a job before its run, and the run is *watched* (goes through [`apply`] when it
 //! succeeds) only if the job had a policy or a count then.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
+use db::models::job_health::Counted;
 use db::models::notification::{Alert, Cap};
 use db::models::{ExecutionLog, Job, Notification};
 use db::{AsyncPgConnection, ExecutionStatus};
@@ -209,48 +211,88 @@ fn content(job_name: &str, job_id: Uuid, run: &ExecutionLog, failures: i32) -> s
 }
 
 /// Applies final runs (in the order given) to their jobs' counts, pauses and notices,
-/// inside the caller's transaction. A paused job's slots are dropped when claimed (and
-/// its runs prepared ahead withdrawn), as for a pause by its owner.
+/// inside the caller's transaction: the jobs are read and locked in one statement, their
+/// new counts written in another, and the notices of the batch raised together. A
+/// paused job's slots are dropped when claimed (and its runs prepared ahead withdrawn),
+/// as for a pause by its owner.
 pub async fn apply(
     conn: &mut AsyncPgConnection,
     settings: &Settings,
     runs: &[&ExecutionLog],
 ) -> Result<(), db::QueryError> {
+    let ids: Vec<Uuid> = runs.iter().map(|r| r.job_id).collect();
+    let mut jobs: HashMap<Uuid, Counted> = Job::lock_counts(conn, &ids)
+        .await?
+        .into_iter()
+        .map(|j| (j.id, j))
+        .collect();
+    let mut counts: HashMap<Uuid, i32> = HashMap::new();
+    // (user, job, run, notice, what it says, channels)
+    let mut raised: Vec<(Uuid, Uuid, Uuid, Notice, serde_json::Value, Vec<Uuid>)> = Vec::new();
     for run in runs {
-        let success = run.status == ExecutionStatus::Success;
-        let Some(counted) = Job::count_outcome(conn, run.job_id, success).await? else {
+        let Some(job) = jobs.get_mut(&run.job_id) else {
             continue;
         };
-        let policy = counted
+        let before = job.consecutive_failures;
+        let after = if run.status == ExecutionStatus::Success {
+            0
+        } else {
+            before.saturating_add(1)
+        };
+        if after == before {
+            continue;
+        }
+        job.consecutive_failures = after;
+        counts.insert(job.id, after);
+        let policy = job
             .alert_policy
             .as_ref()
             .and_then(|p| AlertPolicy::deserialize(p).ok());
-        let active = counted.status == db::JobStatus::Active;
-        let step = step(counted.before, counted.after, policy.as_ref(), active);
+        let step = step(
+            before,
+            after,
+            policy.as_ref(),
+            job.status == db::JobStatus::Active,
+        );
         if step.pause {
-            Job::auto_pause(conn, run.job_id, &pause_reason(counted.after)).await?;
+            Job::auto_pause(conn, job.id, &pause_reason(after)).await?;
+            job.status = db::JobStatus::Paused;
         }
-        if let (Some(notice), Some(policy)) = (step.notice, &policy)
+        if let (Some(notice), Some(policy)) = (step.notice, policy)
             && !policy.channel_ids.is_empty()
         {
-            let failures = counted.after.max(counted.before);
-            let content = content(&counted.name, run.job_id, run, failures);
-            Notification::raise(
-                conn,
-                &Alert {
-                    user_id: counted.user_id,
-                    job_id: Some(run.job_id),
-                    run_id: Some(run.id),
-                    kind: notice.as_str(),
-                    content: &content,
-                    channel_ids: &policy.channel_ids,
-                },
-                Some(settings.cap),
-            )
-            .await?;
-            metrics::counter!("cronops_scheduler_alerts_total", "kind" => notice.as_str())
-                .increment(1);
+            let content = content(&job.name, job.id, run, after.max(before));
+            raised.push((
+                job.user_id,
+                job.id,
+                run.id,
+                notice,
+                content,
+                policy.channel_ids,
+            ));
         }
+    }
+    let counts: Vec<(Uuid, i32)> = counts.into_iter().collect();
+    Job::set_counts(conn, &counts).await?;
+    if raised.is_empty() {
+        return Ok(());
+    }
+    let alerts: Vec<Alert<'_>> = raised
+        .iter()
+        .map(
+            |(user_id, job_id, run_id, notice, content, channel_ids)| Alert {
+                user_id: *user_id,
+                job_id: Some(*job_id),
+                run_id: Some(*run_id),
+                kind: notice.as_str(),
+                content,
+                channel_ids,
+            },
+        )
+        .collect();
+    Notification::raise(conn, &alerts, Some(settings.cap)).await?;
+    for (.., notice, _, _) in &raised {
+        metrics::counter!("cronops_scheduler_alerts_total", "kind" => notice.as_str()).increment(1);
     }
     Ok(())
 }

@@ -1,15 +1,15 @@
 //! Delivering notices from the outbox (see `scheduler::alerts` for how they are raised):
 //! at least once, with retries and backoff, never by two instances at once.
 //!
-//! Each round, an instance leases the due notices (moving their next attempt past the
-//! longest a send may take), sends them, and records each outcome; a notice whose
+//! Each round, an instance leases due notices, the oldest of each channel only (moving
+//! their next attempt past the longest a send may take), sends them, and records each
+//! outcome; a notice whose
 //! instance dies mid-send is sent again once its lease runs out. Each round also folds
 //! the notices held back by the hourly cap into digests when a user's window has room.
 //! Webhook notices are signed with the user's signing secret (`scheduler::signing`).
 
 pub mod render;
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -18,18 +18,17 @@ use db::models::{Notification, NotificationChannel, SigningSecret};
 use futures_util::StreamExt;
 use scheduler::execute::Executor;
 use tokio_util::sync::CancellationToken;
-use uuid::Uuid;
 
 use crate::email::Mailer;
 
-/// Notices leased per round.
-const LEASE_BATCH: i64 = 50;
+/// Notices leased per round (at most one per channel).
+const LEASE_BATCH: i64 = 64;
 /// How long a leased notice is left to its instance: well past the longest send.
 const LEASE: Duration = Duration::from_secs(60);
 /// How long a webhook or Slack call may take.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
-/// Channels sent to at once by one instance.
-const CHANNELS_AT_ONCE: usize = 8;
+/// Sends in flight at once in one instance (to as many channels).
+const SENDS_AT_ONCE: usize = 32;
 /// How often an idle instance looks for due notices.
 const ROUND_EVERY: Duration = Duration::from_secs(1);
 /// Attempts before a notice is FAILED for good, and the waits between them.
@@ -96,26 +95,12 @@ impl Notifier {
             Notification::lease_due(&mut conn, LEASE_BATCH, LEASE).await?
         };
         let tried = leased.len();
-        // Channels at once; each channel's notices in the order they were raised, so a
-        // receiver hears FAILING before RECOVERED.
-        let mut by_channel: BTreeMap<Option<Uuid>, Vec<Notification>> = BTreeMap::new();
-        for notice in leased {
-            by_channel
-                .entry(notice.channel_id)
-                .or_default()
-                .push(notice);
-        }
-        // A few channels at a time: each send takes pooled connections briefly, and the
-        // recorder of runs shares the pool.
-        futures_util::stream::iter(by_channel.into_values().map(|mut notices| async move {
-            notices.sort_by_key(|n| (n.created_at, n.id));
-            for notice in notices {
-                self.deliver(notice).await;
-            }
-        }))
-        .buffer_unordered(CHANNELS_AT_ONCE)
-        .collect::<Vec<()>>()
-        .await;
+        // At most one notice per channel (see `Notification::lease_due`), a few at a
+        // time: each send takes pooled connections briefly, shared with the recorder.
+        futures_util::stream::iter(leased.into_iter().map(|notice| self.deliver(notice)))
+            .buffer_unordered(SENDS_AT_ONCE)
+            .collect::<Vec<()>>()
+            .await;
         Ok(tried)
     }
 

@@ -1,53 +1,69 @@
 //! A job's count of runs failed in a row, kept by the scheduler (see
-//! `scheduler::alerts`), and its pause when the count says so.
+//! `scheduler::alerts`), and its pause when the count says so. A recorded batch of runs
+//! reads and writes the counts of all its jobs in one statement each.
 
 use diesel::prelude::*;
-use diesel::sql_types::{Bool, Int4, Nullable, Text, Uuid as SqlUuid};
+use diesel::sql_types::{Array, Int4, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
+use crate::batch::load_by_key;
 use crate::enums::JobStatus;
 use crate::schema::jobs;
 
 use super::Job;
 
-/// A job's count as one run changed it.
-#[derive(Debug, Clone, PartialEq, QueryableByName)]
+/// What counting a job's runs reads of it.
+#[derive(Debug, Clone, PartialEq, Queryable)]
 pub struct Counted {
-    #[diesel(sql_type = Int4)]
-    pub before: i32,
-    #[diesel(sql_type = Int4)]
-    pub after: i32,
-    #[diesel(sql_type = SqlUuid)]
+    pub id: Uuid,
     pub user_id: Uuid,
-    #[diesel(sql_type = Text)]
     pub name: String,
-    #[diesel(sql_type = Text)]
     pub status: JobStatus,
-    #[diesel(sql_type = Nullable<diesel::sql_types::Jsonb>)]
     pub alert_policy: Option<serde_json::Value>,
+    pub consecutive_failures: i32,
 }
 
 impl Job {
-    /// Counts a final run of the job: a failure adds one, a success resets the count.
-    /// `None` when nothing changed (a success with no failures before) or the job is
-    /// gone. The row is locked for the rest of the transaction.
-    pub async fn count_outcome(
+    /// Reads and locks (until the transaction ends) the counts of these jobs, in the
+    /// order of their ids, so that concurrent batches never wait on each other in a
+    /// cycle. Jobs gone are absent.
+    pub async fn lock_counts(
         conn: &mut AsyncPgConnection,
-        job_id: Uuid,
-        success: bool,
-    ) -> QueryResult<Option<Counted>> {
+        ids: &[Uuid],
+    ) -> QueryResult<Vec<Counted>> {
+        let query = jobs::table
+            .filter(jobs::id.eq_any(ids.to_vec()))
+            .order(jobs::id)
+            .select((
+                jobs::id,
+                jobs::user_id,
+                jobs::name,
+                jobs::status,
+                jobs::alert_policy,
+                jobs::consecutive_failures,
+            ))
+            .for_no_key_update();
+        load_by_key(conn, query).await
+    }
+
+    /// Sets the counts of these jobs: (job, count).
+    pub async fn set_counts(
+        conn: &mut AsyncPgConnection,
+        counts: &[(Uuid, i32)],
+    ) -> QueryResult<()> {
+        if counts.is_empty() {
+            return Ok(());
+        }
         diesel::sql_query(
-            "UPDATE jobs AS j SET consecutive_failures = CASE WHEN $2 THEN 0 ELSE o.before + 1 END \
-             FROM (SELECT id, consecutive_failures AS before FROM jobs WHERE id = $1 FOR NO KEY UPDATE) AS o \
-             WHERE j.id = o.id AND (NOT $2 OR o.before > 0) \
-             RETURNING o.before, j.consecutive_failures AS after, j.user_id, j.name, j.status, j.alert_policy",
+            "UPDATE jobs AS j SET consecutive_failures = v.n \
+             FROM unnest($1::uuid[], $2::int4[]) AS v(id, n) WHERE j.id = v.id",
         )
-        .bind::<SqlUuid, _>(job_id)
-        .bind::<Bool, _>(success)
-        .get_result(conn)
+        .bind::<Array<SqlUuid>, _>(counts.iter().map(|c| c.0).collect::<Vec<_>>())
+        .bind::<Array<Int4>, _>(counts.iter().map(|c| c.1).collect::<Vec<_>>())
+        .execute(conn)
         .await
-        .optional()
+        .map(drop)
     }
 
     /// Pauses an ACTIVE job for `reason`.

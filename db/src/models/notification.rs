@@ -7,6 +7,7 @@
 //! gives one notice per channel); alerts over it are FOLDED and summed up later in one
 //! DIGEST per channel.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -80,6 +81,28 @@ async fn lock_user(conn: &mut AsyncPgConnection, user_id: Uuid) -> QueryResult<(
     .map(drop)
 }
 
+/// Alerts a user received in the window.
+#[derive(QueryableByName)]
+struct Raised {
+    #[diesel(sql_type = SqlUuid)]
+    user_id: Uuid,
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+/// Notices to insert, column by column.
+#[derive(Default)]
+struct Rows {
+    user_id: Vec<Uuid>,
+    event_id: Vec<Uuid>,
+    job_id: Vec<Option<Uuid>>,
+    channel_id: Vec<Uuid>,
+    run_id: Vec<Option<Uuid>>,
+    kind: Vec<String>,
+    status: Vec<String>,
+    content: Vec<serde_json::Value>,
+}
+
 #[derive(QueryableByName)]
 struct Count {
     #[diesel(sql_type = BigInt)]
@@ -106,45 +129,93 @@ async fn alerts_in_window(
 }
 
 impl Notification {
-    /// Raises an alert: PENDING notices, or FOLDED ones when the user is at the cap
-    /// (`None`: no cap, as for a test notice). Call inside a transaction: the user is
-    /// locked until it ends. Returns the notices written.
+    /// Raises alerts, in order: for each, one notice per channel of its `channel_ids`
+    /// that is the user's and verified; PENDING, or FOLDED once its user is at the cap
+    /// (`None`: no cap, as for a test notice). With a cap, call inside a transaction:
+    /// the users are locked until it ends, so concurrent schedulers cannot overshoot
+    /// it. Returns the notices written.
     pub async fn raise(
         conn: &mut AsyncPgConnection,
-        alert: &Alert<'_>,
+        alerts: &[Alert<'_>],
         cap: Option<Cap>,
     ) -> QueryResult<Vec<Notification>> {
-        let status = match cap {
-            Some(cap) => {
-                lock_user(conn, alert.user_id).await?;
-                let raised = alerts_in_window(conn, alert.user_id, cap.window).await?;
-                if raised >= i64::from(cap.per_window) {
-                    "FOLDED"
-                } else {
+        let mut users: Vec<Uuid> = alerts.iter().map(|a| a.user_id).collect();
+        users.sort();
+        users.dedup();
+        // How many more alerts each user may receive now.
+        let mut room: HashMap<Uuid, i64> = HashMap::new();
+        if let Some(cap) = cap {
+            for user in &users {
+                lock_user(conn, *user).await?;
+            }
+            let raised: Vec<Raised> = diesel::sql_query(
+                "SELECT user_id, count(DISTINCT event_id) AS n FROM notifications \
+                 WHERE user_id = ANY($1) AND kind <> 'TEST' AND status <> 'FOLDED' \
+                   AND created_at > now() - $2::interval GROUP BY user_id",
+            )
+            .bind::<Array<SqlUuid>, _>(&users)
+            .bind::<Text, _>(interval(cap.window))
+            .load(conn)
+            .await?;
+            for user in &users {
+                let n = raised
+                    .iter()
+                    .find(|r| r.user_id == *user)
+                    .map_or(0, |r| r.n);
+                room.insert(*user, i64::from(cap.per_window) - n);
+            }
+        }
+        let mut rows = Rows::default();
+        for alert in alerts {
+            let status = match room.get_mut(&alert.user_id) {
+                None => "PENDING",
+                Some(left) if *left > 0 => {
+                    *left -= 1;
                     "PENDING"
                 }
+                Some(_) => "FOLDED",
+            };
+            let event_id = Uuid::now_v7();
+            for channel in alert.channel_ids {
+                rows.user_id.push(alert.user_id);
+                rows.event_id.push(event_id);
+                rows.job_id.push(alert.job_id);
+                rows.channel_id.push(*channel);
+                rows.run_id.push(alert.run_id);
+                rows.kind.push(alert.kind.to_owned());
+                rows.status.push(status.to_owned());
+                rows.content.push(alert.content.clone());
             }
-            None => "PENDING",
-        };
+        }
+        if rows.user_id.is_empty() {
+            return Ok(Vec::new());
+        }
         diesel::sql_query(
             "INSERT INTO notifications (user_id, event_id, job_id, channel_id, run_id, kind, status, content) \
-             SELECT $1, $2, $3, c.id, $4, $5, $6, $7 FROM notification_channels c \
-             WHERE c.user_id = $1 AND c.id = ANY($8) AND c.verified_at IS NOT NULL \
+             SELECT v.user_id, v.event_id, v.job_id, v.channel_id, v.run_id, v.kind, v.status, v.content \
+             FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::uuid[], $6::text[], $7::text[], $8::jsonb[]) \
+                  WITH ORDINALITY AS v(user_id, event_id, job_id, channel_id, run_id, kind, status, content, n) \
+             JOIN notification_channels AS c \
+               ON c.id = v.channel_id AND c.user_id = v.user_id AND c.verified_at IS NOT NULL \
+             ORDER BY v.n \
              RETURNING *",
         )
-        .bind::<SqlUuid, _>(alert.user_id)
-        .bind::<SqlUuid, _>(Uuid::now_v7())
-        .bind::<Nullable<SqlUuid>, _>(alert.job_id)
-        .bind::<Nullable<SqlUuid>, _>(alert.run_id)
-        .bind::<Text, _>(alert.kind)
-        .bind::<Text, _>(status)
-        .bind::<Jsonb, _>(alert.content)
-        .bind::<Array<SqlUuid>, _>(alert.channel_ids)
+        .bind::<Array<SqlUuid>, _>(rows.user_id)
+        .bind::<Array<SqlUuid>, _>(rows.event_id)
+        .bind::<Array<Nullable<SqlUuid>>, _>(rows.job_id)
+        .bind::<Array<SqlUuid>, _>(rows.channel_id)
+        .bind::<Array<Nullable<SqlUuid>>, _>(rows.run_id)
+        .bind::<Array<Text>, _>(rows.kind)
+        .bind::<Array<Text>, _>(rows.status)
+        .bind::<Array<Jsonb>, _>(rows.content)
         .load(conn)
         .await
     }
 
-    /// Leases up to `limit` due notices for `lease` and counts the attempt. A notice whose
+    /// Leases up to `limit` due notices for `lease` and counts the attempt. A channel's
+    /// notices go out one at a time and in order: a notice is due only once every older
+    /// notice of its channel is sent or failed for good, so it is never sent while an
+    /// older one is out (however slow the channel) or waits for a retry. A notice whose
     /// channel is gone is leased too: sending it fails for good.
     pub async fn lease_due(
         conn: &mut AsyncPgConnection,
@@ -153,8 +224,11 @@ impl Notification {
     ) -> QueryResult<Vec<Notification>> {
         diesel::sql_query(
             "UPDATE notifications SET next_attempt_at = now() + $2::interval, attempts = attempts + 1 \
-             WHERE id IN (SELECT id FROM notifications \
+             WHERE id IN (SELECT id FROM notifications AS n \
                           WHERE status = 'PENDING' AND next_attempt_at <= now() \
+                            AND NOT EXISTS (SELECT 1 FROM notifications AS o \
+                                            WHERE o.channel_id = n.channel_id AND o.status = 'PENDING' \
+                                              AND (o.created_at, o.id) < (n.created_at, n.id)) \
                           ORDER BY next_attempt_at, created_at LIMIT $1 FOR UPDATE SKIP LOCKED) \
              RETURNING *",
         )

@@ -5,6 +5,7 @@
 //! its own Redis key prefix, its own mail receiver and HTTP target, and free ports.
 
 pub mod accounts;
+pub mod alert_api;
 pub mod browser;
 pub mod client;
 pub mod fixtures;

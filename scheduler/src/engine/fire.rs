@@ -13,7 +13,8 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use super::Scheduler;
-use super::record::{Finished, FollowUp, Record};
+use super::finished::{Finished, FollowUp};
+use super::record::Record;
 use super::sent::Sent;
 use crate::events::{self, EventKind, ExecutionEvent};
 use crate::execute;

@@ -20,6 +20,7 @@
 
 mod claim;
 mod decide;
+mod finished;
 mod fire;
 mod isolate;
 mod lease;

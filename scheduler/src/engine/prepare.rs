@@ -13,9 +13,10 @@ use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use super::decide::{self, Action, Claim, Idle};
+use super::finished::{Finished, FollowUp};
 use super::fire::Groups;
 use super::isolate::Isolation;
-use super::record::{Finished, FollowUp, Record};
+use super::record::Record;
 use super::{Scheduler, ms_to_time};
 use crate::Error;
 use crate::cron::Schedules;

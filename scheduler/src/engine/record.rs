@@ -12,15 +12,13 @@ use db::models::execution_log::Completion;
 use diesel_async::AsyncConnection;
 use tokio::sync::mpsc::{self, error::TryRecvError};
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::decide::ABANDONED;
+use super::finished::Finished;
 use super::isolate::Isolation;
 use super::sent::{Sent, Unmarked};
 use super::{Scheduler, ms_to_time};
 use crate::events::{self, EventKind, ExecutionEvent};
-use crate::execute::Outcome;
 use crate::task::Task;
 use crate::{alerts, queue, retry, text};
 
@@ -37,136 +35,6 @@ pub(super) enum Record {
     Sent(Vec<Sent>),
     /// A run finished.
     Finished(Box<Finished>),
-}
-
-/// A finished attempt on its way to PostgreSQL.
-#[derive(Debug, Clone)]
-pub(super) struct Finished {
-    member: String,
-    user_id: Uuid,
-    job_id: Uuid,
-    /// The slot the run serves (epoch ms): what its retry serves too.
-    slot_ms: i64,
-    attempt: i32,
-    follow: FollowUp,
-    completion: Completion,
-    /// Cancelled once the run's STARTED event is out: its outcome is published after.
-    announced: CancellationToken,
-    /// When the result was ready to write.
-    ready: Instant,
-    /// The run's span (see [`crate::traces`]), held so that it ends once this is recorded.
-    #[expect(
-        dead_code,
-        reason = "held for its drop: the run's span ends when recorded"
-    )]
-    span: tracing::Span,
-}
-
-/// What follows a run's outcome, as its job said when the run was prepared.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub(super) struct FollowUp {
-    max_retries: i32,
-    /// Whether a success goes through [`alerts::apply`]: the job had an alert policy or
-    /// failures counted (a failure always does, once its retries are spent).
-    watched: bool,
-}
-
-impl FollowUp {
-    /// What `job` says (`None`: the job is gone; no retry, nothing to count).
-    pub(super) fn of(job: Option<&db::models::Job>) -> FollowUp {
-        job.map_or_else(FollowUp::default, |job| FollowUp {
-            max_retries: job.max_retries,
-            watched: job.alert_policy.is_some() || job.consecutive_failures > 0,
-        })
-    }
-}
-
-impl Finished {
-    fn of(
-        member: String,
-        row: &ExecutionLog,
-        follow: FollowUp,
-        completion: Completion,
-    ) -> Finished {
-        Finished {
-            member,
-            user_id: row.user_id,
-            job_id: row.job_id,
-            slot_ms: row.scheduled_for.timestamp_millis(),
-            attempt: row.attempt,
-            follow,
-            completion,
-            announced: CancellationToken::new(),
-            ready: Instant::now(),
-            span: tracing::Span::none(),
-        }
-    }
-
-    /// The outcome of a request this instance sent for `row`.
-    pub(super) fn answered(
-        member: String,
-        row: &ExecutionLog,
-        follow: FollowUp,
-        sent: &Sent,
-        outcome: Outcome,
-        announced: CancellationToken,
-        span: tracing::Span,
-    ) -> Finished {
-        let completion = Completion {
-            id: row.id,
-            scheduled_for: row.scheduled_for,
-            status: outcome.status,
-            sent_at: sent.at,
-            late: sent.late,
-            finished_at: outcome.finished_at,
-            duration_ms: outcome.duration_ms,
-            http_status: outcome.http_status,
-            response_body: outcome.response_body,
-            response_body_truncated: outcome.response_body_truncated,
-            response_content_type: outcome.response_content_type,
-            error: outcome.error,
-        };
-        Finished {
-            announced,
-            span,
-            ..Finished::of(member, row, follow, completion)
-        }
-    }
-
-    /// A run a dead instance may have sent and never closed: it counts as failed.
-    pub(super) fn abandoned(member: String, row: ExecutionLog, follow: FollowUp) -> Finished {
-        let now = Utc::now();
-        let completion = Completion {
-            id: row.id,
-            scheduled_for: row.scheduled_for,
-            status: ExecutionStatus::Failed,
-            sent_at: row.went_out_at().unwrap_or(row.started_at),
-            late: false,
-            finished_at: now,
-            duration_ms: i32::try_from((now - row.started_at).num_milliseconds())
-                .unwrap_or(i32::MAX)
-                .max(0),
-            http_status: None,
-            response_body: None,
-            response_body_truncated: false,
-            response_content_type: None,
-            error: Some(ABANDONED.to_owned()),
-        };
-        let finished = Finished::of(member, &row, follow, completion);
-        // No STARTED event to wait for.
-        finished.announced.cancel();
-        finished
-    }
-
-    /// Whether this outcome, once written, goes through [`alerts::apply`]: a failure
-    /// with no retry left, or a success of a watched job.
-    fn counts_for_alerts(&self) -> bool {
-        if self.completion.status == ExecutionStatus::Success {
-            self.follow.watched
-        } else {
-            self.attempt > self.follow.max_retries
-        }
-    }
 }
 
 /// Notes a message: a sent run waits for its mark, a finished one needs none (its outcome
