@@ -127,7 +127,7 @@ pub async fn create(
     if let Some(token) = token {
         let link = format!(
             "{}/verify-channel?token={token}",
-            state.config.auth.frontend_url.trim_end_matches('/')
+            state.config.links.frontend_url.trim_end_matches('/')
         );
         let mail = templates::channel_verification(&target, &user.email, &link, VERIFY_TTL_HOURS);
         if let Err(e) = state.mailer.send(&mail).await {

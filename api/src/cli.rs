@@ -57,7 +57,7 @@ pub struct SchedulerCommand {
     #[command(flatten)]
     pub email: crate::config::EmailConfig,
     #[command(flatten)]
-    pub links: crate::config::NoticeLinks,
+    pub links: crate::config::Links,
 }
 
 /// Settings of `cronops seed`.

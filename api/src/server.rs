@@ -64,7 +64,7 @@ pub async fn serve(
     let tokens = TokenKeys::new(&config.auth, env);
     let mailer = Mailer::new(&config.email, env)?;
     if with_scheduler && config.scheduler.notification_delivery {
-        let notifier = notifier(&db, &mailer, &config.scheduler, &config.auth.frontend_url);
+        let notifier = notifier(&db, &mailer, &config.scheduler, &config.links.frontend_url);
         tokio::spawn(notifier.run(shutdown.clone()));
     }
     let state = AppState::new(Inner {

@@ -5,8 +5,7 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use testkit::alert_api::{CREATE_CHANNEL, SECRET, channels, job, notices, ok, run};
-use testkit::target::Reply;
+use testkit::alert_api::{CREATE_CHANNEL, SECRET, answer, channels, job, notices, ok, run};
 use testkit::{Cronops, TestEnv, job_api, poll_until};
 
 /// Runs the README's Node.js signature check on a body and header; prints its answer.
@@ -41,13 +40,7 @@ async fn a_notice_recorded_before_its_scheduler_died_is_sent_once() {
     let api = api_server.api();
     let dave = job_api::user(&env, api, "dave").await;
     let (webhook, _) = channels(&env, api, &dave, "/dave-alerts").await;
-    env.target.reply(
-        "/gone",
-        Reply {
-            status: 503,
-            ..Reply::default()
-        },
-    );
+    answer(&env, "/gone", 503);
     let id = job(&env, api, &dave, "/gone", json!({"channelIds": [webhook]})).await;
 
     // This instance records runs and their notices, and delivers none: it dies after

@@ -7,7 +7,7 @@ use std::time::Duration;
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
-use testkit::alert_api::{SECRET, channels, job, job_state, notices, ok, run};
+use testkit::alert_api::{SECRET, answer, bodies, channels, job, job_state, notices, ok, run};
 use testkit::target::{ReceivedRequest, Reply};
 use testkit::{Cronops, TestEnv, job_api, poll_until};
 
@@ -45,13 +45,7 @@ async fn a_failing_job_is_told_once_then_its_recovery_once_per_channel() {
     let api = server.api();
     let alice = job_api::user(&env, api, "alice").await;
     let (webhook, email) = channels(&env, api, &alice, "/alerts").await;
-    env.target.reply(
-        "/flaky",
-        Reply {
-            status: 503,
-            ..Reply::default()
-        },
-    );
+    answer(&env, "/flaky", 503);
     let id = job(
         &env,
         api,
@@ -168,13 +162,7 @@ async fn a_job_is_paused_after_its_limit_of_failures_and_resuming_clears_it() {
     let api = server.api();
     let bob = job_api::user(&env, api, "bob").await;
     let (webhook, _) = channels(&env, api, &bob, "/bob-alerts").await;
-    env.target.reply(
-        "/down",
-        Reply {
-            status: 500,
-            ..Reply::default()
-        },
-    );
+    answer(&env, "/down", 500);
     let id = job(
         &env,
         api,
@@ -196,10 +184,7 @@ async fn a_job_is_paused_after_its_limit_of_failures_and_resuming_clears_it() {
         .target
         .wait_for("/bob-alerts", 2, Duration::from_secs(30))
         .await;
-    let bodies: Vec<Value> = got
-        .iter()
-        .map(|r| serde_json::from_slice(&r.body).unwrap())
-        .collect();
+    let bodies = bodies(&got);
     assert_eq!(kinds(&bodies), ["FAILING", "AUTO_PAUSED"]);
 
     let resumed = api
@@ -226,13 +211,7 @@ async fn alerts_over_the_hourly_cap_are_folded_into_one_digest() {
     let api = server.api();
     let carol = job_api::user(&env, api, "carol").await;
     let (webhook, _) = channels(&env, api, &carol, "/carol-alerts").await;
-    env.target.reply(
-        "/broken",
-        Reply {
-            status: 502,
-            ..Reply::default()
-        },
-    );
+    answer(&env, "/broken", 502);
     let mut jobs = Vec::new();
     for _ in 0..4 {
         jobs.push(
@@ -253,10 +232,7 @@ async fn alerts_over_the_hourly_cap_are_folded_into_one_digest() {
         .target
         .wait_for("/carol-alerts", 3, Duration::from_secs(30))
         .await;
-    let bodies: Vec<Value> = got
-        .iter()
-        .map(|r| serde_json::from_slice(&r.body).unwrap())
-        .collect();
+    let bodies = bodies(&got);
     assert_eq!(kinds(&bodies), ["FAILING", "FAILING", "DIGEST"]);
     assert_eq!(bodies[2]["notices"].as_array().unwrap().len(), 2);
     let all = notices(api, &carol, None).await;

@@ -98,7 +98,7 @@ async fn already_registered(state: &AppState, email: &str, name: &str) -> ApiRes
     if let Some(owner) = owner {
         let link = format!(
             "{}/forgot-password",
-            state.config.auth.frontend_url.trim_end_matches('/')
+            state.config.links.frontend_url.trim_end_matches('/')
         );
         let notice = templates::account_exists(&owner.email, &owner.name, &link);
         if let Err(e) = state.mailer.send(&notice).await {
@@ -252,7 +252,7 @@ pub async fn forgot_password(state: &AppState, auth: &RequestAuth, email: &str) 
             drop(conn);
             let link = format!(
                 "{}/reset-password?token={token}",
-                state.config.auth.frontend_url.trim_end_matches('/')
+                state.config.links.frontend_url.trim_end_matches('/')
             );
             state
                 .mailer

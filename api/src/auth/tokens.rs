@@ -190,7 +190,6 @@ mod tests {
                 jwt_access_expires_in: ttl,
                 jwt_refresh_expires_in: Duration::from_secs(3600),
                 jwt_refresh_absolute_ttl: Duration::from_secs(30 * 86_400),
-                frontend_url: "http://localhost:3000".into(),
             },
             AppEnv::Test,
         )

@@ -12,7 +12,7 @@ use clap::{Args, ValueEnum};
 mod scheduler;
 mod server;
 
-pub use scheduler::{NoticeLinks, SchedulerArgs, SchedulerServerArgs};
+pub use scheduler::{SchedulerArgs, SchedulerServerArgs};
 pub use server::ServerConfig;
 
 /// Which kind of deployment this is; production refuses unsafe defaults.
@@ -193,7 +193,12 @@ pub struct AuthConfig {
     #[arg(long, env = "JWT_REFRESH_ABSOLUTE_TTL", value_name = "JWT_REFRESH_ABSOLUTE_TTL", default_value = "30d",
           value_parser = parse_duration)]
     pub jwt_refresh_absolute_ttl: Duration,
-    /// Base URL of the web app, used in emailed links.
+}
+
+/// Where the links CronOps sends (in mails and notices) point.
+#[derive(Debug, Clone, Args)]
+pub struct Links {
+    /// Base URL of the web app, used in emailed links and in notices.
     #[arg(
         long,
         env = "FRONTEND_URL",
@@ -257,6 +262,8 @@ pub struct ApiConfig {
     pub redis: RedisConfig,
     #[command(flatten)]
     pub auth: AuthConfig,
+    #[command(flatten)]
+    pub links: Links,
     #[command(flatten)]
     pub email: EmailConfig,
     #[command(flatten)]

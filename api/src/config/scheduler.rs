@@ -89,20 +89,6 @@ pub struct SchedulerServerArgs {
     pub scheduler_metrics_port: Option<u16>,
 }
 
-/// Where notices sent by a standalone scheduler link to (`cronops api` reads the same
-/// variable as part of its own settings).
-#[derive(Debug, Clone, Args)]
-pub struct NoticeLinks {
-    /// Base URL of the web app, which notices link to.
-    #[arg(
-        long,
-        env = "FRONTEND_URL",
-        value_name = "FRONTEND_URL",
-        default_value = "http://localhost:3000"
-    )]
-    pub frontend_url: String,
-}
-
 impl SchedulerArgs {
     /// Checks what clap cannot: work prepared ahead must fire well inside its lease.
     pub fn validate(&self) -> Result<(), ConfigError> {

@@ -203,7 +203,7 @@ impl Notification {
     /// What it says, as plain text (what Slack shows, and an email's body).
     async fn message(&self, ctx: &Context<'_>) -> String {
         let state = ctx.data_unchecked::<AppState>();
-        render::message(&self.0, &state.config.auth.frontend_url)
+        render::message(&self.0, &state.config.links.frontend_url)
     }
 
     /// The digest it was folded into.

@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::accounts::LoggedIn;
+use crate::target::{ReceivedRequest, Reply};
 use crate::{Api, TestEnv, fixtures, job_api, poll_until};
 
 pub const RUN: &str = "mutation($id: ID!) { runJob(id: $id) { id } }";
@@ -91,5 +92,24 @@ pub async fn notices(api: &Api, who: &LoggedIn, job_id: Option<&str>) -> Vec<Val
         .unwrap()
         .iter()
         .map(|e| e["node"].clone())
+        .collect()
+}
+
+/// Makes the target answer `status` on `path`.
+pub fn answer(env: &TestEnv, path: &str, status: u16) {
+    env.target.reply(
+        path,
+        Reply {
+            status,
+            ..Reply::default()
+        },
+    );
+}
+
+/// The JSON bodies of requests (webhook notices).
+pub fn bodies(requests: &[ReceivedRequest]) -> Vec<Value> {
+    requests
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).expect("a JSON body"))
         .collect()
 }
