@@ -213,7 +213,10 @@ pub mod templates {
             to: to.to_owned(),
             subject: "Confirm CronOps alerts to this address".to_owned(),
             text: format!(
-                "Hello,\n\nThe CronOps account of {owner} wants to send job alerts to this address.\n                 Open this link to accept them (valid {hours} hours, once):\n\n{link}\n\n                 If you do not know this account, ignore this email: nothing is sent here until\n                 the link is opened.\n"
+                "Hello,\n\nThe CronOps account of {owner} wants to send job alerts to this address.\n\
+                 Open this link to accept them (valid {hours} hours, once):\n\n{link}\n\n\
+                 If you do not know this account, ignore this email: nothing is sent here until \
+                 the link is opened.\n"
             ),
             html: html_page(&format!(
                 "<p>Hello,</p><p>The CronOps account of {} wants to send job alerts to this address.</p>\
@@ -231,5 +234,28 @@ pub mod templates {
             .replace('<', "&lt;")
             .replace('>', "&gt;")
             .replace('"', "&quot;")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::templates;
+
+    #[test]
+    fn text_parts_have_no_source_indentation() {
+        let mails = [
+            templates::verification_code("a@example.com", "Ann", "123456", 15),
+            templates::account_exists("a@example.com", "Ann", "https://x/reset"),
+            templates::password_reset("a@example.com", "Ann", "https://x/reset", 60),
+            templates::channel_verification("b@example.com", "a@example.com", "https://x/v", 24),
+        ];
+        for mail in mails {
+            assert!(
+                !mail.text.lines().any(|line| line.starts_with(' ')),
+                "{}:\n{}",
+                mail.subject,
+                mail.text
+            );
+        }
     }
 }
