@@ -71,6 +71,7 @@ diesel::table! {
         alert_policy -> Nullable<Jsonb>,
         consecutive_failures -> Int4,
         paused_reason -> Nullable<Text>,
+        pause_note -> Nullable<Text>,
     }
 }
 

@@ -162,3 +162,56 @@ async fn run_job_delivers_to_the_target_while_paused() {
         "its last run is the run's start: {job}"
     );
 }
+
+#[tokio::test]
+async fn a_pause_keeps_its_note_until_the_job_resumes() {
+    let env = TestEnv::new().await;
+    let server = env.start_api().await;
+    let api = server.api();
+    let ada = user(&env, api, "noted").await;
+    let created = create(api, &ada, job_input(&env, "noted")).await;
+    let id = created["data"]["createJob"]["id"].clone();
+    let token = Some(ada.access_token.as_str());
+    const PAUSE: &str =
+        "mutation($id: ID!, $note: String) { pauseJob(id: $id, note: $note) { status pauseNote } }";
+    let paused = api
+        .graphql(
+            PAUSE,
+            json!({"id": id, "note": "  target migrating until Friday "}),
+            token,
+        )
+        .await;
+    assert_eq!(
+        paused["data"]["pauseJob"],
+        json!({"status": "PAUSED", "pauseNote": "target migrating until Friday"})
+    );
+    // Pausing again replaces the note; a note too long is refused and changes nothing.
+    let again = api
+        .graphql(PAUSE, json!({"id": id, "note": "now until Monday"}), token)
+        .await;
+    assert_eq!(again["data"]["pauseJob"]["pauseNote"], "now until Monday");
+    let long = api
+        .graphql(PAUSE, json!({"id": id, "note": "x".repeat(501)}), token)
+        .await;
+    assert_eq!(error_code(&long), Some("BAD_USER_INPUT"), "{long}");
+    assert_eq!(long["errors"][0]["extensions"]["field"], "note");
+    let read = api
+        .graphql(
+            "query($id: ID!) { job(id: $id) { pauseNote } }",
+            json!({"id": id}),
+            token,
+        )
+        .await;
+    assert_eq!(read["data"]["job"]["pauseNote"], "now until Monday");
+    let resumed = api
+        .graphql(
+            "mutation($id: ID!) { resumeJob(id: $id) { status pauseNote } }",
+            json!({"id": id}),
+            token,
+        )
+        .await;
+    assert_eq!(
+        resumed["data"]["resumeJob"],
+        json!({"status": "ACTIVE", "pauseNote": null})
+    );
+}

@@ -139,6 +139,11 @@ impl Job {
         self.0.paused_reason.as_deref()
     }
 
+    /// What its owner wrote when pausing it (`pauseJob(note:)`); cleared by `resumeJob`.
+    async fn pause_note(&self) -> Option<&str> {
+        self.0.pause_note.as_deref()
+    }
+
     /// The job's runs, newest first.
     #[graphql(complexity = "connection::page_cost(first, child_complexity)")]
     async fn logs(

@@ -204,13 +204,22 @@ impl JobsMutation {
     }
 
     /// Stops firing a job until `resumeJob`.
-    async fn pause_job(&self, ctx: &Context<'_>, id: ID) -> Result<Job> {
+    async fn pause_job(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        #[graphql(
+            desc = "Why, for whoever looks at the job (at most 500 characters); kept in `pauseNote` until it is resumed. Pausing a paused job replaces it."
+        )]
+        note: Option<String>,
+    ) -> Result<Job> {
         let viewer = auth::viewer(ctx)?;
         Ok(Job(jobs::set_status(
             state(ctx),
             viewer,
             job_id(&id)?,
             db::JobStatus::Paused,
+            note,
         )
         .await?))
     }
@@ -223,6 +232,7 @@ impl JobsMutation {
             viewer,
             job_id(&id)?,
             db::JobStatus::Active,
+            None,
         )
         .await?))
     }

@@ -237,28 +237,45 @@ pub async fn delete(state: &AppState, viewer: &Claims, id: Uuid) -> ApiResult<bo
     Ok(true)
 }
 
-/// `pauseJob` and `resumeJob`.
+/// Longest note `pauseJob` keeps, in characters.
+pub const MAX_PAUSE_NOTE: usize = 500;
+
+/// `pauseJob` (with the owner's note, if any) and `resumeJob`. Pausing a paused job
+/// replaces its note.
 pub async fn set_status(
     state: &AppState,
     viewer: &Claims,
     id: Uuid,
     status: JobStatus,
+    note: Option<String>,
 ) -> ApiResult<Job> {
+    let note = note.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
+    if note
+        .as_ref()
+        .is_some_and(|n| n.chars().count() > MAX_PAUSE_NOTE)
+    {
+        return Err(ApiError::bad_input(
+            "note",
+            format!("must be at most {MAX_PAUSE_NOTE} characters"),
+        ));
+    }
     let plan = plan_of(state, viewer).await?;
     let mut job = owned(state, viewer, id).await?;
-    if job.status == status {
+    if job.status == status && (status == JobStatus::Active || note.is_none()) {
         return Ok(job);
     }
+    let resumed = job.status != status && status == JobStatus::Active;
     job.status = status;
+    job.pause_note = note;
     job.next_run_at = scheduler::control::next_fire_time(&job, Utc::now());
     // Resuming a job the scheduler paused starts its count of failures afresh: else the
     // first failure would pause it again.
-    let auto_paused = job.paused_reason.take().is_some();
+    let auto_paused = resumed && job.paused_reason.take().is_some();
     let mut conn = state.conn().await?;
     let mut saved = Job::save(&mut conn, &job)
         .await?
         .ok_or_else(|| not_found(id))?;
-    if auto_paused && status == JobStatus::Active {
+    if auto_paused {
         Job::clear_failures(&mut conn, id).await?;
         saved.consecutive_failures = 0;
     }

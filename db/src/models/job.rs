@@ -47,6 +47,8 @@ pub struct Job {
     pub consecutive_failures: i32,
     /// Why the scheduler paused the job, until it is resumed.
     pub paused_reason: Option<String>,
+    /// What its owner wrote when pausing it, until it is resumed.
+    pub pause_note: Option<String>,
 }
 
 /// An ACTIVE job as the reconciler sees it (see [`Job::active_page`]).
@@ -228,6 +230,7 @@ impl Job {
             jobs::success_criteria.eq(&job.success_criteria),
             jobs::alert_policy.eq(&job.alert_policy),
             jobs::paused_reason.eq(&job.paused_reason),
+            jobs::pause_note.eq(&job.pause_note),
         ))
         .returning(Job::as_returning())
         .get_result(conn)

@@ -37,6 +37,7 @@ fn job(status: JobStatus) -> Job {
         alert_policy: None,
         consecutive_failures: 0,
         paused_reason: None,
+        pause_note: None,
         updated_at: at(0, 0, 0),
     }
 }
