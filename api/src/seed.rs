@@ -211,6 +211,7 @@ async fn demo_jobs(
                 next_run_at,
                 success_criteria: None,
                 alert_policy: None,
+                retry_policy: None,
             },
         )
         .await?;

@@ -22,6 +22,9 @@ pub struct PlanLimits {
     pub max_concurrent_runs: u32,
     /// `runJob` calls per minute.
     pub manual_runs_per_minute: u32,
+    /// Longest wait before a retry a job may set (`retryPolicy.backoffMaxMs`), which also
+    /// bounds how long a target's `Retry-After` is honoured.
+    pub max_backoff_ms: u32,
 }
 
 impl Plan {
@@ -36,6 +39,7 @@ impl Plan {
                 log_retention_days: 7,
                 max_concurrent_runs: 10,
                 manual_runs_per_minute: 10,
+                max_backoff_ms: 3_600_000,
             },
             Plan::Premium => PlanLimits {
                 max_jobs: 50,
@@ -45,6 +49,7 @@ impl Plan {
                 log_retention_days: 30,
                 max_concurrent_runs: 100,
                 manual_runs_per_minute: 30,
+                max_backoff_ms: 21_600_000,
             },
             Plan::Pro => PlanLimits {
                 max_jobs: 500,
@@ -54,6 +59,7 @@ impl Plan {
                 log_retention_days: 90,
                 max_concurrent_runs: 1_000,
                 manual_runs_per_minute: 60,
+                max_backoff_ms: 86_400_000,
             },
         }
     }

@@ -72,6 +72,7 @@ diesel::table! {
         consecutive_failures -> Int4,
         paused_reason -> Nullable<Text>,
         pause_note -> Nullable<Text>,
+        retry_policy -> Nullable<Jsonb>,
     }
 }
 

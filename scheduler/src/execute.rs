@@ -51,6 +51,8 @@ pub struct Outcome {
     pub error: Option<String>,
     pub duration_ms: i32,
     pub finished_at: DateTime<Utc>,
+    /// The wait a 429 or 503 asked for with `Retry-After`.
+    pub retry_after: Option<Duration>,
 }
 
 /// The HTTP client every run of a scheduler process shares.
@@ -184,6 +186,7 @@ impl Executor {
             error: Some(text::error(&error)),
             duration_ms,
             finished_at,
+            retry_after: None,
         };
         match result {
             Err(_) => failed(
@@ -217,6 +220,7 @@ impl Executor {
                     response_content_type: response.content_type,
                     duration_ms,
                     finished_at,
+                    retry_after: response.retry_after,
                 }
             }
         }
@@ -249,6 +253,11 @@ impl Executor {
             .headers()
             .get(reqwest::header::CONTENT_TYPE)
             .map(|value| text::header(value.as_bytes()));
+        let retry_after = matches!(status, 429 | 503)
+            .then(|| response.headers().get(reqwest::header::RETRY_AFTER))
+            .flatten()
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| crate::retry::retry_after(value, Utc::now()));
         let declared = response.content_length();
         let mut stream = response.bytes_stream();
         let mut body = Vec::new();
@@ -277,6 +286,7 @@ impl Executor {
             body: text::body(&body, truncated),
             truncated,
             content_type,
+            retry_after,
         })
     }
 }
@@ -287,6 +297,7 @@ struct Response {
     body: String,
     truncated: bool,
     content_type: Option<String>,
+    retry_after: Option<Duration>,
 }
 
 /// A readable sentence for a transport error: what failed and the innermost cause.

@@ -139,6 +139,11 @@ impl Job {
         self.0.paused_reason.as_deref()
     }
 
+    /// When its failed runs are tried again.
+    async fn retry_policy(&self) -> super::retry::RetryPolicy {
+        super::retry::RetryPolicy::of_job(&self.0)
+    }
+
     /// What its owner wrote when pausing it (`pauseJob(note:)`); cleared by `resumeJob`.
     async fn pause_note(&self) -> Option<&str> {
         self.0.pause_note.as_deref()

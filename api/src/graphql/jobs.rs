@@ -10,6 +10,7 @@ use super::connection;
 use super::criteria::SuccessCriteriaInput;
 use super::execution_log::ExecutionLog;
 use super::job::{Job, JobConnection, jobs_connection};
+use super::retry::RetryPolicyInput;
 use super::user::User;
 use super::{HttpMethod, JobStatus, Plan, TargetType};
 use crate::auth;
@@ -52,6 +53,9 @@ pub struct CreateJobInput {
     success_criteria: Option<SuccessCriteriaInput>,
     /// When the job's failures are told, and to which channels. Default: never.
     alert_policy: Option<AlertPolicyInput>,
+    /// Which failures are retried and how long each retry waits. Its `maxRetries`
+    /// replaces the top-level one.
+    retry_policy: Option<RetryPolicyInput>,
 }
 
 /// `updateJob`'s input: every field optional; `null` clears description, headers and body.
@@ -72,6 +76,9 @@ pub struct UpdateJobInput {
     success_criteria: MaybeUndefined<SuccessCriteriaInput>,
     /// `null` removes the policy.
     alert_policy: MaybeUndefined<AlertPolicyInput>,
+    /// `null` goes back to the defaults (every failure, 1 s base, 5 min cap); its
+    /// `maxRetries` replaces the top-level one.
+    retry_policy: MaybeUndefined<RetryPolicyInput>,
 }
 
 fn maybe<T, U>(value: MaybeUndefined<T>, map: impl FnOnce(T) -> U) -> Option<Option<U>> {
@@ -163,9 +170,21 @@ impl JobsMutation {
             headers: input.headers.map(|h| h.0),
             body: input.body,
             timeout_ms: i64::from(input.timeout.unwrap_or(10_000)),
-            max_retries: i64::from(input.max_retries.unwrap_or(0)),
+            max_retries: i64::from(
+                input
+                    .retry_policy
+                    .as_ref()
+                    .and_then(|p| p.max_retries)
+                    .or(input.max_retries)
+                    .unwrap_or(0),
+            ),
             success_criteria: input.success_criteria.map(Into::into),
             alert_policy: input.alert_policy.map(AlertPolicyInput::read).transpose()?,
+            retry_policy: input
+                .retry_policy
+                .as_ref()
+                .map(RetryPolicyInput::read)
+                .transpose()?,
         };
         Ok(Job(jobs::create(state(ctx), viewer, draft).await?))
     }
@@ -183,9 +202,18 @@ impl JobsMutation {
             headers: maybe(input.headers, |h| h.0),
             body: maybe(input.body, |b| b),
             timeout_ms: input.timeout.map(i64::from),
-            max_retries: input.max_retries.map(i64::from),
+            max_retries: match &input.retry_policy {
+                MaybeUndefined::Value(p) if p.max_retries.is_some() => p.max_retries,
+                _ => input.max_retries,
+            }
+            .map(i64::from),
             success_criteria: maybe(input.success_criteria, Into::into),
             alert_policy: match input.alert_policy {
+                MaybeUndefined::Undefined => None,
+                MaybeUndefined::Null => Some(None),
+                MaybeUndefined::Value(policy) => Some(Some(policy.read()?)),
+            },
+            retry_policy: match &input.retry_policy {
                 MaybeUndefined::Undefined => None,
                 MaybeUndefined::Null => Some(None),
                 MaybeUndefined::Value(policy) => Some(Some(policy.read()?)),

@@ -19,6 +19,7 @@ mod logs;
 pub mod nulls;
 pub(crate) mod operation;
 mod plans;
+mod retry;
 mod stats;
 mod user;
 

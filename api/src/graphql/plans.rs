@@ -25,6 +25,8 @@ pub struct PlanInfo {
     pub max_concurrent_runs: i32,
     /// `runJob` calls per minute (RATE_LIMITED beyond).
     pub manual_runs_per_minute: i32,
+    /// Longest wait before a retry (`retryPolicy.backoffMaxMs`), in milliseconds.
+    pub max_backoff_ms: i32,
 }
 
 impl PlanInfo {
@@ -41,6 +43,7 @@ impl PlanInfo {
             log_retention_days: int(limits.log_retention_days),
             max_concurrent_runs: int(concurrency.of(plan)),
             manual_runs_per_minute: int(limits.manual_runs_per_minute),
+            max_backoff_ms: int(limits.max_backoff_ms),
         }
     }
 }

@@ -39,6 +39,8 @@ pub struct JobChanges {
     pub success_criteria: Option<Option<SuccessCriteria>>,
     /// `Some(None)` removes the policy.
     pub alert_policy: Option<Option<AlertPolicy>>,
+    /// `Some(None)` goes back to the defaults.
+    pub retry_policy: Option<Option<scheduler::retry::Stored>>,
 }
 
 fn not_found(id: Uuid) -> ApiError {
@@ -88,6 +90,7 @@ pub async fn create(state: &AppState, viewer: &Claims, mut draft: Draft) -> ApiR
     let max_retries = i32::try_from(draft.max_retries).unwrap_or(i32::MAX);
     let criteria_json = criteria_json(draft.success_criteria.as_ref());
     let policy_json = policy_json(draft.alert_policy.as_ref());
+    let retry_json = retry_json(draft.retry_policy.as_ref());
     let mut conn = state.conn().await?;
     check_channels(&mut conn, viewer, draft.alert_policy.as_ref()).await?;
     let created = Job::create_within_limit(
@@ -109,6 +112,7 @@ pub async fn create(state: &AppState, viewer: &Claims, mut draft: Draft) -> ApiR
             next_run_at,
             success_criteria: criteria_json.as_ref(),
             alert_policy: policy_json.as_ref(),
+            retry_policy: retry_json.as_ref(),
         },
         i64::from(plan.limits().max_jobs),
     )
@@ -155,6 +159,13 @@ pub async fn update(
             Some(policy) => policy,
             None => AlertPolicy::of_job(&job),
         },
+        retry_policy: match changes.retry_policy {
+            Some(retry) => retry,
+            None => job
+                .retry_policy
+                .is_some()
+                .then(|| scheduler::retry::Stored::of_job(&job)),
+        },
     };
     validate::draft(&mut draft, plan, &targets(state))?;
     let schedule_changed = draft.cron_expression.trim() != job.cron_expression
@@ -171,6 +182,7 @@ pub async fn update(
     job.max_retries = i32::try_from(draft.max_retries).unwrap_or(i32::MAX);
     job.success_criteria = criteria_json(draft.success_criteria.as_ref());
     job.alert_policy = policy_json(draft.alert_policy.as_ref());
+    job.retry_policy = retry_json(draft.retry_policy.as_ref());
     if schedule_changed {
         job.next_run_at = scheduler::control::next_fire_time(&job, Utc::now());
     }
@@ -184,6 +196,10 @@ pub async fn update(
         sync_schedule(state, &saved, plan).await;
     }
     Ok(saved)
+}
+
+fn retry_json(retry: Option<&scheduler::retry::Stored>) -> Option<serde_json::Value> {
+    retry.map(|r| serde_json::to_value(r).expect("retry policy serialises"))
 }
 
 fn policy_json(policy: Option<&AlertPolicy>) -> Option<serde_json::Value> {

@@ -25,6 +25,8 @@ pub struct Draft {
     pub success_criteria: Option<SuccessCriteria>,
     /// `None`: no alerts.
     pub alert_policy: Option<AlertPolicy>,
+    /// `None`: every failure retried, the default waits.
+    pub retry_policy: Option<scheduler::retry::Stored>,
 }
 
 pub const MAX_URL: usize = 2048;
@@ -114,6 +116,14 @@ pub fn draft(
             .map_err(|e| bad(&format!("successCriteria.{}", e.field), e.message))?;
         if criteria.is_default() {
             draft.success_criteria = None;
+        }
+    }
+    if let Some(retry) = &draft.retry_policy {
+        retry
+            .validate(limits.max_backoff_ms)
+            .map_err(|(field, message)| bad(&format!("retryPolicy.{field}"), message))?;
+        if retry.is_default() {
+            draft.retry_policy = None;
         }
     }
     if let Some(policy) = &mut draft.alert_policy {

@@ -49,6 +49,9 @@ pub struct Job {
     pub paused_reason: Option<String>,
     /// What its owner wrote when pausing it, until it is resumed.
     pub pause_note: Option<String>,
+    /// Which failures it retries and how long it waits (`scheduler::retry`); `None`:
+    /// every failure, the default waits.
+    pub retry_policy: Option<serde_json::Value>,
 }
 
 /// An ACTIVE job as the reconciler sees it (see [`Job::active_page`]).
@@ -83,6 +86,7 @@ pub struct NewJob<'a> {
     pub next_run_at: Option<DateTime<Utc>>,
     pub success_criteria: Option<&'a serde_json::Value>,
     pub alert_policy: Option<&'a serde_json::Value>,
+    pub retry_policy: Option<&'a serde_json::Value>,
 }
 
 impl Job {
@@ -231,6 +235,7 @@ impl Job {
             jobs::alert_policy.eq(&job.alert_policy),
             jobs::paused_reason.eq(&job.paused_reason),
             jobs::pause_note.eq(&job.pause_note),
+            jobs::retry_policy.eq(&job.retry_policy),
         ))
         .returning(Job::as_returning())
         .get_result(conn)

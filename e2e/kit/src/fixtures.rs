@@ -125,6 +125,7 @@ pub async fn insert_job(
             next_run_at: spec.next_run_at,
             success_criteria: None,
             alert_policy: None,
+            retry_policy: None,
         },
     )
     .await

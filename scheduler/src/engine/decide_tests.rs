@@ -38,6 +38,7 @@ fn job(status: JobStatus) -> Job {
         consecutive_failures: 0,
         paused_reason: None,
         pause_note: None,
+        retry_policy: None,
         updated_at: at(0, 0, 0),
     }
 }

@@ -11,6 +11,7 @@ use uuid::Uuid;
 use super::decide::ABANDONED;
 use super::sent::Sent;
 use crate::execute::Outcome;
+use crate::retry;
 
 /// A finished attempt on its way to PostgreSQL.
 #[derive(Debug, Clone)]
@@ -23,6 +24,8 @@ pub(super) struct Finished {
     pub(super) attempt: i32,
     pub(super) follow: FollowUp,
     pub(super) completion: Completion,
+    /// The wait the target asked for with `Retry-After`.
+    pub(super) retry_after: Option<std::time::Duration>,
     /// Cancelled once the run's STARTED event is out: its outcome is published after.
     pub(super) announced: CancellationToken,
     /// When the result was ready to write.
@@ -38,7 +41,7 @@ pub(super) struct Finished {
 /// What follows a run's outcome, as its job said when the run was prepared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(super) struct FollowUp {
-    pub(super) max_retries: i32,
+    pub(super) retry: retry::Policy,
     /// Whether a success goes through [`crate::alerts::apply`]: the job had an alert policy or
     /// failures counted (a failure always does, once its retries are spent).
     watched: bool,
@@ -48,7 +51,7 @@ impl FollowUp {
     /// What `job` says (`None`: the job is gone; no retry, nothing to count).
     pub(super) fn of(job: Option<&db::models::Job>) -> FollowUp {
         job.map_or_else(FollowUp::default, |job| FollowUp {
-            max_retries: job.max_retries,
+            retry: retry::Policy::of_job(job),
             watched: job.alert_policy.is_some() || job.consecutive_failures > 0,
         })
     }
@@ -69,6 +72,7 @@ impl Finished {
             attempt: row.attempt,
             follow,
             completion,
+            retry_after: None,
             announced: CancellationToken::new(),
             ready: Instant::now(),
             span: tracing::Span::none(),
@@ -85,6 +89,7 @@ impl Finished {
         announced: CancellationToken,
         span: tracing::Span,
     ) -> Finished {
+        let outcome_retry_after = outcome.retry_after;
         let completion = Completion {
             id: row.id,
             scheduled_for: row.scheduled_for,
@@ -102,6 +107,7 @@ impl Finished {
         Finished {
             announced,
             span,
+            retry_after: outcome_retry_after,
             ..Finished::of(member, row, follow, completion)
         }
     }
@@ -137,7 +143,13 @@ impl Finished {
         if self.completion.status == ExecutionStatus::Success {
             self.follow.watched
         } else {
-            self.attempt > self.follow.max_retries
+            !self.retried()
         }
+    }
+
+    /// Whether this failed attempt is tried again, by its job's policy.
+    pub(super) fn retried(&self) -> bool {
+        let condition = retry::Condition::of(self.completion.status, self.completion.http_status);
+        self.follow.retry.retries(self.attempt, condition)
     }
 }

@@ -20,7 +20,7 @@ use super::sent::{Sent, Unmarked};
 use super::{Scheduler, ms_to_time};
 use crate::events::{self, EventKind, ExecutionEvent};
 use crate::task::Task;
-use crate::{alerts, queue, retry, text};
+use crate::{alerts, queue, text};
 
 /// Results wait here while PostgreSQL is unreachable; executors block when it is full.
 pub(super) const BUFFER: usize = 10_000;
@@ -203,9 +203,13 @@ impl Scheduler {
                 .increment(1);
             let kind = if row.status == ExecutionStatus::Success {
                 EventKind::Succeeded
-            } else if row.attempt <= finished.follow.max_retries {
+            } else if finished.retried() {
                 let next_attempt = row.attempt + 1;
-                let at = Utc::now() + retry::backoff(next_attempt);
+                let wait = finished
+                    .follow
+                    .retry
+                    .delay(next_attempt, finished.retry_after);
+                let at = Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default();
                 follow_ups.push((
                     Task::Retry {
                         user_id: finished.user_id,
