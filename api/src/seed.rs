@@ -195,6 +195,7 @@ async fn demo_jobs(
         Job::create(
             conn,
             &NewJob {
+                id: uuid::Uuid::new_v4(),
                 user_id,
                 name,
                 description: Some("Created by cronops seed"),

@@ -58,7 +58,7 @@ async fn upcoming_runs(
         .await?
         .into_iter()
         .filter_map(|(id, expression, timezone)| {
-            let schedule = schedules.get(&expression, &timezone).ok()?;
+            let schedule = schedules.get(&expression, &timezone, id).ok()?;
             Some((schedule.next_after(now)?, id))
         })
         .collect();

@@ -16,7 +16,7 @@ pub fn next_fire_time(job: &Job, after: DateTime<Utc>) -> Option<DateTime<Utc>> 
     if job.status != JobStatus::Active {
         return None;
     }
-    Schedule::parse(&job.cron_expression, &job.timezone)
+    Schedule::of_job(&job.cron_expression, &job.timezone, job.id)
         .ok()?
         .next_after(after)
 }

@@ -1,8 +1,8 @@
 //! Cron schedules: parsing (croner) and fire times in the job's timezone.
 //!
 //! Expressions have 5 fields (minute precision) or 6 (a leading seconds field), with
-//! names, ranges, steps, `L`, `W`, `#` and the nicknames `@hourly @daily @weekly
-//! @monthly @yearly`. Times follow the wall clock across DST changes: a local time that
+//! names, ranges, steps, `L`, `W`, `#`, `H` (a value derived from the job's id,
+//! [`crate::cron_hash`]) and the nicknames `@hourly @daily @weekly @monthly @yearly`. Times follow the wall clock across DST changes: a local time that
 //! spring-forward skips fires once at the first valid instant after the gap; on fall-back
 //! a fixed hour fires once (the first copy) while `*` or stepped hours fire in both copies.
 
@@ -81,6 +81,16 @@ impl Schedule {
             cron,
             tz: parse_timezone(timezone)?,
         })
+    }
+
+    /// A job's schedule: its expression with any `H` resolved for the job (see
+    /// [`crate::cron_hash`]), read in its timezone.
+    pub fn of_job(
+        expression: &str,
+        timezone: &str,
+        job_id: uuid::Uuid,
+    ) -> Result<Schedule, ScheduleError> {
+        Schedule::parse(&crate::cron_hash::resolve(expression, job_id)?, timezone)
     }
 
     /// Whether the expression ever fires (`0 0 30 2 *` does not).
@@ -168,19 +178,28 @@ fn fires_at_all(cron: &Cron) -> bool {
 pub struct Schedules(HashMap<String, HashMap<String, Result<Schedule, ScheduleError>>>);
 
 impl Schedules {
-    /// `expression` read in `timezone`, parsed on first use.
-    pub fn get(&mut self, expression: &str, timezone: &str) -> Result<&Schedule, &ScheduleError> {
+    /// Job `job_id`'s `expression` read in `timezone`, parsed on first use. An expression
+    /// with `H` is keyed by its resolved form (its own for each job).
+    pub fn get(
+        &mut self,
+        expression: &str,
+        timezone: &str,
+        job_id: uuid::Uuid,
+    ) -> Result<&Schedule, &ScheduleError> {
+        // A malformed H form stays as written, and croner refuses it with the reason.
+        let expression = crate::cron_hash::resolve(expression, job_id)
+            .unwrap_or(std::borrow::Cow::Borrowed(expression));
         let known = self
             .0
-            .get(expression)
+            .get(expression.as_ref())
             .is_some_and(|zones| zones.contains_key(timezone));
         if !known {
             self.0
-                .entry(expression.to_owned())
+                .entry(expression.clone().into_owned())
                 .or_default()
-                .insert(timezone.to_owned(), Schedule::parse(expression, timezone));
+                .insert(timezone.to_owned(), Schedule::parse(&expression, timezone));
         }
-        self.0[expression][timezone].as_ref()
+        self.0[expression.as_ref()][timezone].as_ref()
     }
 }
 

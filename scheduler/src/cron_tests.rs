@@ -14,16 +14,20 @@ fn cached_schedules_fire_as_freshly_parsed_ones_and_keep_their_errors() {
         ("*/5 * * * *", "UTC"),
     ] {
         let fresh = Schedule::parse(expression, timezone).unwrap();
-        let cached = schedules.get(expression, timezone).unwrap();
+        let cached = schedules
+            .get(expression, timezone, uuid::Uuid::nil())
+            .unwrap();
         assert_eq!(cached.upcoming(after, 3), fresh.upcoming(after, 3));
     }
     assert_eq!(schedules.0.values().map(HashMap::len).sum::<usize>(), 3);
     assert_eq!(
-        schedules.get("61 * * * *", "UTC").unwrap_err(),
+        schedules
+            .get("61 * * * *", "UTC", uuid::Uuid::nil())
+            .unwrap_err(),
         &Schedule::parse("61 * * * *", "UTC").unwrap_err()
     );
     assert!(matches!(
-        schedules.get("* * * * *", "Mars/Olympus"),
+        schedules.get("* * * * *", "Mars/Olympus", uuid::Uuid::nil()),
         Err(ScheduleError::Timezone(_))
     ));
 }
@@ -285,4 +289,21 @@ fn nearest_weekday_of_a_day_the_month_lacks_is_no_run() {
             .unwrap()
             .fires_at_all()
     );
+}
+
+#[test]
+fn h_expressions_are_cached_per_job() {
+    let mut schedules = Schedules::default();
+    let after = utc("2026-03-29T00:30:00Z");
+    let (a, b) = (uuid::Uuid::from_u128(1), uuid::Uuid::from_u128(2));
+    for id in [a, b, a] {
+        let cached = schedules
+            .get("H(0-9)/10 * * * * *", "UTC", id)
+            .unwrap()
+            .upcoming(after, 3);
+        let fresh = Schedule::of_job("H(0-9)/10 * * * * *", "UTC", id)
+            .unwrap()
+            .upcoming(after, 3);
+        assert_eq!(cached, fresh);
+    }
 }

@@ -8,6 +8,7 @@ pub mod alerts;
 pub mod control;
 pub mod criteria;
 pub mod cron;
+pub mod cron_hash;
 pub mod engine;
 mod error;
 pub mod events;

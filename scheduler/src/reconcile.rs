@@ -332,7 +332,7 @@ fn resume_at(
     latest: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
 ) -> Option<DateTime<Utc>> {
-    let schedule = Schedule::parse(&job.cron_expression, &job.timezone).ok()?;
+    let schedule = Schedule::of_job(&job.cron_expression, &job.timezone, job.id).ok()?;
     let after_latest = latest.and_then(|slot| schedule.next_after(slot));
     after_latest
         .max(job.next_run_at)

@@ -126,25 +126,38 @@ impl JobsQuery {
     }
 
     /// The next `count` (1 to 50) fire times of an expression in a timezone, after `after`
-    /// (default: now), without creating anything.
+    /// (default: now), without creating anything. `H` fields resolve as for the job
+    /// `jobId` (an id of the caller's jobs); without it, as for the nil id, which
+    /// shows the shape, not a new job's own times (those derive from its id, once made).
     #[graphql(
         complexity = "super::limits::REPORT_COST / 10 + count.unwrap_or(5).clamp(0, 50) as usize"
     )]
     async fn next_runs(
         &self,
+        ctx: &Context<'_>,
         cron_expression: String,
         #[graphql(default_with = "Some(\"UTC\".to_owned())")] timezone: Option<String>,
         #[graphql(default_with = "Some(5)")] count: Option<i32>,
         after: Option<DateTime<Utc>>,
+        #[graphql(name = "jobId")] for_job: Option<ID>,
     ) -> Result<Vec<DateTime<Utc>>> {
         let count = count.unwrap_or(5);
         if !(1..=50).contains(&count) {
             return Err(ApiError::bad_input("count", "must be 1 to 50").into());
         }
         let timezone = timezone.unwrap_or_else(|| "UTC".to_owned());
-        scheduler::cron::parse_expression(&cron_expression)
+        let seed = match for_job {
+            Some(id) => {
+                let viewer = auth::viewer(ctx)?;
+                jobs::owned(state(ctx), viewer, job_id(&id)?).await?.id
+            }
+            None => uuid::Uuid::nil(),
+        };
+        let resolved = scheduler::cron_hash::resolve(&cron_expression, seed)
             .map_err(|e| ApiError::bad_input("cronExpression", e.to_string()))?;
-        let schedule = scheduler::cron::Schedule::parse(&cron_expression, &timezone)
+        scheduler::cron::parse_expression(&resolved)
+            .map_err(|e| ApiError::bad_input("cronExpression", e.to_string()))?;
+        let schedule = scheduler::cron::Schedule::parse(&resolved, &timezone)
             .map_err(|e| ApiError::bad_input("timezone", e.to_string()))?;
         Ok(schedule.upcoming(after.unwrap_or_else(Utc::now), count as usize))
     }
@@ -160,6 +173,7 @@ impl JobsMutation {
         let viewer = auth::viewer(ctx)?;
         let _ = input.target_type; // HTTP is the only kind
         let draft = Draft {
+            id: uuid::Uuid::new_v4(),
             name: input.name,
             description: input.description,
             cron_expression: input.cron_expression,

@@ -83,9 +83,10 @@ pub async fn create(state: &AppState, viewer: &Claims, mut draft: Draft) -> ApiR
     let plan = plan_of(state, viewer).await?;
     validate::draft(&mut draft, plan, &targets(state))?;
     let now = Utc::now();
-    let next_run_at = scheduler::cron::Schedule::parse(&draft.cron_expression, &draft.timezone)
-        .ok()
-        .and_then(|s| s.next_after(now));
+    let next_run_at =
+        scheduler::cron::Schedule::of_job(&draft.cron_expression, &draft.timezone, draft.id)
+            .ok()
+            .and_then(|s| s.next_after(now));
     let timeout_ms = i32::try_from(draft.timeout_ms).unwrap_or(i32::MAX);
     let max_retries = i32::try_from(draft.max_retries).unwrap_or(i32::MAX);
     let criteria_json = criteria_json(draft.success_criteria.as_ref());
@@ -96,6 +97,7 @@ pub async fn create(state: &AppState, viewer: &Claims, mut draft: Draft) -> ApiR
     let created = Job::create_within_limit(
         &mut conn,
         &NewJob {
+            id: draft.id,
             user_id: viewer.sub,
             name: &draft.name,
             description: draft.description.as_deref(),
@@ -139,6 +141,7 @@ pub async fn update(
     let plan = plan_of(state, viewer).await?;
     let mut job = owned(state, viewer, id).await?;
     let mut draft = Draft {
+        id: job.id,
         name: changes.name.unwrap_or(job.name.clone()),
         description: changes.description.unwrap_or(job.description.clone()),
         cron_expression: changes
@@ -366,7 +369,7 @@ fn fits(plan: Plan, jobs: &[Job]) -> Result<(), String> {
                 job.name, limits.max_retries
             ));
         }
-        if validate::schedule(&job.cron_expression, &job.timezone, limits, plan).is_err() {
+        if validate::schedule(&job.cron_expression, &job.timezone, limits, plan, job.id).is_err() {
             problems.push(format!(
                 "`{}` runs more often than once every {} s",
                 job.name, limits.min_interval_seconds

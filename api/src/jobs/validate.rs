@@ -11,6 +11,8 @@ use crate::error::{ApiError, ApiResult};
 /// The fields of a job as they would be saved.
 #[derive(Debug, Clone)]
 pub struct Draft {
+    /// The job's id (a new one for a job being created): `H` fields derive from it.
+    pub id: uuid::Uuid,
     pub name: String,
     pub description: Option<String>,
     pub cron_expression: String,
@@ -76,7 +78,13 @@ pub fn draft(
             format!("must be at most {MAX_DESCRIPTION} characters long"),
         ));
     }
-    schedule(&draft.cron_expression, &draft.timezone, limits, plan)?;
+    schedule(
+        &draft.cron_expression,
+        &draft.timezone,
+        limits,
+        plan,
+        draft.id,
+    )?;
     target_url("targetUrl", &draft.target_url, targets)?;
     headers(draft.headers.as_ref())?;
     if let Some(body) = &draft.body {
@@ -143,11 +151,14 @@ pub fn schedule(
     timezone: &str,
     limits: PlanLimits,
     plan: db::Plan,
+    job_id: uuid::Uuid,
 ) -> ApiResult<Schedule> {
-    cron::parse_expression(expression).map_err(|e| bad("cronExpression", e.to_string()))?;
+    let resolved = scheduler::cron_hash::resolve(expression, job_id)
+        .map_err(|e| bad("cronExpression", e.to_string()))?;
+    cron::parse_expression(&resolved).map_err(|e| bad("cronExpression", e.to_string()))?;
     cron::parse_timezone(timezone).map_err(|e| bad("timezone", e.to_string()))?;
     let schedule =
-        Schedule::parse(expression, timezone).map_err(|e| bad("cronExpression", e.to_string()))?;
+        Schedule::parse(&resolved, timezone).map_err(|e| bad("cronExpression", e.to_string()))?;
     let runs = schedule.upcoming(Utc::now(), GAP_SAMPLE);
     if runs.is_empty() {
         return Err(bad("cronExpression", "never fires"));

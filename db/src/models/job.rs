@@ -70,6 +70,8 @@ pub struct ActiveJob {
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = jobs)]
 pub struct NewJob<'a> {
+    /// Chosen by the caller: a job's `H` fields derive from it before it is stored.
+    pub id: Uuid,
     pub user_id: Uuid,
     pub name: &'a str,
     pub description: Option<&'a str>,

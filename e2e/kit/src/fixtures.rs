@@ -109,6 +109,7 @@ pub async fn insert_job(
     Job::create(
         conn,
         &NewJob {
+            id: uuid::Uuid::new_v4(),
             user_id,
             name,
             description: None,

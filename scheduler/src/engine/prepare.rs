@@ -198,7 +198,8 @@ impl Scheduler {
         let mut plan = Plan::default();
         for c in &claimed {
             let job = loaded.job_of(c);
-            let schedule = job.and_then(|j| schedules.get(&j.cron_expression, &j.timezone).ok());
+            let schedule =
+                job.and_then(|j| schedules.get(&j.cron_expression, &j.timezone, j.id).ok());
             let decision = decide::decide(Claim {
                 claimed: c,
                 job,
