@@ -213,6 +213,7 @@ async fn demo_jobs(
                 success_criteria: None,
                 alert_policy: None,
                 retry_policy: None,
+                catch_up_policy: "LATEST_ONCE",
             },
         )
         .await?;

@@ -73,6 +73,7 @@ diesel::table! {
         paused_reason -> Nullable<Text>,
         pause_note -> Nullable<Text>,
         retry_policy -> Nullable<Jsonb>,
+        catch_up_policy -> Text,
     }
 }
 

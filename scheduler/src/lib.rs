@@ -5,6 +5,7 @@
 //! (`schedule`, `unschedule`, `trigger_now`); it never writes Redis keys itself.
 
 pub mod alerts;
+pub mod catch_up;
 pub mod control;
 pub mod criteria;
 pub mod cron;

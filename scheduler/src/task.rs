@@ -20,11 +20,18 @@ pub enum Task {
     },
     /// A manual run whose PENDING row is `log_id`.
     Manual { user_id: Uuid, log_id: Uuid },
+    /// The slot at `slot_ms`, missed in a gap and replayed later (`catchUpPolicy: ALL`):
+    /// its run is the slot's own, as if fired on time.
+    CatchUp {
+        user_id: Uuid,
+        job_id: Uuid,
+        slot_ms: i64,
+    },
 }
 
 impl Task {
-    /// The member string: `s:<user>:<job>:<ms>`, `r:<user>:<job>:<ms>:<attempt>` or
-    /// `m:<user>:<log>`. The user comes second in each, where the Lua scripts find it.
+    /// The member string: `s:<user>:<job>:<ms>`, `r:<user>:<job>:<ms>:<attempt>`,
+    /// `m:<user>:<log>` or `c:<user>:<job>:<ms>`. The user comes second in each, where the Lua scripts find it.
     pub fn encode(&self) -> String {
         match self {
             Task::Slot {
@@ -39,6 +46,11 @@ impl Task {
                 attempt,
             } => format!("r:{user_id}:{job_id}:{slot_ms}:{attempt}"),
             Task::Manual { user_id, log_id } => format!("m:{user_id}:{log_id}"),
+            Task::CatchUp {
+                user_id,
+                job_id,
+                slot_ms,
+            } => format!("c:{user_id}:{job_id}:{slot_ms}"),
         }
     }
 
@@ -63,6 +75,11 @@ impl Task {
                 user_id,
                 log_id: parts.next()?.parse().ok()?,
             },
+            "c" => Task::CatchUp {
+                user_id,
+                job_id: parts.next()?.parse().ok()?,
+                slot_ms: parse_ms(parts.next()?)?,
+            },
             _ => return None,
         };
         parts.next().is_none().then_some(task)
@@ -73,7 +90,8 @@ impl Task {
         match *self {
             Task::Slot { user_id, .. }
             | Task::Retry { user_id, .. }
-            | Task::Manual { user_id, .. } => user_id,
+            | Task::Manual { user_id, .. }
+            | Task::CatchUp { user_id, .. } => user_id,
         }
     }
 }
@@ -108,6 +126,11 @@ mod tests {
             Task::Manual {
                 user_id,
                 log_id: job_id,
+            },
+            Task::CatchUp {
+                user_id,
+                job_id,
+                slot_ms: 1_764_000_000_000,
             },
         ] {
             assert_eq!(Task::decode(&task.encode()), Some(task));

@@ -139,6 +139,11 @@ impl Job {
         self.0.paused_reason.as_deref()
     }
 
+    /// What it does with the slots it missed while no scheduler claimed it.
+    async fn catch_up_policy(&self) -> super::retry::CatchUpPolicy {
+        scheduler::catch_up::CatchUp::parse(&self.0.catch_up_policy).into()
+    }
+
     /// When its failed runs are tried again.
     async fn retry_policy(&self) -> super::retry::RetryPolicy {
         super::retry::RetryPolicy::of_job(&self.0)

@@ -10,7 +10,7 @@ use super::connection;
 use super::criteria::SuccessCriteriaInput;
 use super::execution_log::ExecutionLog;
 use super::job::{Job, JobConnection, jobs_connection};
-use super::retry::RetryPolicyInput;
+use super::retry::{CatchUpPolicy, RetryPolicyInput};
 use super::user::User;
 use super::{HttpMethod, JobStatus, Plan, TargetType};
 use crate::auth;
@@ -56,6 +56,9 @@ pub struct CreateJobInput {
     /// Which failures are retried and how long each retry waits. Its `maxRetries`
     /// replaces the top-level one.
     retry_policy: Option<RetryPolicyInput>,
+    /// What the job does with slots missed while no scheduler claimed it.
+    #[graphql(default_with = "Some(CatchUpPolicy::LatestOnce)")]
+    catch_up_policy: Option<CatchUpPolicy>,
 }
 
 /// `updateJob`'s input: every field optional; `null` clears description, headers and body.
@@ -79,6 +82,7 @@ pub struct UpdateJobInput {
     /// `null` goes back to the defaults (every failure, 1 s base, 5 min cap); its
     /// `maxRetries` replaces the top-level one.
     retry_policy: MaybeUndefined<RetryPolicyInput>,
+    catch_up_policy: Option<CatchUpPolicy>,
 }
 
 fn maybe<T, U>(value: MaybeUndefined<T>, map: impl FnOnce(T) -> U) -> Option<Option<U>> {
@@ -199,6 +203,7 @@ impl JobsMutation {
                 .as_ref()
                 .map(RetryPolicyInput::read)
                 .transpose()?,
+            catch_up: input.catch_up_policy.map(Into::into).unwrap_or_default(),
         };
         Ok(Job(jobs::create(state(ctx), viewer, draft).await?))
     }
@@ -232,6 +237,7 @@ impl JobsMutation {
                 MaybeUndefined::Null => Some(None),
                 MaybeUndefined::Value(policy) => Some(Some(policy.read()?)),
             },
+            catch_up: input.catch_up_policy.map(Into::into),
         };
         let _ = input.target_type;
         Ok(Job(

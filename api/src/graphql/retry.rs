@@ -1,5 +1,6 @@
 //! `RetryPolicy` and `RetryPolicyInput`: which failures a job retries and how long it
-//! waits between attempts (applied by `scheduler::retry`).
+//! waits between attempts (applied by `scheduler::retry`); and `CatchUpPolicy`, what a
+//! job does with the slots it missed (`scheduler::catch_up`).
 
 use async_graphql::{Enum, InputObject, Result, SimpleObject};
 use scheduler::retry::{Condition, Stored};
@@ -118,6 +119,39 @@ impl RetryPolicy {
                 .into_iter()
                 .map(Into::into)
                 .collect(),
+        }
+    }
+}
+
+/// What a job does with the slots it missed while no scheduler claimed it for more than
+/// 30 s (every scheduler down, or Redis rebuilt).
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum CatchUpPolicy {
+    /// Only the latest missed slot fires, once, marked late (the default).
+    LatestOnce,
+    /// None fires; the job goes on at its next slot. A SKIPPED run records the gap.
+    Skip,
+    /// Every missed slot fires, oldest first, at the job's own pace, marked late; at most
+    /// the latest 100 (older ones are recorded in a SKIPPED run).
+    All,
+}
+
+impl From<CatchUpPolicy> for scheduler::catch_up::CatchUp {
+    fn from(p: CatchUpPolicy) -> Self {
+        match p {
+            CatchUpPolicy::LatestOnce => Self::LatestOnce,
+            CatchUpPolicy::Skip => Self::Skip,
+            CatchUpPolicy::All => Self::All,
+        }
+    }
+}
+
+impl From<scheduler::catch_up::CatchUp> for CatchUpPolicy {
+    fn from(p: scheduler::catch_up::CatchUp) -> Self {
+        match p {
+            scheduler::catch_up::CatchUp::LatestOnce => Self::LatestOnce,
+            scheduler::catch_up::CatchUp::Skip => Self::Skip,
+            scheduler::catch_up::CatchUp::All => Self::All,
         }
     }
 }

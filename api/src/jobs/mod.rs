@@ -41,6 +41,7 @@ pub struct JobChanges {
     pub alert_policy: Option<Option<AlertPolicy>>,
     /// `Some(None)` goes back to the defaults.
     pub retry_policy: Option<Option<scheduler::retry::Stored>>,
+    pub catch_up: Option<scheduler::catch_up::CatchUp>,
 }
 
 fn not_found(id: Uuid) -> ApiError {
@@ -115,6 +116,7 @@ pub async fn create(state: &AppState, viewer: &Claims, mut draft: Draft) -> ApiR
             success_criteria: criteria_json.as_ref(),
             alert_policy: policy_json.as_ref(),
             retry_policy: retry_json.as_ref(),
+            catch_up_policy: draft.catch_up.as_str(),
         },
         i64::from(plan.limits().max_jobs),
     )
@@ -169,6 +171,9 @@ pub async fn update(
                 .is_some()
                 .then(|| scheduler::retry::Stored::of_job(&job)),
         },
+        catch_up: changes
+            .catch_up
+            .unwrap_or_else(|| scheduler::catch_up::CatchUp::parse(&job.catch_up_policy)),
     };
     validate::draft(&mut draft, plan, &targets(state))?;
     let schedule_changed = draft.cron_expression.trim() != job.cron_expression
@@ -186,6 +191,7 @@ pub async fn update(
     job.success_criteria = criteria_json(draft.success_criteria.as_ref());
     job.alert_policy = policy_json(draft.alert_policy.as_ref());
     job.retry_policy = retry_json(draft.retry_policy.as_ref());
+    job.catch_up_policy = draft.catch_up.as_str().to_owned();
     if schedule_changed {
         job.next_run_at = scheduler::control::next_fire_time(&job, Utc::now());
     }

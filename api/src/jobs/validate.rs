@@ -29,6 +29,7 @@ pub struct Draft {
     pub alert_policy: Option<AlertPolicy>,
     /// `None`: every failure retried, the default waits.
     pub retry_policy: Option<scheduler::retry::Stored>,
+    pub catch_up: scheduler::catch_up::CatchUp,
 }
 
 pub const MAX_URL: usize = 2048;

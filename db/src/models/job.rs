@@ -52,6 +52,9 @@ pub struct Job {
     /// Which failures it retries and how long it waits (`scheduler::retry`); `None`:
     /// every failure, the default waits.
     pub retry_policy: Option<serde_json::Value>,
+    /// `LATEST_ONCE`, `SKIP` or `ALL`: what it does with slots missed in a gap
+    /// (`scheduler::catch_up`).
+    pub catch_up_policy: String,
 }
 
 /// An ACTIVE job as the reconciler sees it (see [`Job::active_page`]).
@@ -89,6 +92,7 @@ pub struct NewJob<'a> {
     pub success_criteria: Option<&'a serde_json::Value>,
     pub alert_policy: Option<&'a serde_json::Value>,
     pub retry_policy: Option<&'a serde_json::Value>,
+    pub catch_up_policy: &'a str,
 }
 
 impl Job {
@@ -238,6 +242,7 @@ impl Job {
             jobs::paused_reason.eq(&job.paused_reason),
             jobs::pause_note.eq(&job.pause_note),
             jobs::retry_policy.eq(&job.retry_policy),
+            jobs::catch_up_policy.eq(&job.catch_up_policy),
         ))
         .returning(Job::as_returning())
         .get_result(conn)

@@ -127,6 +127,7 @@ pub async fn insert_job(
             success_criteria: None,
             alert_policy: None,
             retry_policy: None,
+            catch_up_policy: "LATEST_ONCE",
         },
     )
     .await

@@ -11,6 +11,7 @@ use db::{ExecutionStatus, ExecutionTrigger, JobStatus};
 use uuid::Uuid;
 
 use super::ms_to_time;
+use crate::catch_up::{self, CatchUp};
 use crate::cron::Schedule;
 use crate::queue::Claimed;
 use crate::task::Task;
@@ -52,6 +53,8 @@ pub(super) enum Idle {
     Unschedulable,
     /// Its run is already closed, or another instance has it.
     Done,
+    /// Its slots were missed in a gap and its job skips those (`catchUpPolicy: SKIP`).
+    Skipped,
 }
 
 /// What to do with a claimed item.
@@ -76,6 +79,8 @@ pub(super) struct Decision {
     /// The record of the slots the misfire rule did not fire (SKIPPED, at the claimed
     /// slot, the reason in its error).
     pub skipped: Option<NewExecutionLog>,
+    /// Missed slots to replay later (`catchUpPolicy: ALL`), with when each is due.
+    pub catch_up: Vec<(Task, DateTime<Utc>)>,
 }
 
 impl Decision {
@@ -84,6 +89,7 @@ impl Decision {
             action,
             next_fire: None,
             skipped: None,
+            catch_up: Vec::new(),
         }
     }
 }
@@ -96,6 +102,7 @@ pub(super) fn decide(claim: Claim<'_>) -> Decision {
             slot_ms, attempt, ..
         } => retry(claim, ms_to_time(slot_ms), attempt),
         Task::Manual { .. } => manual(claim),
+        Task::CatchUp { slot_ms, .. } => replay(claim, ms_to_time(slot_ms)),
     }
 }
 
@@ -121,6 +128,7 @@ fn slot(claim: Claim<'_>, slot: DateTime<Utc>) -> Decision {
             action: taken_back(claim, row),
             next_fire: schedule.next_after(row.scheduled_for),
             skipped: None,
+            catch_up: Vec::new(),
         };
     }
     // A slot claimed ahead fires at its own time, one claimed late but within
@@ -130,6 +138,13 @@ fn slot(claim: Claim<'_>, slot: DateTime<Utc>) -> Decision {
     let gap = (now - slot)
         .to_std()
         .is_ok_and(|behind| behind > MISFIRE_AFTER);
+    if gap {
+        match CatchUp::parse(&job.catch_up_policy) {
+            CatchUp::LatestOnce => {}
+            CatchUp::Skip => return skip_gap(job, schedule, slot, now),
+            CatchUp::All => return replay_gap(claim, job, schedule, slot),
+        }
+    }
     let fire = if gap {
         schedule
             .latest_between(slot - TimeDelta::milliseconds(1), now)
@@ -143,10 +158,10 @@ fn slot(claim: Claim<'_>, slot: DateTime<Utc>) -> Decision {
         finished_at: Some(now),
         error: Some(format!(
             "not fired: no scheduler claimed this job from {} to {} (more than {} s), so of the slots missed in that time only the latest, {}, fired (the misfire rule)",
-            slot.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            stamp(slot),
+            stamp(now),
             MISFIRE_AFTER.as_secs(),
-            fire.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            stamp(fire),
         )),
         ..new_row(job, slot, ExecutionTrigger::Schedule, 1, true, now)
     });
@@ -161,7 +176,103 @@ fn slot(claim: Claim<'_>, slot: DateTime<Utc>) -> Decision {
         )),
         next_fire: schedule.next_after(if gap { fire.max(now) } else { fire }),
         skipped,
+        catch_up: Vec::new(),
     }
+}
+
+fn stamp(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// `catchUpPolicy: SKIP` after a gap: nothing fires; one SKIPPED row at the first missed
+/// slot says so, and the job goes on at its next slot.
+fn skip_gap(job: &Job, schedule: &Schedule, slot: DateTime<Utc>, now: DateTime<Utc>) -> Decision {
+    Decision {
+        action: Action::Release(Idle::Skipped),
+        next_fire: schedule.next_after(now),
+        skipped: Some(NewExecutionLog {
+            status: ExecutionStatus::Skipped,
+            finished_at: Some(now),
+            error: Some(format!(
+                "not fired: no scheduler claimed this job from {} to {} (more than {} s), and its catchUpPolicy is SKIP: the slots missed in that time do not fire",
+                stamp(slot),
+                stamp(now),
+                MISFIRE_AFTER.as_secs(),
+            )),
+            ..new_row(job, slot, ExecutionTrigger::Schedule, 1, true, now)
+        }),
+        catch_up: Vec::new(),
+    }
+}
+
+/// `catchUpPolicy: ALL` after a gap: the missed slots fire oldest first at the job's own
+/// pace (the first now, each next as long after as it was after the previous), at most
+/// the latest [`catch_up::MAX_REPLAYED`]; older ones are recorded in one SKIPPED row.
+/// The job's next slot goes on as usual meanwhile.
+fn replay_gap(claim: Claim<'_>, job: &Job, schedule: &Schedule, slot: DateTime<Utc>) -> Decision {
+    let now = claim.now;
+    let (slots, dropped) = catch_up::missed(schedule, slot, now);
+    let Some(&first) = slots.first() else {
+        return Decision::only(Action::Release(Idle::Unschedulable));
+    };
+    let skipped = dropped.then(|| NewExecutionLog {
+        status: ExecutionStatus::Skipped,
+        finished_at: Some(now),
+        error: Some(format!(
+            "not fired: no scheduler claimed this job from {} to {}, and its catchUpPolicy ALL replays only the latest {} missed slots, from {}",
+            stamp(slot),
+            stamp(now),
+            catch_up::MAX_REPLAYED,
+            stamp(first),
+        )),
+        ..new_row(job, slot, ExecutionTrigger::Schedule, 1, true, now)
+    });
+    let catch_up = slots
+        .iter()
+        .skip(1)
+        .map(|&missed| {
+            let task = Task::CatchUp {
+                user_id: job.user_id,
+                job_id: job.id,
+                slot_ms: missed.timestamp_millis(),
+            };
+            (task, now + (missed - first))
+        })
+        .collect();
+    Decision {
+        action: Action::Start(new_row(
+            job,
+            first,
+            ExecutionTrigger::Schedule,
+            1,
+            true,
+            now,
+        )),
+        next_fire: schedule.next_after(now),
+        skipped,
+        catch_up,
+    }
+}
+
+/// A missed slot replayed (`catchUpPolicy: ALL`): its run, late, unless its job is no
+/// longer active or the slot was recorded already.
+fn replay(claim: Claim<'_>, slot: DateTime<Utc>) -> Decision {
+    let Some(job) = active(claim.job) else {
+        return Decision::only(Action::Release(Idle::Inactive));
+    };
+    if claim.claimed.recovered
+        && let Some(row) = claim.row
+    {
+        return Decision::only(taken_back(claim, row));
+    }
+    Decision::only(Action::Start(new_row(
+        job,
+        slot,
+        ExecutionTrigger::Schedule,
+        1,
+        true,
+        claim.now,
+    )))
 }
 
 fn retry(claim: Claim<'_>, slot: DateTime<Utc>, attempt: i32) -> Decision {

@@ -39,6 +39,7 @@ fn job(status: JobStatus) -> Job {
         paused_reason: None,
         pause_note: None,
         retry_policy: None,
+        catch_up_policy: "LATEST_ONCE".to_owned(),
         updated_at: at(0, 0, 0),
     }
 }
@@ -339,3 +340,6 @@ fn a_manual_run_fires_its_pending_row_even_for_a_paused_job() {
 
 #[path = "decide_taken_back_tests.rs"]
 mod taken_back;
+
+#[path = "decide_catch_up_tests.rs"]
+mod catch_up;

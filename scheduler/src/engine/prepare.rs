@@ -73,6 +73,24 @@ impl Loaded {
                         rows.insert(c.member.clone(), row);
                     }
                 }
+                Task::CatchUp {
+                    job_id, slot_ms, ..
+                } => {
+                    job_ids.push(job_id);
+                    let id = ExecutionLog::slot_id(
+                        job_id,
+                        ms_to_time(slot_ms),
+                        ExecutionTrigger::Schedule,
+                        1,
+                    );
+                    if c.recovered
+                        && let Some(row) = ExecutionLog::find(conn, id)
+                            .await
+                            .map_err(db::Error::from)?
+                    {
+                        rows.insert(c.member.clone(), row);
+                    }
+                }
                 Task::Retry {
                     job_id,
                     slot_ms,
@@ -107,7 +125,9 @@ impl Loaded {
 
     fn job_of(&self, claimed: &Claimed) -> Option<&Job> {
         let job_id = match claimed.task {
-            Task::Slot { job_id, .. } | Task::Retry { job_id, .. } => job_id,
+            Task::Slot { job_id, .. }
+            | Task::Retry { job_id, .. }
+            | Task::CatchUp { job_id, .. } => job_id,
             Task::Manual { .. } => self.rows.get(&claimed.member)?.job_id,
         };
         self.jobs.get(&job_id)
@@ -134,11 +154,14 @@ struct Plan {
     release: Vec<String>,
     /// Rows already written to send as they are, by lease member.
     sends: Vec<String>,
+    /// Missed slots to replay later, with when each is due.
+    catch_up: Vec<(Task, DateTime<Utc>)>,
 }
 
 impl Plan {
     fn add(&mut self, claimed: &Claimed, job: Option<&Job>, decision: decide::Decision) {
         let member = claimed.member.clone();
+        self.catch_up.extend(decision.catch_up);
         let next = job
             .zip(decision.next_fire)
             .map(|(job, at)| (job.user_id, job.id, at));
@@ -221,6 +244,11 @@ impl Scheduler {
             plan.writes.iter().filter_map(|w| w.next).collect();
         if let Err(e) = queue::schedule_many(&shared.redis, &shared.keys, &next_runs).await {
             tracing::warn!(error = %e, "could not put next fire times back; the reconciler will");
+        }
+        if !plan.catch_up.is_empty()
+            && let Err(e) = queue::enqueue(&shared.redis, &shared.keys, &plan.catch_up).await
+        {
+            tracing::warn!(error = %e, count = plan.catch_up.len(), "could not queue missed slots to replay; they are lost");
         }
         let inserted_ids: HashSet<Uuid> = inserted.iter().map(|r| r.id).collect();
         let mut members: HashMap<Uuid, String> = HashMap::new();
