@@ -113,7 +113,7 @@ text_enum! {
 
 text_enum! {
     /// Why a run happened.
-    ExecutionTrigger { Schedule => "SCHEDULE", Manual => "MANUAL", Retry => "RETRY" }
+    ExecutionTrigger { Schedule => "SCHEDULE", Manual => "MANUAL", Retry => "RETRY", Backfill => "BACKFILL" }
 }
 
 impl ExecutionStatus {

@@ -20,6 +20,12 @@ pub enum Task {
     },
     /// A manual run whose PENDING row is `log_id`.
     Manual { user_id: Uuid, log_id: Uuid },
+    /// The slot at `slot_ms` fired on request (`backfillJob`), as trigger BACKFILL.
+    Backfill {
+        user_id: Uuid,
+        job_id: Uuid,
+        slot_ms: i64,
+    },
     /// The slot at `slot_ms`, missed in a gap and replayed later (`catchUpPolicy: ALL`):
     /// its run is the slot's own, as if fired on time.
     CatchUp {
@@ -31,7 +37,7 @@ pub enum Task {
 
 impl Task {
     /// The member string: `s:<user>:<job>:<ms>`, `r:<user>:<job>:<ms>:<attempt>`,
-    /// `m:<user>:<log>` or `c:<user>:<job>:<ms>`. The user comes second in each, where the Lua scripts find it.
+    /// `m:<user>:<log>`, `c:<user>:<job>:<ms>` or `b:<user>:<job>:<ms>`. The user comes second in each, where the Lua scripts find it.
     pub fn encode(&self) -> String {
         match self {
             Task::Slot {
@@ -51,6 +57,11 @@ impl Task {
                 job_id,
                 slot_ms,
             } => format!("c:{user_id}:{job_id}:{slot_ms}"),
+            Task::Backfill {
+                user_id,
+                job_id,
+                slot_ms,
+            } => format!("b:{user_id}:{job_id}:{slot_ms}"),
         }
     }
 
@@ -80,6 +91,11 @@ impl Task {
                 job_id: parts.next()?.parse().ok()?,
                 slot_ms: parse_ms(parts.next()?)?,
             },
+            "b" => Task::Backfill {
+                user_id,
+                job_id: parts.next()?.parse().ok()?,
+                slot_ms: parse_ms(parts.next()?)?,
+            },
             _ => return None,
         };
         parts.next().is_none().then_some(task)
@@ -91,7 +107,8 @@ impl Task {
             Task::Slot { user_id, .. }
             | Task::Retry { user_id, .. }
             | Task::Manual { user_id, .. }
-            | Task::CatchUp { user_id, .. } => user_id,
+            | Task::CatchUp { user_id, .. }
+            | Task::Backfill { user_id, .. } => user_id,
         }
     }
 }
@@ -128,6 +145,11 @@ mod tests {
                 log_id: job_id,
             },
             Task::CatchUp {
+                user_id,
+                job_id,
+                slot_ms: 1_764_000_000_000,
+            },
+            Task::Backfill {
                 user_id,
                 job_id,
                 slot_ms: 1_764_000_000_000,

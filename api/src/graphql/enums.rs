@@ -98,4 +98,6 @@ pub enum ExecutionTrigger {
     Schedule,
     Manual,
     Retry,
+    /// A past slot fired on request (`backfillJob`).
+    Backfill,
 }

@@ -61,6 +61,13 @@ pub struct CreateJobInput {
     catch_up_policy: Option<CatchUpPolicy>,
 }
 
+/// What `backfillJob` queued.
+#[derive(async_graphql::SimpleObject, Debug)]
+pub struct BackfillPayload {
+    /// The slots that will fire, oldest first (those with a run already are left out).
+    pub slots: Vec<DateTime<Utc>>,
+}
+
 /// `updateJob`'s input: every field optional; `null` clears description, headers and body.
 #[derive(InputObject, Debug)]
 pub struct UpdateJobInput {
@@ -283,6 +290,22 @@ impl JobsMutation {
             None,
         )
         .await?))
+    }
+
+    /// Fires the job's slots in `[from, to)` (at most 1,000; `to` not in the future) that
+    /// have no run yet, oldest first, one per plan interval: each a BACKFILL run with its
+    /// slot's `X-CronOps-Scheduled-For` and execution id, for a paused job too. Answers
+    /// the slots queued. At most 10 backfills an hour.
+    async fn backfill_job(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<BackfillPayload> {
+        let viewer = auth::viewer(ctx)?;
+        let slots = jobs::backfill::backfill(state(ctx), viewer, job_id(&id)?, from, to).await?;
+        Ok(BackfillPayload { slots })
     }
 
     /// Fires a job now, outside its schedule (paused jobs too). Returns the run as it

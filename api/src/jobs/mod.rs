@@ -2,6 +2,7 @@
 //! truth) and the scheduler's Redis schedules in step; when the Redis write fails, the database
 //! write stands and the reconciler puts Redis right within a second or two.
 
+pub mod backfill;
 pub mod validate;
 
 use chrono::Utc;

@@ -103,6 +103,7 @@ pub(super) fn decide(claim: Claim<'_>) -> Decision {
         } => retry(claim, ms_to_time(slot_ms), attempt),
         Task::Manual { .. } => manual(claim),
         Task::CatchUp { slot_ms, .. } => replay(claim, ms_to_time(slot_ms)),
+        Task::Backfill { slot_ms, .. } => backfill(claim, ms_to_time(slot_ms)),
     }
 }
 
@@ -271,6 +272,27 @@ fn replay(claim: Claim<'_>, slot: DateTime<Utc>) -> Decision {
         ExecutionTrigger::Schedule,
         1,
         true,
+        claim.now,
+    )))
+}
+
+/// A past slot fired on request (`backfillJob`): its BACKFILL run, for a paused job too
+/// (as a manual run), unless recorded already.
+fn backfill(claim: Claim<'_>, slot: DateTime<Utc>) -> Decision {
+    let Some(job) = claim.job else {
+        return Decision::only(Action::Release(Idle::Inactive));
+    };
+    if claim.claimed.recovered
+        && let Some(row) = claim.row
+    {
+        return Decision::only(taken_back(claim, row));
+    }
+    Decision::only(Action::Start(new_row(
+        job,
+        slot,
+        ExecutionTrigger::Backfill,
+        1,
+        false,
         claim.now,
     )))
 }

@@ -214,7 +214,8 @@ impl Scheduler {
         let (keep, withdrawn): (Vec<Fire>, Vec<Fire>) = group.into_iter().partition(|f| {
             match (statuses.get(&f.request.job_id), f.row.trigger) {
                 (None, _) => false,
-                (Some(_), ExecutionTrigger::Manual) => true,
+                // Asked for by the job's owner: they fire for a paused job too.
+                (Some(_), ExecutionTrigger::Manual | ExecutionTrigger::Backfill) => true,
                 (Some(status), _) => *status == JobStatus::Active,
             }
         });

@@ -75,14 +75,17 @@ impl Loaded {
                 }
                 Task::CatchUp {
                     job_id, slot_ms, ..
+                }
+                | Task::Backfill {
+                    job_id, slot_ms, ..
                 } => {
                     job_ids.push(job_id);
-                    let id = ExecutionLog::slot_id(
-                        job_id,
-                        ms_to_time(slot_ms),
-                        ExecutionTrigger::Schedule,
-                        1,
-                    );
+                    let trigger = if matches!(c.task, Task::Backfill { .. }) {
+                        ExecutionTrigger::Backfill
+                    } else {
+                        ExecutionTrigger::Schedule
+                    };
+                    let id = ExecutionLog::slot_id(job_id, ms_to_time(slot_ms), trigger, 1);
                     if c.recovered
                         && let Some(row) = ExecutionLog::find(conn, id)
                             .await
@@ -127,7 +130,8 @@ impl Loaded {
         let job_id = match claimed.task {
             Task::Slot { job_id, .. }
             | Task::Retry { job_id, .. }
-            | Task::CatchUp { job_id, .. } => job_id,
+            | Task::CatchUp { job_id, .. }
+            | Task::Backfill { job_id, .. } => job_id,
             Task::Manual { .. } => self.rows.get(&claimed.member)?.job_id,
         };
         self.jobs.get(&job_id)

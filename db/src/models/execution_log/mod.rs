@@ -371,3 +371,23 @@ pub async fn first_schedule_run_from(
         .await
         .optional()
 }
+
+/// The slots in `[from, to)` for which the job has a run of any kind (what a backfill
+/// leaves out).
+pub async fn slots_with_runs(
+    conn: &mut AsyncPgConnection,
+    job_id: Uuid,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> QueryResult<Vec<DateTime<Utc>>> {
+    // A run is due no earlier than its slot, as above.
+    execution_logs::table
+        .filter(execution_logs::job_id.eq(job_id))
+        .filter(execution_logs::started_at.ge(from))
+        .filter(execution_logs::scheduled_for.ge(from))
+        .filter(execution_logs::scheduled_for.lt(to))
+        .select(execution_logs::scheduled_for)
+        .distinct()
+        .load(conn)
+        .await
+}

@@ -1,0 +1,4 @@
+DELETE FROM execution_logs WHERE trigger = 'BACKFILL';
+ALTER TABLE execution_logs DROP CONSTRAINT execution_logs_trigger_check;
+ALTER TABLE execution_logs ADD CONSTRAINT execution_logs_trigger_check
+    CHECK (trigger IN ('SCHEDULE', 'MANUAL', 'RETRY'));
