@@ -12,12 +12,7 @@ use testkit::{TestEnv, job_api};
 const BACKFILL: &str = "mutation($id: ID!, $from: DateTime!, $to: DateTime!) { backfillJob(id: $id, from: $from, to: $to) { slots } }";
 
 fn slots(answer: &serde_json::Value) -> Vec<DateTime<Utc>> {
-    answer["data"]["backfillJob"]["slots"]
-        .as_array()
-        .unwrap_or_else(|| panic!("{answer}"))
-        .iter()
-        .map(|t| t.as_str().unwrap().parse().unwrap())
-        .collect()
+    job_api::times(answer, "/data/backfillJob/slots")
 }
 
 #[tokio::test]
@@ -25,12 +20,8 @@ async fn backfilled_slots_fire_once_each_in_order_across_a_killed_scheduler() {
     let env = TestEnv::new().await;
     let api_server = env.start_api().await;
     let api = api_server.api();
-    let ann = job_api::user(&env, api, "ann").await;
+    let ann = job_api::pro_user(&env, api, "ann").await;
     let token = Some(ann.access_token.as_str());
-    let plan = api
-        .graphql(job_api::SET_PLAN, json!({"plan": "PRO"}), token)
-        .await;
-    assert!(plan["errors"].is_null(), "{plan}");
     // Every second, but paused: only the backfill fires.
     let mut input = job_api::job_input(&env, "past");
     input["cronExpression"] = json!("* * * * * *");

@@ -6,9 +6,7 @@ use std::time::Duration;
 use db::ExecutionStatus;
 use serde_json::{Value, json};
 use testkit::target::Reply;
-use testkit::{TestEnv, fixtures, job_api, poll_until};
-
-const RUN: &str = "mutation($id: ID!) { runJob(id: $id) { id } }";
+use testkit::{TestEnv, job_api};
 
 /// Creates a job on `path` with `criteria` and the target's `reply`, runs it now, and
 /// returns its runs once `attempts` of them have finished.
@@ -21,27 +19,8 @@ async fn run_with(
     criteria: Value,
     attempts: usize,
 ) -> Vec<db::models::ExecutionLog> {
-    env.target.reply(path, reply);
-    let mut input = job_api::job_input(env, path);
-    input["targetUrl"] = json!(env.target.url(path));
-    // Only the manual run: no slot of the schedule may fall within the test.
-    input["cronExpression"] = json!("0 0 1 1 *");
-    input["successCriteria"] = criteria;
-    input["maxRetries"] = json!(attempts - 1);
-    let created = job_api::create(api, who, input).await;
-    let id = created["data"]["createJob"]["id"].clone();
-    assert!(id.is_string(), "{created}");
-    let ran = api
-        .graphql(RUN, json!({"id": id}), Some(&who.access_token))
-        .await;
-    assert!(ran["errors"].is_null(), "{ran}");
-    let job_id = id.as_str().unwrap().parse().unwrap();
-    poll_until("the runs to finish", Duration::from_secs(30), || async {
-        let runs = fixtures::runs(&env.database, job_id).await;
-        let finished = runs.iter().filter(|r| r.finished_at.is_some()).count();
-        (finished == attempts).then_some(runs)
-    })
-    .await
+    let extra = json!({"successCriteria": criteria, "maxRetries": attempts - 1});
+    job_api::run_once(env, api, who, path, reply, extra, attempts).await
 }
 
 #[tokio::test]

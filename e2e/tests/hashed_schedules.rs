@@ -12,12 +12,7 @@ const NEXT: &str =
     "query($e: String!, $id: ID) { nextRuns(cronExpression: $e, count: 3, jobId: $id) }";
 
 fn times(answer: &serde_json::Value) -> Vec<DateTime<Utc>> {
-    answer["data"]["nextRuns"]
-        .as_array()
-        .unwrap_or_else(|| panic!("{answer}"))
-        .iter()
-        .map(|t| t.as_str().unwrap().parse().unwrap())
-        .collect()
+    job_api::times(answer, "/data/nextRuns")
 }
 
 #[tokio::test]
@@ -25,12 +20,8 @@ async fn h_gives_each_job_its_own_stable_times_and_the_scheduler_keeps_them() {
     let env = TestEnv::new().await;
     let server = env.start_all().await;
     let api = server.api();
-    let ann = job_api::user(&env, api, "ann").await;
+    let ann = job_api::pro_user(&env, api, "ann").await;
     let token = Some(ann.access_token.as_str());
-    let plan = api
-        .graphql(job_api::SET_PLAN, json!({"plan": "PRO"}), token)
-        .await;
-    assert!(plan["errors"].is_null(), "{plan}");
 
     // Hourly jobs written `H * * * *` spread over the hour, each at its own minute.
     let mut minutes = HashSet::new();

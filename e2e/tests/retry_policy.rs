@@ -1,16 +1,12 @@
 //! Retry policies: which failures are retried, how long each retry waits, and a
 //! target's `Retry-After`; checked when saved.
 
-use std::time::Duration;
-
 use serde_json::{Value, json};
 use testkit::target::Reply;
-use testkit::{TestEnv, fixtures, job_api, poll_until};
+use testkit::{TestEnv, fixtures, job_api};
 
-const RUN: &str = "mutation($id: ID!) { runJob(id: $id) { id } }";
-
-/// Creates a job on `path` answering `reply`, runs it once, and returns its runs once
-/// `attempts` have finished and no more follow within `settle`.
+/// Creates a job on `path` with `policy` answering `reply`, runs it once, and returns its
+/// runs once `attempts` have finished.
 async fn runs_of(
     env: &TestEnv,
     api: &testkit::Api,
@@ -20,29 +16,8 @@ async fn runs_of(
     policy: Value,
     attempts: usize,
 ) -> Vec<db::models::ExecutionLog> {
-    env.target.reply(path, reply);
-    let mut input = job_api::job_input(env, path);
-    input["targetUrl"] = json!(env.target.url(path));
-    input["cronExpression"] = json!("0 0 1 1 *");
-    input["retryPolicy"] = policy;
-    let created = job_api::create(api, who, input).await;
-    assert!(created["errors"].is_null(), "{created}");
-    let id = created["data"]["createJob"]["id"].clone();
-    let ran = api
-        .graphql(RUN, json!({"id": id}), Some(&who.access_token))
-        .await;
-    assert!(ran["errors"].is_null(), "{ran}");
-    let job_id = id.as_str().unwrap().parse().unwrap();
-    poll_until(
-        "the attempts to finish",
-        Duration::from_secs(30),
-        || async {
-            let runs = fixtures::runs(&env.database, job_id).await;
-            let finished = runs.iter().filter(|r| r.finished_at.is_some()).count();
-            (finished >= attempts).then_some(runs)
-        },
-    )
-    .await
+    let extra = json!({"retryPolicy": policy});
+    job_api::run_once(env, api, who, path, reply, extra, attempts).await
 }
 
 #[tokio::test]

@@ -102,8 +102,12 @@ pub(super) fn decide(claim: Claim<'_>) -> Decision {
             slot_ms, attempt, ..
         } => retry(claim, ms_to_time(slot_ms), attempt),
         Task::Manual { .. } => manual(claim),
-        Task::CatchUp { slot_ms, .. } => replay(claim, ms_to_time(slot_ms)),
-        Task::Backfill { slot_ms, .. } => backfill(claim, ms_to_time(slot_ms)),
+        Task::CatchUp { slot_ms, .. } => {
+            past_slot(claim, ms_to_time(slot_ms), ExecutionTrigger::Schedule)
+        }
+        Task::Backfill { slot_ms, .. } => {
+            past_slot(claim, ms_to_time(slot_ms), ExecutionTrigger::Backfill)
+        }
     }
 }
 
@@ -255,10 +259,15 @@ fn replay_gap(claim: Claim<'_>, job: &Job, schedule: &Schedule, slot: DateTime<U
     }
 }
 
-/// A missed slot replayed (`catchUpPolicy: ALL`): its run, late, unless its job is no
-/// longer active or the slot was recorded already.
-fn replay(claim: Claim<'_>, slot: DateTime<Utc>) -> Decision {
-    let Some(job) = active(claim.job) else {
+/// A past slot fired later: replayed after a gap (`catchUpPolicy: ALL`: its SCHEDULE
+/// run, late, while its job is active) or on request (`backfillJob`: its BACKFILL run,
+/// for a paused job too, as a manual run); unless recorded already.
+fn past_slot(claim: Claim<'_>, slot: DateTime<Utc>, trigger: ExecutionTrigger) -> Decision {
+    let job = match trigger {
+        ExecutionTrigger::Backfill => claim.job,
+        _ => active(claim.job),
+    };
+    let Some(job) = job else {
         return Decision::only(Action::Release(Idle::Inactive));
     };
     if claim.claimed.recovered
@@ -266,34 +275,9 @@ fn replay(claim: Claim<'_>, slot: DateTime<Utc>) -> Decision {
     {
         return Decision::only(taken_back(claim, row));
     }
+    let late = trigger == ExecutionTrigger::Schedule;
     Decision::only(Action::Start(new_row(
-        job,
-        slot,
-        ExecutionTrigger::Schedule,
-        1,
-        true,
-        claim.now,
-    )))
-}
-
-/// A past slot fired on request (`backfillJob`): its BACKFILL run, for a paused job too
-/// (as a manual run), unless recorded already.
-fn backfill(claim: Claim<'_>, slot: DateTime<Utc>) -> Decision {
-    let Some(job) = claim.job else {
-        return Decision::only(Action::Release(Idle::Inactive));
-    };
-    if claim.claimed.recovered
-        && let Some(row) = claim.row
-    {
-        return Decision::only(taken_back(claim, row));
-    }
-    Decision::only(Action::Start(new_row(
-        job,
-        slot,
-        ExecutionTrigger::Backfill,
-        1,
-        false,
-        claim.now,
+        job, slot, trigger, 1, late, claim.now,
     )))
 }
 
