@@ -214,6 +214,7 @@ async fn demo_jobs(
                 alert_policy: None,
                 retry_policy: None,
                 catch_up_policy: "LATEST_ONCE",
+                overlap_policy: "ALLOW",
             },
         )
         .await?;

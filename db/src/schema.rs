@@ -74,6 +74,7 @@ diesel::table! {
         pause_note -> Nullable<Text>,
         retry_policy -> Nullable<Jsonb>,
         catch_up_policy -> Text,
+        overlap_policy -> Text,
     }
 }
 

@@ -139,6 +139,11 @@ impl Job {
         self.0.paused_reason.as_deref()
     }
 
+    /// Whether a slot fires while the previous run is still out.
+    async fn overlap_policy(&self) -> super::retry::OverlapPolicy {
+        super::retry::OverlapPolicy::parse(&self.0.overlap_policy)
+    }
+
     /// What it does with the slots it missed while no scheduler claimed it.
     async fn catch_up_policy(&self) -> super::retry::CatchUpPolicy {
         scheduler::catch_up::CatchUp::parse(&self.0.catch_up_policy).into()

@@ -10,7 +10,7 @@ use super::connection;
 use super::criteria::SuccessCriteriaInput;
 use super::execution_log::ExecutionLog;
 use super::job::{Job, JobConnection, jobs_connection};
-use super::retry::{CatchUpPolicy, RetryPolicyInput};
+use super::retry::{CatchUpPolicy, OverlapPolicy, RetryPolicyInput};
 use super::user::User;
 use super::{HttpMethod, JobStatus, Plan, TargetType};
 use crate::auth;
@@ -59,6 +59,9 @@ pub struct CreateJobInput {
     /// What the job does with slots missed while no scheduler claimed it.
     #[graphql(default_with = "Some(CatchUpPolicy::LatestOnce)")]
     catch_up_policy: Option<CatchUpPolicy>,
+    /// Whether a slot fires while the previous run is still out.
+    #[graphql(default_with = "Some(OverlapPolicy::Allow)")]
+    overlap_policy: Option<OverlapPolicy>,
 }
 
 /// What `backfillJob` queued.
@@ -90,6 +93,7 @@ pub struct UpdateJobInput {
     /// `maxRetries` replaces the top-level one.
     retry_policy: MaybeUndefined<RetryPolicyInput>,
     catch_up_policy: Option<CatchUpPolicy>,
+    overlap_policy: Option<OverlapPolicy>,
 }
 
 fn maybe<T, U>(value: MaybeUndefined<T>, map: impl FnOnce(T) -> U) -> Option<Option<U>> {
@@ -211,6 +215,7 @@ impl JobsMutation {
                 .map(RetryPolicyInput::read)
                 .transpose()?,
             catch_up: input.catch_up_policy.map(Into::into).unwrap_or_default(),
+            overlap_skips: input.overlap_policy == Some(OverlapPolicy::Skip),
         };
         Ok(Job(jobs::create(state(ctx), viewer, draft).await?))
     }
@@ -245,6 +250,7 @@ impl JobsMutation {
                 MaybeUndefined::Value(policy) => Some(Some(policy.read()?)),
             },
             catch_up: input.catch_up_policy.map(Into::into),
+            overlap_skips: input.overlap_policy.map(|p| p == OverlapPolicy::Skip),
         };
         let _ = input.target_type;
         Ok(Job(

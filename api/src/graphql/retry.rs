@@ -155,3 +155,29 @@ impl From<scheduler::catch_up::CatchUp> for CatchUpPolicy {
         }
     }
 }
+
+/// Whether a job's slot fires while its previous run is still out.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum OverlapPolicy {
+    /// It fires (the default).
+    Allow,
+    /// It does not: it is recorded as a SKIPPED run saying which run was still out.
+    Skip,
+}
+
+impl OverlapPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OverlapPolicy::Allow => "ALLOW",
+            OverlapPolicy::Skip => "SKIP",
+        }
+    }
+
+    pub fn parse(stored: &str) -> OverlapPolicy {
+        if stored == "SKIP" {
+            OverlapPolicy::Skip
+        } else {
+            OverlapPolicy::Allow
+        }
+    }
+}

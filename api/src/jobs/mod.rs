@@ -3,6 +3,7 @@
 //! write stands and the reconciler puts Redis right within a second or two.
 
 pub mod backfill;
+mod stored;
 pub mod validate;
 
 use chrono::Utc;
@@ -17,6 +18,7 @@ use crate::graphql::connection::{Page, PageRequest};
 use crate::state::AppState;
 use scheduler::alerts::AlertPolicy;
 use scheduler::criteria::SuccessCriteria;
+use stored::{check_channels, criteria_json, overlap_str, policy_json, retry_json};
 use validate::Draft;
 
 /// What `createJob` gives (defaults already applied by the schema).
@@ -43,6 +45,7 @@ pub struct JobChanges {
     /// `Some(None)` goes back to the defaults.
     pub retry_policy: Option<Option<scheduler::retry::Stored>>,
     pub catch_up: Option<scheduler::catch_up::CatchUp>,
+    pub overlap_skips: Option<bool>,
 }
 
 fn not_found(id: Uuid) -> ApiError {
@@ -118,6 +121,7 @@ pub async fn create(state: &AppState, viewer: &Claims, mut draft: Draft) -> ApiR
             alert_policy: policy_json.as_ref(),
             retry_policy: retry_json.as_ref(),
             catch_up_policy: draft.catch_up.as_str(),
+            overlap_policy: overlap_str(draft.overlap_skips),
         },
         i64::from(plan.limits().max_jobs),
     )
@@ -175,6 +179,9 @@ pub async fn update(
         catch_up: changes
             .catch_up
             .unwrap_or_else(|| scheduler::catch_up::CatchUp::parse(&job.catch_up_policy)),
+        overlap_skips: changes
+            .overlap_skips
+            .unwrap_or(job.overlap_policy == "SKIP"),
     };
     validate::draft(&mut draft, plan, &targets(state))?;
     let schedule_changed = draft.cron_expression.trim() != job.cron_expression
@@ -193,6 +200,7 @@ pub async fn update(
     job.alert_policy = policy_json(draft.alert_policy.as_ref());
     job.retry_policy = retry_json(draft.retry_policy.as_ref());
     job.catch_up_policy = draft.catch_up.as_str().to_owned();
+    job.overlap_policy = overlap_str(draft.overlap_skips).to_owned();
     if schedule_changed {
         job.next_run_at = scheduler::control::next_fire_time(&job, Utc::now());
     }
@@ -206,47 +214,6 @@ pub async fn update(
         sync_schedule(state, &saved, plan).await;
     }
     Ok(saved)
-}
-
-fn retry_json(retry: Option<&scheduler::retry::Stored>) -> Option<serde_json::Value> {
-    retry.map(|r| serde_json::to_value(r).expect("retry policy serialises"))
-}
-
-fn policy_json(policy: Option<&AlertPolicy>) -> Option<serde_json::Value> {
-    policy.map(|p| serde_json::to_value(p).expect("policy serialises"))
-}
-
-/// Every channel a policy names is one of the viewer's (BAD_USER_INPUT otherwise).
-/// Notices go to a channel once it is verified.
-async fn check_channels(
-    conn: &mut db::AsyncPgConnection,
-    viewer: &Claims,
-    policy: Option<&AlertPolicy>,
-) -> ApiResult<()> {
-    let Some(policy) = policy else {
-        return Ok(());
-    };
-    if policy.channel_ids.is_empty() {
-        return Ok(());
-    }
-    let owned: Vec<Uuid> = db::models::NotificationChannel::of_user(conn, viewer.sub)
-        .await?
-        .into_iter()
-        .map(|c| c.id)
-        .collect();
-    match policy.channel_ids.iter().find(|id| !owned.contains(id)) {
-        Some(id) => Err(ApiError::bad_input(
-            "alertPolicy.channelIds",
-            format!("no notification channel with id {id}"),
-        )),
-        None => Ok(()),
-    }
-}
-
-fn criteria_json(
-    criteria: Option<&scheduler::criteria::SuccessCriteria>,
-) -> Option<serde_json::Value> {
-    criteria.map(|c| serde_json::to_value(c).expect("criteria serialise"))
 }
 
 /// `deleteJob`: the job, its logs, and its place in the schedule.

@@ -55,6 +55,8 @@ pub struct Job {
     /// `LATEST_ONCE`, `SKIP` or `ALL`: what it does with slots missed in a gap
     /// (`scheduler::catch_up`).
     pub catch_up_policy: String,
+    /// `ALLOW` or `SKIP`: whether a slot fires while the previous run is still out.
+    pub overlap_policy: String,
 }
 
 /// An ACTIVE job as the reconciler sees it (see [`Job::active_page`]).
@@ -93,6 +95,7 @@ pub struct NewJob<'a> {
     pub alert_policy: Option<&'a serde_json::Value>,
     pub retry_policy: Option<&'a serde_json::Value>,
     pub catch_up_policy: &'a str,
+    pub overlap_policy: &'a str,
 }
 
 impl Job {
@@ -243,6 +246,7 @@ impl Job {
             jobs::pause_note.eq(&job.pause_note),
             jobs::retry_policy.eq(&job.retry_policy),
             jobs::catch_up_policy.eq(&job.catch_up_policy),
+            jobs::overlap_policy.eq(&job.overlap_policy),
         ))
         .returning(Job::as_returning())
         .get_result(conn)

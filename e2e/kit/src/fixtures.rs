@@ -128,6 +128,7 @@ pub async fn insert_job(
             alert_policy: None,
             retry_policy: None,
             catch_up_policy: "LATEST_ONCE",
+            overlap_policy: "ALLOW",
         },
     )
     .await

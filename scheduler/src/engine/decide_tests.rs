@@ -40,6 +40,7 @@ fn job(status: JobStatus) -> Job {
         pause_note: None,
         retry_policy: None,
         catch_up_policy: "LATEST_ONCE".to_owned(),
+        overlap_policy: "ALLOW".to_owned(),
         updated_at: at(0, 0, 0),
     }
 }

@@ -33,10 +33,12 @@ const ROOM_POLL: Duration = Duration::from_millis(250);
 /// A prepared run waiting for its start time.
 pub(super) struct Fire {
     request: execute::Request,
-    member: String,
+    pub(super) member: String,
     follow: FollowUp,
     /// The written row (PREPARED, or a manual run's PENDING row).
-    row: ExecutionLog,
+    pub(super) row: ExecutionLog,
+    /// Its job's `overlapPolicy` is SKIP (see [`super::overlap`]).
+    pub(super) skips_overlap: bool,
     permit: OwnedSemaphorePermit,
     /// The run's trace, from here until its outcome is recorded.
     span: tracing::Span,
@@ -74,6 +76,7 @@ impl Groups {
             request,
             member,
             follow: FollowUp::of(Some(job)),
+            skips_overlap: job.overlap_policy == "SKIP",
             row,
             permit,
             span,
@@ -111,6 +114,7 @@ impl Scheduler {
             if let Ok(wait) = (at - Utc::now()).to_std() {
                 tokio::time::sleep(wait).await;
             }
+            let group = self.skip_overlapping(group).await;
             let waiting = self.send_group(group, &record_tx).await;
             if !waiting.is_empty() {
                 tokio::spawn(self.clone().send_when_room(waiting, record_tx.clone()));
@@ -185,6 +189,7 @@ impl Scheduler {
                 }
             }
             let group = self.last_look(waiting).await;
+            let group = self.skip_overlapping(group).await;
             waiting = self.send_group(group, &record_tx).await;
         }
     }
@@ -313,6 +318,7 @@ impl Scheduler {
             row,
             permit,
             span,
+            ..
         } = fire;
         let lateness = (sent.at - row.scheduled_for).to_std().unwrap_or_default();
         metrics::histogram!("cronops_scheduler_lateness_seconds").record(lateness.as_secs_f64());

@@ -24,6 +24,7 @@ mod finished;
 mod fire;
 mod isolate;
 mod lease;
+mod overlap;
 mod prepare;
 mod record;
 mod sent;

@@ -391,3 +391,60 @@ pub async fn slots_with_runs(
         .load(conn)
         .await
 }
+
+/// Of these (job, slot) pairs, those whose job has an earlier run still out (PREPARED,
+/// PENDING or RUNNING), with the slot of the earliest such run.
+pub async fn still_out_before(
+    conn: &mut AsyncPgConnection,
+    slots: &[(Uuid, DateTime<Utc>)],
+) -> QueryResult<Vec<(Uuid, DateTime<Utc>, DateTime<Utc>)>> {
+    #[derive(QueryableByName)]
+    struct Out {
+        #[diesel(sql_type = SqlUuid)]
+        job_id: Uuid,
+        #[diesel(sql_type = Timestamptz)]
+        slot: DateTime<Utc>,
+        #[diesel(sql_type = Timestamptz)]
+        running: DateTime<Utc>,
+    }
+    // A run is due no earlier than its slot, and none is out for a day: the bounds let
+    // the (job, started_at) index find them.
+    let out: Vec<Out> = diesel::sql_query(format!(
+        "SELECT DISTINCT ON (v.job_id, v.slot) v.job_id, v.slot, l.scheduled_for AS running \
+         FROM unnest($1::uuid[], $2::timestamptz[]) AS v(job_id, slot) \
+         JOIN execution_logs AS l ON l.job_id = v.job_id AND l.scheduled_for < v.slot \
+          AND l.started_at >= v.slot - interval '1 day' AND l.scheduled_for >= v.slot - interval '1 day' \
+          AND {} \
+         ORDER BY v.job_id, v.slot, l.scheduled_for",
+        status_among(&[
+            ExecutionStatus::Prepared,
+            ExecutionStatus::Pending,
+            ExecutionStatus::Running,
+        ])
+    ))
+    .bind::<Array<SqlUuid>, _>(slots.iter().map(|s| s.0).collect::<Vec<_>>())
+    .bind::<Array<Timestamptz>, _>(slots.iter().map(|s| s.1).collect::<Vec<_>>())
+    .load(conn)
+    .await?;
+    Ok(out
+        .into_iter()
+        .map(|o| (o.job_id, o.slot, o.running))
+        .collect())
+}
+
+/// Turns prepared runs that never went out into SKIPPED records (`rows`, same ids and
+/// slots), in one transaction: the prepared rows go as a withdrawal does, and the records
+/// come in as the misfire rule's do, so every count follows.
+pub async fn skip_prepared(
+    conn: &mut AsyncPgConnection,
+    rows: Vec<NewExecutionLog>,
+) -> QueryResult<Vec<ExecutionLog>> {
+    use diesel_async::AsyncConnection;
+    conn.transaction::<_, diesel::result::Error, _>(async move |conn| {
+        let runs: Vec<(Uuid, DateTime<Utc>)> =
+            rows.iter().map(|r| (r.id, r.scheduled_for)).collect();
+        ExecutionLog::withdraw(conn, &runs).await?;
+        ExecutionLog::insert_new(conn, &rows).await
+    })
+    .await
+}

@@ -1,0 +1,93 @@
+//! `overlapPolicy: SKIP`: a slot due while the previous run is still out is recorded as
+//! SKIPPED, not fired, so a slow target never has two runs of the job at once.
+
+use std::time::Duration;
+
+use db::ExecutionStatus;
+use serde_json::json;
+use testkit::target::Reply;
+use testkit::{TestEnv, fixtures, job_api, poll_until};
+
+#[tokio::test]
+async fn a_slot_due_while_the_previous_run_is_out_is_skipped() {
+    let env = TestEnv::new().await;
+    let server = env.start_all().await;
+    let api = server.api();
+    let ann = job_api::pro_user(&env, api, "ann").await;
+    // Every second, against a target that takes 2.5 s.
+    env.target.reply(
+        "/slow",
+        Reply {
+            delay: Duration::from_millis(2500),
+            ..Reply::default()
+        },
+    );
+    let mut input = job_api::job_input(&env, "slow");
+    input["cronExpression"] = json!("* * * * * *");
+    input["targetUrl"] = json!(env.target.url("/slow"));
+    input["overlapPolicy"] = json!("SKIP");
+    let created = job_api::create(api, &ann, input).await;
+    assert_eq!(created["errors"], serde_json::Value::Null, "{created}");
+    let id = created["data"]["createJob"]["id"].clone();
+    let job_id = id.as_str().unwrap().parse().unwrap();
+
+    let runs = poll_until(
+        "three runs and some skipped slots",
+        Duration::from_secs(30),
+        || async {
+            let runs = fixtures::runs(&env.database, job_id).await;
+            let done = runs
+                .iter()
+                .filter(|r| r.status == ExecutionStatus::Success)
+                .count();
+            let skipped = runs
+                .iter()
+                .filter(|r| r.status == ExecutionStatus::Skipped)
+                .count();
+            (done >= 3 && skipped >= 3).then_some(runs)
+        },
+    )
+    .await;
+    let pause = api
+        .graphql(
+            "mutation($id: ID!) { pauseJob(id: $id) { status } }",
+            json!({"id": id}),
+            Some(&ann.access_token),
+        )
+        .await;
+    assert_eq!(pause["data"]["pauseJob"]["status"], "PAUSED");
+
+    // The runs that fired never overlapped: each went out after the previous finished.
+    let mut fired: Vec<_> = runs
+        .iter()
+        .filter(|r| r.status == ExecutionStatus::Success)
+        .collect();
+    fired.sort_by_key(|r| r.scheduled_for);
+    for pair in fired.windows(2) {
+        assert!(
+            pair[1].sent_at.unwrap() >= pair[0].finished_at.unwrap(),
+            "overlapping runs: {pair:?}"
+        );
+    }
+    let skipped = runs
+        .iter()
+        .find(|r| r.status == ExecutionStatus::Skipped)
+        .unwrap();
+    assert!(
+        skipped
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("overlapPolicy is SKIP"),
+        "{skipped:?}"
+    );
+    // The job says its policy.
+    let shown = api
+        .graphql(
+            "query($id: ID!) { job(id: $id) { overlapPolicy } }",
+            json!({"id": id}),
+            Some(&ann.access_token),
+        )
+        .await;
+    assert_eq!(shown["data"]["job"]["overlapPolicy"], "SKIP");
+}
