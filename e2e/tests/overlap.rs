@@ -91,3 +91,62 @@ async fn a_slot_due_while_the_previous_run_is_out_is_skipped() {
         .await;
     assert_eq!(shown["data"]["job"]["overlapPolicy"], "SKIP");
 }
+
+#[tokio::test]
+async fn buffer_one_fires_one_waiting_slot_as_soon_as_the_previous_run_ends() {
+    let env = TestEnv::new().await;
+    let server = env.start_all().await;
+    let api = server.api();
+    let bea = job_api::pro_user(&env, api, "bea").await;
+    env.target.reply(
+        "/slower",
+        Reply {
+            delay: Duration::from_millis(2500),
+            ..Reply::default()
+        },
+    );
+    let mut input = job_api::job_input(&env, "slower");
+    input["cronExpression"] = json!("* * * * * *");
+    input["targetUrl"] = json!(env.target.url("/slower"));
+    input["overlapPolicy"] = json!("BUFFER_ONE");
+    let created = job_api::create(api, &bea, input).await;
+    let id = created["data"]["createJob"]["id"].clone();
+    let job_id = id.as_str().unwrap().parse().unwrap();
+    let runs = poll_until("three runs", Duration::from_secs(30), || async {
+        let runs = fixtures::runs(&env.database, job_id).await;
+        let done = runs
+            .iter()
+            .filter(|r| r.status == ExecutionStatus::Success)
+            .count();
+        (done >= 3).then_some(runs)
+    })
+    .await;
+    api.graphql(
+        "mutation($id: ID!) { pauseJob(id: $id) { status } }",
+        json!({"id": id}),
+        Some(&bea.access_token),
+    )
+    .await;
+    let mut fired: Vec<_> = runs
+        .iter()
+        .filter(|r| r.status == ExecutionStatus::Success)
+        .collect();
+    fired.sort_by_key(|r| r.scheduled_for);
+    for pair in fired.windows(2) {
+        let (previous, next) = (pair[0], pair[1]);
+        let gap = next.sent_at.unwrap() - previous.finished_at.unwrap();
+        assert!(
+            gap >= chrono::Duration::zero() && gap < chrono::Duration::milliseconds(1500),
+            "the waiting slot goes as the previous run ends: {gap} between {pair:?}"
+        );
+    }
+    let skipped = runs
+        .iter()
+        .filter(|r| r.status == ExecutionStatus::Skipped)
+        .collect::<Vec<_>>();
+    assert!(!skipped.is_empty(), "{runs:?}");
+    assert!(
+        skipped[0].error.as_deref().unwrap().contains("BUFFER_ONE"),
+        "{skipped:?}"
+    );
+}

@@ -215,7 +215,10 @@ impl JobsMutation {
                 .map(RetryPolicyInput::read)
                 .transpose()?,
             catch_up: input.catch_up_policy.map(Into::into).unwrap_or_default(),
-            overlap_skips: input.overlap_policy == Some(OverlapPolicy::Skip),
+            overlap: input
+                .overlap_policy
+                .unwrap_or(OverlapPolicy::Allow)
+                .as_str(),
         };
         Ok(Job(jobs::create(state(ctx), viewer, draft).await?))
     }
@@ -250,7 +253,7 @@ impl JobsMutation {
                 MaybeUndefined::Value(policy) => Some(Some(policy.read()?)),
             },
             catch_up: input.catch_up_policy.map(Into::into),
-            overlap_skips: input.overlap_policy.map(|p| p == OverlapPolicy::Skip),
+            overlap: input.overlap_policy.map(OverlapPolicy::as_str),
         };
         let _ = input.target_type;
         Ok(Job(

@@ -28,6 +28,7 @@ use async_graphql::{MergedObject, MergedSubscription, Schema};
 use crate::state::AppState;
 
 pub use enums::*;
+pub use retry::OverlapPolicy;
 
 /// Every query of the contract, by area.
 #[derive(MergedObject, Default)]

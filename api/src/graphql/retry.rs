@@ -163,6 +163,9 @@ pub enum OverlapPolicy {
     Allow,
     /// It does not: it is recorded as a SKIPPED run saying which run was still out.
     Skip,
+    /// One such slot waits and fires as soon as the previous run ends; further ones are
+    /// SKIPPED.
+    BufferOne,
 }
 
 impl OverlapPolicy {
@@ -170,14 +173,15 @@ impl OverlapPolicy {
         match self {
             OverlapPolicy::Allow => "ALLOW",
             OverlapPolicy::Skip => "SKIP",
+            OverlapPolicy::BufferOne => "BUFFER_ONE",
         }
     }
 
     pub fn parse(stored: &str) -> OverlapPolicy {
-        if stored == "SKIP" {
-            OverlapPolicy::Skip
-        } else {
-            OverlapPolicy::Allow
+        match stored {
+            "SKIP" => OverlapPolicy::Skip,
+            "BUFFER_ONE" => OverlapPolicy::BufferOne,
+            _ => OverlapPolicy::Allow,
         }
     }
 }

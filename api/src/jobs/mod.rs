@@ -18,7 +18,7 @@ use crate::graphql::connection::{Page, PageRequest};
 use crate::state::AppState;
 use scheduler::alerts::AlertPolicy;
 use scheduler::criteria::SuccessCriteria;
-use stored::{check_channels, criteria_json, overlap_str, policy_json, retry_json};
+use stored::{check_channels, criteria_json, policy_json, retry_json};
 use validate::Draft;
 
 /// What `createJob` gives (defaults already applied by the schema).
@@ -45,7 +45,7 @@ pub struct JobChanges {
     /// `Some(None)` goes back to the defaults.
     pub retry_policy: Option<Option<scheduler::retry::Stored>>,
     pub catch_up: Option<scheduler::catch_up::CatchUp>,
-    pub overlap_skips: Option<bool>,
+    pub overlap: Option<&'static str>,
 }
 
 fn not_found(id: Uuid) -> ApiError {
@@ -121,7 +121,7 @@ pub async fn create(state: &AppState, viewer: &Claims, mut draft: Draft) -> ApiR
             alert_policy: policy_json.as_ref(),
             retry_policy: retry_json.as_ref(),
             catch_up_policy: draft.catch_up.as_str(),
-            overlap_policy: overlap_str(draft.overlap_skips),
+            overlap_policy: draft.overlap,
         },
         i64::from(plan.limits().max_jobs),
     )
@@ -179,9 +179,9 @@ pub async fn update(
         catch_up: changes
             .catch_up
             .unwrap_or_else(|| scheduler::catch_up::CatchUp::parse(&job.catch_up_policy)),
-        overlap_skips: changes
-            .overlap_skips
-            .unwrap_or(job.overlap_policy == "SKIP"),
+        overlap: changes
+            .overlap
+            .unwrap_or_else(|| crate::graphql::OverlapPolicy::parse(&job.overlap_policy).as_str()),
     };
     validate::draft(&mut draft, plan, &targets(state))?;
     let schedule_changed = draft.cron_expression.trim() != job.cron_expression
@@ -200,7 +200,7 @@ pub async fn update(
     job.alert_policy = policy_json(draft.alert_policy.as_ref());
     job.retry_policy = retry_json(draft.retry_policy.as_ref());
     job.catch_up_policy = draft.catch_up.as_str().to_owned();
-    job.overlap_policy = overlap_str(draft.overlap_skips).to_owned();
+    job.overlap_policy = draft.overlap.to_owned();
     if schedule_changed {
         job.next_run_at = scheduler::control::next_fire_time(&job, Utc::now());
     }

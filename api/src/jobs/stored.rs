@@ -8,10 +8,6 @@ use uuid::Uuid;
 use crate::auth::tokens::Claims;
 use crate::error::{ApiError, ApiResult};
 
-pub(super) fn overlap_str(skips: bool) -> &'static str {
-    if skips { "SKIP" } else { "ALLOW" }
-}
-
 pub(super) fn retry_json(retry: Option<&scheduler::retry::Stored>) -> Option<serde_json::Value> {
     retry.map(|r| serde_json::to_value(r).expect("retry policy serialises"))
 }

@@ -30,8 +30,8 @@ pub struct Draft {
     /// `None`: every failure retried, the default waits.
     pub retry_policy: Option<scheduler::retry::Stored>,
     pub catch_up: scheduler::catch_up::CatchUp,
-    /// `overlapPolicy: SKIP`.
-    pub overlap_skips: bool,
+    /// `overlapPolicy`: `ALLOW`, `SKIP` or `BUFFER_ONE`.
+    pub overlap: &'static str,
 }
 
 pub const MAX_URL: usize = 2048;

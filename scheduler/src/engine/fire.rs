@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use super::Scheduler;
 use super::finished::{Finished, FollowUp};
+use super::overlap::Overlap;
 use super::record::Record;
 use super::sent::Sent;
 use crate::events::{self, EventKind, ExecutionEvent};
@@ -37,8 +38,8 @@ pub(super) struct Fire {
     follow: FollowUp,
     /// The written row (PREPARED, or a manual run's PENDING row).
     pub(super) row: ExecutionLog,
-    /// Its job's `overlapPolicy` is SKIP (see [`super::overlap`]).
-    pub(super) skips_overlap: bool,
+    /// Its job's `overlapPolicy` (see [`super::overlap`]).
+    pub(super) overlap: Overlap,
     permit: OwnedSemaphorePermit,
     /// The run's trace, from here until its outcome is recorded.
     span: tracing::Span,
@@ -76,7 +77,7 @@ impl Groups {
             request,
             member,
             follow: FollowUp::of(Some(job)),
-            skips_overlap: job.overlap_policy == "SKIP",
+            overlap: Overlap::of(job),
             row,
             permit,
             span,
@@ -114,8 +115,9 @@ impl Scheduler {
             if let Ok(wait) = (at - Utc::now()).to_std() {
                 tokio::time::sleep(wait).await;
             }
-            let group = self.skip_overlapping(group).await;
-            let waiting = self.send_group(group, &record_tx).await;
+            let sorted = self.skip_overlapping(group).await;
+            let mut waiting = self.send_group(sorted.fire, &record_tx).await;
+            waiting.extend(sorted.buffered);
             if !waiting.is_empty() {
                 tokio::spawn(self.clone().send_when_room(waiting, record_tx.clone()));
             }
@@ -189,8 +191,9 @@ impl Scheduler {
                 }
             }
             let group = self.last_look(waiting).await;
-            let group = self.skip_overlapping(group).await;
-            waiting = self.send_group(group, &record_tx).await;
+            let sorted = self.skip_overlapping(group).await;
+            waiting = self.send_group(sorted.fire, &record_tx).await;
+            waiting.extend(sorted.buffered);
         }
     }
 

@@ -1,5 +1,7 @@
-//! `overlapPolicy: SKIP`: a slot due while its job's previous run is still out is not
-//! fired but recorded as SKIPPED. Decided at the moment of firing (runs are prepared
+//! `overlapPolicy`: with `SKIP`, a slot due while its job's previous run is still out is
+//! not fired but recorded as SKIPPED; with `BUFFER_ONE`, one such slot waits and fires
+//! as soon as the previous run ends, and further ones are SKIPPED. Decided at the moment
+//! of firing (runs are prepared
 //! ahead, when the previous one may not even have left), from the runs in PostgreSQL,
 //! so every instance sees the same: a run out is PREPARED, PENDING or RUNNING, and one
 //! left by a dead instance is closed once its lease runs out, so it blocks no longer.
@@ -13,17 +15,47 @@ use super::Scheduler;
 use super::fire::Fire;
 use crate::queue;
 
+/// A job's overlap policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Overlap {
+    Allow,
+    Skip,
+    BufferOne,
+}
+
+impl Overlap {
+    pub(super) fn of(job: &db::models::Job) -> Overlap {
+        match job.overlap_policy.as_str() {
+            "SKIP" => Overlap::Skip,
+            "BUFFER_ONE" => Overlap::BufferOne,
+            _ => Overlap::Allow,
+        }
+    }
+}
+
+/// What becomes of a group's runs: those that fire now, and those that wait for the run
+/// still out (`BUFFER_ONE`).
+pub(super) struct Sorted {
+    pub fire: Vec<Fire>,
+    pub buffered: Vec<Fire>,
+}
+
 impl Scheduler {
-    /// Keeps the runs that may fire; records as SKIPPED the slots of `SKIP` jobs whose
-    /// previous run is still out, and releases them. If PostgreSQL cannot say, all fire.
-    pub(super) async fn skip_overlapping(&self, group: Vec<Fire>) -> Vec<Fire> {
+    /// Sorts a group's runs by their jobs' overlap policies: records as SKIPPED (and
+    /// releases) the slots that may not fire while an earlier run is out, holds back one
+    /// per `BUFFER_ONE` job, and keeps the rest. If PostgreSQL cannot say, all fire.
+    pub(super) async fn skip_overlapping(&self, group: Vec<Fire>) -> Sorted {
+        let all_fire = |fire| Sorted {
+            fire,
+            buffered: Vec::new(),
+        };
         let candidates: Vec<(uuid::Uuid, chrono::DateTime<Utc>)> = group
             .iter()
-            .filter(|f| f.skips_overlap && f.row.trigger == ExecutionTrigger::Schedule)
+            .filter(|f| f.overlap != Overlap::Allow && f.row.trigger == ExecutionTrigger::Schedule)
             .map(|f| (f.row.job_id, f.row.scheduled_for))
             .collect();
         if candidates.is_empty() {
-            return group;
+            return all_fire(group);
         }
         let shared = &self.0;
         let looked = async {
@@ -35,27 +67,48 @@ impl Scheduler {
             Ok(found) => found,
             Err(e) => {
                 tracing::warn!(error = %e, "could not check for runs still out; firing as prepared");
-                return group;
+                return all_fire(group);
             }
         };
         if out.is_empty() {
-            return group;
+            return all_fire(group);
         }
         let now = Utc::now();
-        let (skipped, keep): (Vec<Fire>, Vec<Fire>) = group.into_iter().partition(|f| {
-            f.skips_overlap
-                && out
-                    .iter()
-                    .any(|(job, slot, _)| *job == f.row.job_id && *slot == f.row.scheduled_for)
-        });
+        let earlier_out = |f: &Fire| {
+            out.iter()
+                .find(|(job, slot, ..)| *job == f.row.job_id && *slot == f.row.scheduled_for)
+                .map_or(0, |o| o.3)
+        };
+        let (mut keep, mut skipped, mut buffered) = (Vec::new(), Vec::new(), Vec::new());
+        for fire in group {
+            if fire.row.trigger != ExecutionTrigger::Schedule {
+                keep.push(fire);
+                continue;
+            }
+            match (fire.overlap, earlier_out(&fire)) {
+                (Overlap::Allow, _) | (_, 0) => keep.push(fire),
+                // The run out is the only one ahead: this slot is the one that waits.
+                (Overlap::BufferOne, 1) => buffered.push(fire),
+                _ => skipped.push(fire),
+            }
+        }
+        if skipped.is_empty() {
+            return Sorted {
+                fire: keep,
+                buffered,
+            };
+        }
         let records: Vec<NewExecutionLog> = skipped
             .iter()
             .map(|f| {
                 let running = out
                     .iter()
-                    .find(|(job, slot, _)| *job == f.row.job_id && *slot == f.row.scheduled_for)
-                    .map(|o| o.2)
-                    .unwrap_or(f.row.scheduled_for);
+                    .find(|(job, slot, ..)| *job == f.row.job_id && *slot == f.row.scheduled_for)
+                    .map_or(f.row.scheduled_for, |o| o.2);
+                let policy = match f.overlap {
+                    Overlap::BufferOne => "BUFFER_ONE and a slot already waits",
+                    _ => "SKIP",
+                };
                 NewExecutionLog {
                     id: f.row.id,
                     job_id: f.row.job_id,
@@ -68,7 +121,7 @@ impl Scheduler {
                     started_at: f.row.started_at,
                     finished_at: Some(now),
                     error: Some(format!(
-                        "not fired: the run of {} was still out, and the job's overlapPolicy is SKIP",
+                        "not fired: the run of {} was still out, and the job's overlapPolicy is {policy}",
                         running.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
                     )),
                 }
@@ -80,7 +133,10 @@ impl Scheduler {
             Ok(rows) => rows,
             Err(e) => {
                 tracing::warn!(error = %e, "could not record skipped slots; firing them");
-                return keep.into_iter().chain(skipped).collect();
+                return Sorted {
+                    fire: keep.into_iter().chain(skipped).collect(),
+                    buffered,
+                };
             }
         };
         let members: Vec<String> = skipped
@@ -102,6 +158,9 @@ impl Scheduler {
             tracing::warn!(error = %e, "could not release skipped slots; their leases will expire");
         }
         shared.held.forget(members);
-        keep
+        Sorted {
+            fire: keep,
+            buffered,
+        }
     }
 }

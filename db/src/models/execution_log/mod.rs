@@ -392,12 +392,12 @@ pub async fn slots_with_runs(
         .await
 }
 
-/// Of these (job, slot) pairs, those whose job has an earlier run still out (PREPARED,
-/// PENDING or RUNNING), with the slot of the earliest such run.
+/// Of these (job, slot) pairs, those whose job has earlier runs still out (PREPARED,
+/// PENDING or RUNNING): (job, slot, the earliest such run's slot, how many).
 pub async fn still_out_before(
     conn: &mut AsyncPgConnection,
     slots: &[(Uuid, DateTime<Utc>)],
-) -> QueryResult<Vec<(Uuid, DateTime<Utc>, DateTime<Utc>)>> {
+) -> QueryResult<Vec<(Uuid, DateTime<Utc>, DateTime<Utc>, i64)>> {
     #[derive(QueryableByName)]
     struct Out {
         #[diesel(sql_type = SqlUuid)]
@@ -406,16 +406,18 @@ pub async fn still_out_before(
         slot: DateTime<Utc>,
         #[diesel(sql_type = Timestamptz)]
         running: DateTime<Utc>,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        count: i64,
     }
     // A run is due no earlier than its slot, and none is out for a day: the bounds let
     // the (job, started_at) index find them.
     let out: Vec<Out> = diesel::sql_query(format!(
-        "SELECT DISTINCT ON (v.job_id, v.slot) v.job_id, v.slot, l.scheduled_for AS running \
+        "SELECT v.job_id, v.slot, min(l.scheduled_for) AS running, count(*) AS count \
          FROM unnest($1::uuid[], $2::timestamptz[]) AS v(job_id, slot) \
          JOIN execution_logs AS l ON l.job_id = v.job_id AND l.scheduled_for < v.slot \
           AND l.started_at >= v.slot - interval '1 day' AND l.scheduled_for >= v.slot - interval '1 day' \
           AND {} \
-         ORDER BY v.job_id, v.slot, l.scheduled_for",
+         GROUP BY v.job_id, v.slot",
         status_among(&[
             ExecutionStatus::Prepared,
             ExecutionStatus::Pending,
@@ -428,7 +430,7 @@ pub async fn still_out_before(
     .await?;
     Ok(out
         .into_iter()
-        .map(|o| (o.job_id, o.slot, o.running))
+        .map(|o| (o.job_id, o.slot, o.running, o.count))
         .collect())
 }
 
