@@ -1,35 +1,46 @@
-//! `overlapPolicy: SKIP`: a slot due while the previous run is still out is recorded as
-//! SKIPPED, not fired, so a slow target never has two runs of the job at once.
+//! `overlapPolicy`: with SKIP a slot due while the previous run is still out is recorded
+//! as SKIPPED, not fired, so a slow target never has two runs of the job at once; with
+//! BUFFER_ONE one such slot waits for the previous run to end.
 
 use std::time::Duration;
 
 use db::ExecutionStatus;
 use serde_json::json;
 use testkit::target::Reply;
-use testkit::{TestEnv, fixtures, job_api, poll_until};
+use testkit::{Cronops, TestEnv, fixtures, job_api, poll_until};
 
-#[tokio::test]
-async fn a_slot_due_while_the_previous_run_is_out_is_skipped() {
-    let env = TestEnv::new().await;
+/// An every-second job of a new PRO user against a target that takes 2.5 s, with
+/// `policy`: the running server, the user's token, and the job's id.
+async fn slow_job(env: &TestEnv, name: &str, policy: &str) -> (Cronops, String, String) {
     let server = env.start_all().await;
-    let api = server.api();
-    let ann = job_api::pro_user(&env, api, "ann").await;
-    // Every second, against a target that takes 2.5 s.
+    let who = job_api::pro_user(env, server.api(), name).await;
+    let path = format!("/{name}");
     env.target.reply(
-        "/slow",
+        &path,
         Reply {
             delay: Duration::from_millis(2500),
             ..Reply::default()
         },
     );
-    let mut input = job_api::job_input(&env, "slow");
+    let mut input = job_api::job_input(env, name);
     input["cronExpression"] = json!("* * * * * *");
-    input["targetUrl"] = json!(env.target.url("/slow"));
-    input["overlapPolicy"] = json!("SKIP");
-    let created = job_api::create(api, &ann, input).await;
+    input["targetUrl"] = json!(env.target.url(&path));
+    input["overlapPolicy"] = json!(policy);
+    let created = job_api::create(server.api(), &who, input).await;
     assert_eq!(created["errors"], serde_json::Value::Null, "{created}");
-    let id = created["data"]["createJob"]["id"].clone();
-    let job_id = id.as_str().unwrap().parse().unwrap();
+    let id = created["data"]["createJob"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (server, who.access_token, id)
+}
+
+#[tokio::test]
+async fn a_slot_due_while_the_previous_run_is_out_is_skipped() {
+    let env = TestEnv::new().await;
+    let (server, token, id) = slow_job(&env, "slow", "SKIP").await;
+    let api = server.api();
+    let job_id = id.parse().unwrap();
 
     let runs = poll_until(
         "three runs and some skipped slots",
@@ -52,7 +63,7 @@ async fn a_slot_due_while_the_previous_run_is_out_is_skipped() {
         .graphql(
             "mutation($id: ID!) { pauseJob(id: $id) { status } }",
             json!({"id": id}),
-            Some(&ann.access_token),
+            Some(&token),
         )
         .await;
     assert_eq!(pause["data"]["pauseJob"]["status"], "PAUSED");
@@ -86,7 +97,7 @@ async fn a_slot_due_while_the_previous_run_is_out_is_skipped() {
         .graphql(
             "query($id: ID!) { job(id: $id) { overlapPolicy } }",
             json!({"id": id}),
-            Some(&ann.access_token),
+            Some(&token),
         )
         .await;
     assert_eq!(shown["data"]["job"]["overlapPolicy"], "SKIP");
@@ -95,23 +106,9 @@ async fn a_slot_due_while_the_previous_run_is_out_is_skipped() {
 #[tokio::test]
 async fn buffer_one_fires_one_waiting_slot_as_soon_as_the_previous_run_ends() {
     let env = TestEnv::new().await;
-    let server = env.start_all().await;
+    let (server, token, id) = slow_job(&env, "slower", "BUFFER_ONE").await;
     let api = server.api();
-    let bea = job_api::pro_user(&env, api, "bea").await;
-    env.target.reply(
-        "/slower",
-        Reply {
-            delay: Duration::from_millis(2500),
-            ..Reply::default()
-        },
-    );
-    let mut input = job_api::job_input(&env, "slower");
-    input["cronExpression"] = json!("* * * * * *");
-    input["targetUrl"] = json!(env.target.url("/slower"));
-    input["overlapPolicy"] = json!("BUFFER_ONE");
-    let created = job_api::create(api, &bea, input).await;
-    let id = created["data"]["createJob"]["id"].clone();
-    let job_id = id.as_str().unwrap().parse().unwrap();
+    let job_id = id.parse().unwrap();
     let runs = poll_until("three runs", Duration::from_secs(30), || async {
         let runs = fixtures::runs(&env.database, job_id).await;
         let done = runs
@@ -124,7 +121,7 @@ async fn buffer_one_fires_one_waiting_slot_as_soon_as_the_previous_run_ends() {
     api.graphql(
         "mutation($id: ID!) { pauseJob(id: $id) { status } }",
         json!({"id": id}),
-        Some(&bea.access_token),
+        Some(&token),
     )
     .await;
     let mut fired: Vec<_> = runs
