@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use db::ExecutionStatus;
+use db::models::ExecutionLog;
 use serde_json::json;
 use testkit::target::Reply;
 use testkit::{Cronops, TestEnv, fixtures, job_api, poll_until};
@@ -35,57 +36,59 @@ async fn slow_job(env: &TestEnv, name: &str, policy: &str) -> (Cronops, String, 
     (server, who.access_token, id)
 }
 
-#[tokio::test]
-async fn a_slot_due_while_the_previous_run_is_out_is_skipped() {
-    let env = TestEnv::new().await;
-    let (server, token, id) = slow_job(&env, "slow", "SKIP").await;
-    let api = server.api();
+/// Waits until the job has `done` successful and `skipped` skipped runs, pauses it, and
+/// returns its runs.
+async fn runs_until(
+    env: &TestEnv,
+    api: &testkit::Api,
+    token: &str,
+    id: &str,
+    done: usize,
+    skipped: usize,
+) -> Vec<ExecutionLog> {
     let job_id = id.parse().unwrap();
-
-    let runs = poll_until(
-        "three runs and some skipped slots",
-        Duration::from_secs(30),
-        || async {
-            let runs = fixtures::runs(&env.database, job_id).await;
-            let done = runs
-                .iter()
-                .filter(|r| r.status == ExecutionStatus::Success)
-                .count();
-            let skipped = runs
-                .iter()
-                .filter(|r| r.status == ExecutionStatus::Skipped)
-                .count();
-            (done >= 3 && skipped >= 3).then_some(runs)
-        },
-    )
+    let runs = poll_until("the runs to come", Duration::from_secs(30), || async {
+        let runs = fixtures::runs(&env.database, job_id).await;
+        let count = |status| runs.iter().filter(|r| r.status == status).count();
+        (count(ExecutionStatus::Success) >= done && count(ExecutionStatus::Skipped) >= skipped)
+            .then_some(runs)
+    })
     .await;
     let pause = api
         .graphql(
             "mutation($id: ID!) { pauseJob(id: $id) { status } }",
             json!({"id": id}),
-            Some(&token),
+            Some(token),
         )
         .await;
     assert_eq!(pause["data"]["pauseJob"]["status"], "PAUSED");
+    runs
+}
+
+/// The runs of `status`, by slot.
+fn with_status(runs: &[ExecutionLog], status: ExecutionStatus) -> Vec<&ExecutionLog> {
+    let mut of: Vec<&ExecutionLog> = runs.iter().filter(|r| r.status == status).collect();
+    of.sort_by_key(|r| r.scheduled_for);
+    of
+}
+
+#[tokio::test]
+async fn a_slot_due_while_the_previous_run_is_out_is_skipped() {
+    let env = TestEnv::new().await;
+    let (server, token, id) = slow_job(&env, "slow", "SKIP").await;
+    let api = server.api();
+    let runs = runs_until(&env, api, &token, &id, 3, 3).await;
 
     // The runs that fired never overlapped: each went out after the previous finished.
-    let mut fired: Vec<_> = runs
-        .iter()
-        .filter(|r| r.status == ExecutionStatus::Success)
-        .collect();
-    fired.sort_by_key(|r| r.scheduled_for);
-    for pair in fired.windows(2) {
+    for pair in with_status(&runs, ExecutionStatus::Success).windows(2) {
         assert!(
             pair[1].sent_at.unwrap() >= pair[0].finished_at.unwrap(),
             "overlapping runs: {pair:?}"
         );
     }
-    let skipped = runs
-        .iter()
-        .find(|r| r.status == ExecutionStatus::Skipped)
-        .unwrap();
+    let skipped = with_status(&runs, ExecutionStatus::Skipped);
     assert!(
-        skipped
+        skipped[0]
             .error
             .as_deref()
             .unwrap()
@@ -107,41 +110,15 @@ async fn a_slot_due_while_the_previous_run_is_out_is_skipped() {
 async fn buffer_one_fires_one_waiting_slot_as_soon_as_the_previous_run_ends() {
     let env = TestEnv::new().await;
     let (server, token, id) = slow_job(&env, "slower", "BUFFER_ONE").await;
-    let api = server.api();
-    let job_id = id.parse().unwrap();
-    let runs = poll_until("three runs", Duration::from_secs(30), || async {
-        let runs = fixtures::runs(&env.database, job_id).await;
-        let done = runs
-            .iter()
-            .filter(|r| r.status == ExecutionStatus::Success)
-            .count();
-        (done >= 3).then_some(runs)
-    })
-    .await;
-    api.graphql(
-        "mutation($id: ID!) { pauseJob(id: $id) { status } }",
-        json!({"id": id}),
-        Some(&token),
-    )
-    .await;
-    let mut fired: Vec<_> = runs
-        .iter()
-        .filter(|r| r.status == ExecutionStatus::Success)
-        .collect();
-    fired.sort_by_key(|r| r.scheduled_for);
-    for pair in fired.windows(2) {
-        let (previous, next) = (pair[0], pair[1]);
-        let gap = next.sent_at.unwrap() - previous.finished_at.unwrap();
+    let runs = runs_until(&env, server.api(), &token, &id, 3, 1).await;
+    for pair in with_status(&runs, ExecutionStatus::Success).windows(2) {
+        let gap = pair[1].sent_at.unwrap() - pair[0].finished_at.unwrap();
         assert!(
             gap >= chrono::Duration::zero() && gap < chrono::Duration::milliseconds(1500),
             "the waiting slot goes as the previous run ends: {gap} between {pair:?}"
         );
     }
-    let skipped = runs
-        .iter()
-        .filter(|r| r.status == ExecutionStatus::Skipped)
-        .collect::<Vec<_>>();
-    assert!(!skipped.is_empty(), "{runs:?}");
+    let skipped = with_status(&runs, ExecutionStatus::Skipped);
     assert!(
         skipped[0].error.as_deref().unwrap().contains("BUFFER_ONE"),
         "{skipped:?}"

@@ -244,19 +244,8 @@ impl Scheduler {
             runs = withdrawn.len(),
             "withdrew prepared runs of jobs paused or deleted since"
         );
-        let members: Vec<String> = withdrawn.iter().map(|f| f.member.clone()).collect();
-        if let Err(e) = queue::release(
-            &shared.redis,
-            &shared.keys,
-            &shared.config.concurrency,
-            &members,
-            &[],
-        )
-        .await
-        {
-            tracing::warn!(error = %e, "could not release withdrawn runs; their leases will expire");
-        }
-        shared.held.forget(members);
+        self.release_leases(withdrawn.into_iter().map(|f| f.member).collect())
+            .await;
         keep
     }
 

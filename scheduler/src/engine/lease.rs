@@ -35,6 +35,27 @@ impl Held {
 }
 
 impl Scheduler {
+    /// Gives up the leases of work that fires nothing (withdrawn, skipped, taken by
+    /// another instance) and stops renewing them. If Redis cannot be reached they expire.
+    pub(super) async fn release_leases(&self, members: Vec<String>) {
+        if members.is_empty() {
+            return;
+        }
+        let shared = &self.0;
+        if let Err(e) = queue::release(
+            &shared.redis,
+            &shared.keys,
+            &shared.config.concurrency,
+            &members,
+            &[],
+        )
+        .await
+        {
+            tracing::warn!(error = %e, count = members.len(), "could not release leases; they will expire");
+        }
+        shared.held.forget(members);
+    }
+
     /// Keeps the leases of everything this instance holds alive.
     pub(super) async fn renew_loop(self, stop: CancellationToken) {
         let shared = &self.0;

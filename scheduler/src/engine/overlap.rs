@@ -13,7 +13,6 @@ use db::{ExecutionStatus, ExecutionTrigger};
 
 use super::Scheduler;
 use super::fire::Fire;
-use crate::queue;
 
 /// A job's overlap policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,18 +145,7 @@ impl Scheduler {
             .collect();
         metrics::counter!("cronops_scheduler_overlaps_skipped_total")
             .increment(members.len() as u64);
-        if let Err(e) = queue::release(
-            &shared.redis,
-            &shared.keys,
-            &shared.config.concurrency,
-            &members,
-            &[],
-        )
-        .await
-        {
-            tracing::warn!(error = %e, "could not release skipped slots; their leases will expire");
-        }
-        shared.held.forget(members);
+        self.release_leases(members).await;
         Sorted {
             fire: keep,
             buffered,

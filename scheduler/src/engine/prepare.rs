@@ -267,20 +267,7 @@ impl Scheduler {
                 None => {}
             }
         }
-        if !plan.release.is_empty() {
-            if let Err(e) = queue::release(
-                &shared.redis,
-                &shared.keys,
-                &shared.config.concurrency,
-                &plan.release,
-                &[],
-            )
-            .await
-            {
-                tracing::warn!(error = %e, "could not release leases; they will expire");
-            }
-            shared.held.forget(plan.release);
-        }
+        self.release_leases(plan.release).await;
         for (c, row) in plan.abandoned {
             let follow = FollowUp::of(loaded.jobs.get(&row.job_id));
             tracing::warn!(job_id = %row.job_id, run_id = %row.id, "closing a run abandoned by a dead instance");
