@@ -180,3 +180,73 @@ async fn a_test_notice_reaches_a_verified_channel_and_policies_are_checked() {
         "{foreign}"
     );
 }
+
+#[tokio::test]
+async fn a_notice_the_endpoint_refuses_is_tried_again_and_the_channel_shows_why() {
+    let env = TestEnv::new().await;
+    let server = env.start_all().await;
+    let api = server.api();
+    let gus = job_api::user(&env, api, "gus").await;
+    let (webhook, _) = channels(&env, api, &gus, "/flaky-hook").await;
+    answer(&env, "/flaky-hook", 500);
+    answer(&env, "/failing", 503);
+    let id = job(
+        &env,
+        api,
+        &gus,
+        "/failing",
+        json!({"channelIds": [webhook]}),
+    )
+    .await;
+    run(&env, api, &gus, &id, 1).await;
+
+    // The first attempt is refused: the notice waits for its retry, saying why.
+    env.target
+        .wait_for("/flaky-hook", 1, Duration::from_secs(30))
+        .await;
+    let waiting = poll_until(
+        "the failed attempt recorded",
+        Duration::from_secs(10),
+        || async {
+            let all = notices(api, &gus, Some(&id)).await;
+            (all[0]["lastError"].is_string()).then_some(all)
+        },
+    )
+    .await;
+    assert_eq!(waiting[0]["status"], "PENDING");
+    assert_eq!(waiting[0]["attempts"], 1);
+    assert_eq!(waiting[0]["lastError"], "the endpoint answered HTTP 500");
+    let channel = ok(&api
+        .graphql(
+            "{ notificationChannels { id lastError } }",
+            json!({}),
+            Some(&gus.access_token),
+        )
+        .await)["notificationChannels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == webhook.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(channel["lastError"], "the endpoint answered HTTP 500");
+
+    // The endpoint recovers: the retry (5 s later) delivers the same notice.
+    answer(&env, "/flaky-hook", 200);
+    let got = env
+        .target
+        .wait_for("/flaky-hook", 2, Duration::from_secs(30))
+        .await;
+    let ids: Vec<&str> = got
+        .iter()
+        .map(|r| r.headers["x-cronops-notification-id"].to_str().unwrap())
+        .collect();
+    assert_eq!(ids[0], ids[1], "the same notice, again");
+    let sent = poll_until("the notice SENT", Duration::from_secs(10), || async {
+        let all = notices(api, &gus, Some(&id)).await;
+        (all[0]["status"] == "SENT").then_some(all)
+    })
+    .await;
+    assert_eq!(sent[0]["attempts"], 2);
+    assert_eq!(sent[0]["lastError"], Value::Null);
+}
