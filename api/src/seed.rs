@@ -199,7 +199,7 @@ async fn demo_jobs(
                 user_id,
                 name,
                 description: Some("Created by cronops seed"),
-                cron_expression: cron,
+                cron_expression: Some(cron),
                 timezone,
                 target_type: TargetType::Http,
                 target_url: url,
@@ -215,6 +215,11 @@ async fn demo_jobs(
                 retry_policy: None,
                 catch_up_policy: "LATEST_ONCE",
                 overlap_policy: "ALLOW",
+                run_at: None,
+                start_at: None,
+                end_at: None,
+                max_runs: None,
+                jitter_seconds: 0,
             },
         )
         .await?;

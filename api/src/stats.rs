@@ -57,9 +57,9 @@ async fn upcoming_runs(
     let mut next: Vec<(DateTime<Utc>, Uuid)> = stats::active_schedules(conn, user_id)
         .await?
         .into_iter()
-        .filter_map(|(id, expression, timezone)| {
-            let schedule = schedules.get(&expression, &timezone, id).ok()?;
-            Some((schedule.next_after(now)?, id))
+        .filter_map(|job| {
+            let timing = scheduler::timing::Timing::cached((&job).into(), &mut schedules)?;
+            Some((timing.next_after(now)?, job.id))
         })
         .collect();
     next.sort_unstable();

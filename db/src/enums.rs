@@ -84,8 +84,9 @@ text_enum! {
 }
 
 text_enum! {
-    /// Whether the scheduler fires the job.
-    JobStatus { Active => "ACTIVE", Paused => "PAUSED" }
+    /// Whether the scheduler fires the job. A COMPLETED job has no slot left (its
+    /// `runAt` passed, its `endAt` or its `maxRuns` was reached).
+    JobStatus { Active => "ACTIVE", Paused => "PAUSED", Completed => "COMPLETED" }
 }
 
 text_enum! {

@@ -54,7 +54,7 @@ diesel::table! {
         user_id -> Uuid,
         name -> Text,
         description -> Nullable<Text>,
-        cron_expression -> Text,
+        cron_expression -> Nullable<Text>,
         timezone -> Text,
         target_type -> Text,
         target_url -> Text,
@@ -75,6 +75,12 @@ diesel::table! {
         retry_policy -> Nullable<Jsonb>,
         catch_up_policy -> Text,
         overlap_policy -> Text,
+        run_at -> Nullable<Timestamptz>,
+        start_at -> Nullable<Timestamptz>,
+        end_at -> Nullable<Timestamptz>,
+        max_runs -> Nullable<Int4>,
+        scheduled_runs -> Int4,
+        jitter_seconds -> Int4,
     }
 }
 

@@ -72,7 +72,7 @@ async fn seed_twice_gives_the_same_state() {
     let names: Vec<_> = jobs.iter().map(|j| (j.name.as_str(), j.status)).collect();
     assert_eq!(names.len(), 3, "three demo jobs: {names:?}");
     assert!(jobs.iter().any(|j| j.name == "API health check"
-        && j.cron_expression == "* * * * *"
+        && j.cron_expression.as_deref() == Some("* * * * *")
         && j.target_url.ends_with("/health")));
     assert_eq!(
         jobs.iter()

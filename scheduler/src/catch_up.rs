@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::cron::Schedule;
+use crate::timing::Timing;
 
 /// Most missed slots `ALL` replays; older ones are recorded as skipped.
 pub const MAX_REPLAYED: usize = 100;
@@ -42,24 +42,28 @@ impl CatchUp {
 }
 
 /// The slots from `first` (a slot) up to `now`, oldest first: at most the latest
-/// [`MAX_REPLAYED`], and whether older ones were left out. Walks back from `now`, so a
-/// long gap of a frequent job costs no more than the slots kept.
+/// [`MAX_REPLAYED`] (and at most the job's runs left), and whether older ones were left
+/// out. Walks back from `now`, so a long gap of a frequent job costs no more than the
+/// slots kept.
 pub fn missed(
-    schedule: &Schedule,
+    schedule: &Timing<'_>,
     first: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> (Vec<DateTime<Utc>>, bool) {
     let since = first - chrono::TimeDelta::milliseconds(1);
     let mut slots = Vec::new();
     let mut at = now;
-    while slots.len() < MAX_REPLAYED {
+    let most = schedule.runs_left().map_or(MAX_REPLAYED, |left| {
+        MAX_REPLAYED.min(usize::try_from(left).unwrap_or(0))
+    });
+    while slots.len() < most {
         let Some(slot) = schedule.latest_between(since, at) else {
             break;
         };
         slots.push(slot);
         at = slot - chrono::TimeDelta::milliseconds(1);
     }
-    let dropped = slots.len() == MAX_REPLAYED && schedule.latest_between(since, at).is_some();
+    let dropped = slots.len() == most && schedule.latest_between(since, at).is_some();
     slots.reverse();
     (slots, dropped)
 }

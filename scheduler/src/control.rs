@@ -6,30 +6,30 @@ use db::models::execution_log::NewExecutionLog;
 use db::models::{ExecutionLog, Job};
 use db::{ExecutionStatus, ExecutionTrigger, JobStatus};
 
-use crate::cron::Schedule;
 use crate::redis::RedisPool;
+use crate::timing::Timing;
 use crate::{Error, Keys, queue};
 
-/// The time the scheduler will next fire `job` after `after`, from its expression and
-/// timezone (`None` for a paused job or one that never fires again).
+/// The slot the scheduler will next fire `job` at after `after`, within its bounds
+/// (`None` for a job not ACTIVE or with no slot left).
 pub fn next_fire_time(job: &Job, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
     if job.status != JobStatus::Active {
         return None;
     }
-    Schedule::of_job(&job.cron_expression, &job.timezone, job.id)
-        .ok()?
-        .next_after(after)
+    Timing::of(job.into()).ok()?.next_after(after)
 }
 
-/// Puts an ACTIVE job in its owner's work at `next_run_at` (the value stored in its row), or
-/// takes it out when it is not active. The reconciler repairs a failure later; callers
-/// report it but need not undo their database write.
+/// Puts an ACTIVE job in its owner's work at `next_run_at` (the slot stored in its row,
+/// delayed by its jitter), or takes it out when it is not active. The reconciler repairs
+/// a failure later; callers report it but need not undo their database write.
 pub async fn schedule(redis: &RedisPool, keys: &Keys, job: &Job) -> Result<(), Error> {
-    match (job.status, job.next_run_at) {
-        (JobStatus::Active, Some(at)) => {
-            queue::schedule(redis, keys, job.user_id, job.id, at).await
-        }
-        _ => queue::unschedule(redis, keys, job.user_id, job.id).await,
+    let leaves = job
+        .next_run_at
+        .filter(|_| job.status == JobStatus::Active)
+        .and_then(|slot| Some(Timing::of(job.into()).ok()?.fire_at(slot)));
+    match leaves {
+        Some(at) => queue::schedule(redis, keys, job.user_id, job.id, at).await,
+        None => queue::unschedule(redis, keys, job.user_id, job.id).await,
     }
 }
 

@@ -59,7 +59,12 @@ pub fn resolve(expression: &str, job_id: Uuid) -> Result<Cow<'_, str>, ScheduleE
 /// A stable pseudo-random number for field `index` of a job.
 fn seed(job_id: Uuid, index: usize) -> u64 {
     let (high, low) = job_id.as_u64_pair();
-    let mut z = low ^ high ^ (index as u64);
+    splitmix64(low ^ high ^ (index as u64))
+}
+
+/// The splitmix64 finaliser: spreads nearby inputs (consecutive indexes, slots) over the
+/// whole range.
+pub(crate) fn splitmix64(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);

@@ -24,6 +24,7 @@ pub mod signing;
 pub mod ssrf;
 pub mod task;
 pub mod text;
+pub mod timing;
 pub mod traces;
 
 pub use engine::{RECORDING_BEHIND_AFTER, Scheduler, SchedulerConfig};

@@ -20,8 +20,8 @@ use fred::prelude::*;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::cron::Schedule;
 use crate::redis::RedisPool;
+use crate::timing::Timing;
 use crate::{Error, Keys, queue};
 
 /// Jobs checked per page by the background pass, one page each way per tick. Each
@@ -209,13 +209,28 @@ async fn restore_page(
             .collect();
         drop(conn);
         let now = Utc::now();
-        absent
-            .into_iter()
-            .filter_map(|job| {
-                let at = resume_at(job, latest.get(&job.id).copied(), now)?;
-                Some((job.user_id, job.id, at))
-            })
-            .collect::<Vec<_>>()
+        let mut missing = Vec::new();
+        let mut done = Vec::new();
+        for job in absent {
+            let Ok(timing) = Timing::of(job.into()) else {
+                continue;
+            };
+            match resume_at(&timing, job.next_run_at, latest.get(&job.id).copied(), now) {
+                Some(slot) => missing.push((job.user_id, job.id, timing.fire_at(slot))),
+                // Its last slot was claimed, and the claim's holder died before it could
+                // mark the job COMPLETED.
+                None if timing.is_finite() => done.push(job.id),
+                None => {}
+            }
+        }
+        if !done.is_empty() {
+            let mut conn = db.get().await.map_err(db::Error::from)?;
+            let completed = Job::complete(&mut conn, &done)
+                .await
+                .map_err(db::Error::from)?;
+            tracing::info!(count = completed.len(), "completing jobs with no slot left");
+        }
+        missing
     };
     if !missing.is_empty() {
         tracing::info!(count = missing.len(), "putting missing jobs back");
@@ -326,68 +341,26 @@ async fn scan_users(
 /// Where the schedule of a job missing from Redis resumes: the slot after the latest one
 /// it reached (`latest`, from its runs), or the first slot its user set (`next_run_at`,
 /// after a resume or edit) if that is later, or the next slot from `now` for a job with
-/// neither. Slots missed meanwhile fire late, or by the misfire rule after a gap.
+/// neither. Slots missed meanwhile fire late, or by the misfire rule after a gap. `None`:
+/// the job has no slot left.
 fn resume_at(
-    job: &ActiveJob,
+    timing: &Timing<'_>,
+    next_run_at: Option<DateTime<Utc>>,
     latest: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
 ) -> Option<DateTime<Utc>> {
-    let schedule = Schedule::of_job(&job.cron_expression, &job.timezone, job.id).ok()?;
-    let after_latest = latest.and_then(|slot| schedule.next_after(slot));
-    after_latest
-        .max(job.next_run_at)
-        .or_else(|| schedule.next_after(now))
+    let after_latest = latest.and_then(|slot| timing.next_after(slot));
+    // The slot set by its user, unless the job's bounds leave nothing from it on.
+    let set = next_run_at
+        .filter(|slot| {
+            timing
+                .next_after(*slot - chrono::TimeDelta::milliseconds(1))
+                .is_some()
+        })
+        .filter(|slot| latest.is_none_or(|reached| *slot > reached));
+    after_latest.max(set).or_else(|| timing.next_after(now))
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn job(next_run_at: Option<DateTime<Utc>>) -> ActiveJob {
-        ActiveJob {
-            id: Uuid::new_v4(),
-            user_id: Uuid::new_v4(),
-            plan: Plan::Free,
-            next_run_at,
-            cron_expression: "0 * * * *".to_owned(),
-            timezone: "UTC".to_owned(),
-        }
-    }
-
-    fn at(s: &str) -> DateTime<Utc> {
-        s.parse().unwrap()
-    }
-
-    #[test]
-    fn a_job_resumes_after_the_latest_slot_it_reached() {
-        // Its runs went past the slot it was created for: the slot after the latest run.
-        let created_for = Some(at("2026-12-01T08:00:00Z"));
-        let now = at("2026-12-01T12:30:00Z");
-        assert_eq!(
-            resume_at(&job(created_for), Some(at("2026-12-01T10:00:00Z")), now),
-            Some(at("2026-12-01T11:00:00Z")),
-            "the 11:00 slot, missed while Redis was empty, fires (late)"
-        );
-    }
-
-    #[test]
-    fn a_job_resumed_by_its_user_skips_the_slots_of_its_pause() {
-        let resumed_for = Some(at("2026-12-01T13:00:00Z"));
-        let now = at("2026-12-01T12:30:00Z");
-        assert_eq!(
-            resume_at(&job(resumed_for), Some(at("2026-12-01T09:00:00Z")), now),
-            resumed_for
-        );
-    }
-
-    #[test]
-    fn a_job_that_never_ran_starts_at_its_first_slot_or_the_next_one() {
-        let now = at("2026-12-01T12:30:00Z");
-        let first = Some(at("2026-12-01T12:00:00Z"));
-        assert_eq!(resume_at(&job(first), None, now), first);
-        assert_eq!(
-            resume_at(&job(None), None, now),
-            Some(at("2026-12-01T13:00:00Z"))
-        );
-    }
-}
+#[path = "reconcile_tests.rs"]
+mod tests;

@@ -25,6 +25,10 @@ pub enum Plan {
 pub enum JobStatus {
     Active,
     Paused,
+    /// It has no slot left: its `runAt` fired, its `endAt` passed or its `maxRuns` were
+    /// made. Plan limits do not count it; `resumeJob` makes it ACTIVE again once its
+    /// schedule has a slot to come.
+    Completed,
 }
 
 /// What a job calls.

@@ -36,9 +36,45 @@ impl Job {
         self.0.description.as_deref()
     }
 
-    /// 5 fields (minute precision) or 6 (leading seconds), or a nickname like `@hourly`.
+    /// 5 fields (minute precision) or 6 (leading seconds), or a nickname like `@hourly`;
+    /// `@once` for a job that runs once, at `runAt`.
     async fn cron_expression(&self) -> &str {
-        &self.0.cron_expression
+        self.0
+            .cron_expression
+            .as_deref()
+            .unwrap_or(crate::jobs::validate::ONCE)
+    }
+
+    /// The one instant a job that runs once fires at.
+    async fn run_at(&self) -> Option<DateTime<Utc>> {
+        self.0.run_at
+    }
+
+    /// No slot of its cron expression before this.
+    async fn start_at(&self) -> Option<DateTime<Utc>> {
+        self.0.start_at
+    }
+
+    /// No slot of its cron expression after this.
+    async fn end_at(&self) -> Option<DateTime<Utc>> {
+        self.0.end_at
+    }
+
+    /// Scheduled runs it makes at most.
+    async fn max_runs(&self) -> Option<i32> {
+        self.0.max_runs
+    }
+
+    /// Scheduled runs it may still make under `maxRuns` (null without `maxRuns`).
+    async fn runs_left(&self) -> Option<i32> {
+        self.0
+            .max_runs
+            .map(|max| (max - self.0.scheduled_runs).max(0))
+    }
+
+    /// Each slot leaves up to this many seconds after its time.
+    async fn jitter_seconds(&self) -> i32 {
+        self.0.jitter_seconds
     }
 
     /// IANA timezone the expression is read in.
@@ -81,7 +117,8 @@ impl Job {
         self.0.status.into()
     }
 
-    /// When the scheduler fires it next (null while paused).
+    /// The slot it fires next (null while paused, and once COMPLETED); its run leaves up
+    /// to `jitterSeconds` later.
     async fn next_run_at(&self) -> Option<DateTime<Utc>> {
         scheduler::control::next_fire_time(&self.0, Utc::now())
     }

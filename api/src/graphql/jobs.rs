@@ -28,8 +28,22 @@ pub struct CreateJobInput {
     /// 1 to 100 characters.
     name: String,
     description: Option<String>,
-    /// 5 fields, or 6 with a leading seconds field; names, `L`, `W`, `#` and `@hourly`-style nicknames.
-    cron_expression: String,
+    /// 5 fields, or 6 with a leading seconds field; names, `L`, `W`, `#`, `H` and
+    /// `@hourly`-style nicknames. Give this or `runAt`.
+    cron_expression: Option<String>,
+    /// The one instant a job that runs once fires at (then it is COMPLETED); instead of
+    /// `cronExpression`.
+    run_at: Option<DateTime<Utc>>,
+    /// No slot of the cron expression before this.
+    start_at: Option<DateTime<Utc>>,
+    /// No slot of the cron expression after this; then the job is COMPLETED.
+    end_at: Option<DateTime<Utc>>,
+    /// Scheduled runs the job makes at most (1 to 1,000,000); then it is COMPLETED.
+    max_runs: Option<i32>,
+    /// Each slot leaves up to this many seconds late, by a delay derived from the job
+    /// and the slot; at most half the shortest interval. `scheduledFor` stays the slot.
+    #[graphql(default_with = "Some(0)")]
+    jitter_seconds: Option<i32>,
     /// An IANA name.
     #[graphql(default_with = "Some(\"UTC\".to_owned())")]
     timezone: Option<String>,
@@ -76,8 +90,18 @@ pub struct BackfillPayload {
 pub struct UpdateJobInput {
     name: Option<String>,
     description: MaybeUndefined<String>,
+    /// Makes a job that ran once a cron job.
     cron_expression: Option<String>,
     timezone: Option<String>,
+    /// Makes a cron job one that runs once, then.
+    run_at: Option<DateTime<Utc>>,
+    /// `null` removes the bound.
+    start_at: MaybeUndefined<DateTime<Utc>>,
+    /// `null` removes the bound.
+    end_at: MaybeUndefined<DateTime<Utc>>,
+    /// `null` removes the bound.
+    max_runs: MaybeUndefined<i32>,
+    jitter_seconds: Option<i32>,
     target_type: Option<TargetType>,
     target_url: Option<String>,
     http_method: Option<HttpMethod>,
@@ -141,12 +165,14 @@ impl JobsQuery {
     }
 
     /// The next `count` (1 to 50) fire times of an expression in a timezone, after `after`
-    /// (default: now), without creating anything. `H` fields resolve as for the job
-    /// `jobId` (an id of the caller's jobs); without it, as for the nil id, which
-    /// shows the shape, not a new job's own times (those derive from its id, once made).
+    /// (default: now), within `startAt`, `endAt` and `maxRuns` as a job would have them,
+    /// without creating anything. `H` fields resolve as for the job `jobId` (an id of
+    /// the caller's jobs); without it, as for the nil id, which shows the shape, not a
+    /// new job's own times (those derive from its id, once made).
     #[graphql(
         complexity = "super::limits::REPORT_COST / 10 + count.unwrap_or(5).clamp(0, 50) as usize"
     )]
+    #[expect(clippy::too_many_arguments, reason = "the contract's arguments")]
     async fn next_runs(
         &self,
         ctx: &Context<'_>,
@@ -155,6 +181,9 @@ impl JobsQuery {
         #[graphql(default_with = "Some(5)")] count: Option<i32>,
         after: Option<DateTime<Utc>>,
         #[graphql(name = "jobId")] for_job: Option<ID>,
+        start_at: Option<DateTime<Utc>>,
+        end_at: Option<DateTime<Utc>>,
+        max_runs: Option<i32>,
     ) -> Result<Vec<DateTime<Utc>>> {
         let count = count.unwrap_or(5);
         if !(1..=50).contains(&count) {
@@ -172,9 +201,24 @@ impl JobsQuery {
             .map_err(|e| ApiError::bad_input("cronExpression", e.to_string()))?;
         scheduler::cron::parse_expression(&resolved)
             .map_err(|e| ApiError::bad_input("cronExpression", e.to_string()))?;
-        let schedule = scheduler::cron::Schedule::parse(&resolved, &timezone)
+        scheduler::cron::parse_timezone(&timezone)
             .map_err(|e| ApiError::bad_input("timezone", e.to_string()))?;
-        Ok(schedule.upcoming(after.unwrap_or_else(Utc::now), count as usize))
+        if max_runs.is_some_and(|max| max < 1) {
+            return Err(ApiError::bad_input("maxRuns", "must be 1 or more").into());
+        }
+        let timing = scheduler::timing::Timing::of(scheduler::timing::Fields {
+            id: seed,
+            cron_expression: Some(&cron_expression),
+            timezone: &timezone,
+            run_at: None,
+            start_at,
+            end_at,
+            max_runs,
+            scheduled_runs: 0,
+            jitter_seconds: 0,
+        })
+        .map_err(|e| ApiError::bad_input("cronExpression", e.to_string()))?;
+        Ok(timing.upcoming(after.unwrap_or_else(Utc::now), count as usize))
     }
 }
 
@@ -194,6 +238,12 @@ impl JobsMutation {
             cron_expression: input.cron_expression,
             // An explicit null means the default, as an omitted field does.
             timezone: input.timezone.unwrap_or_else(|| "UTC".to_owned()),
+            run_at: input.run_at,
+            start_at: input.start_at,
+            end_at: input.end_at,
+            max_runs: input.max_runs.map(i64::from),
+            scheduled_runs: 0,
+            jitter_seconds: i64::from(input.jitter_seconds.unwrap_or(0)),
             target_url: input.target_url,
             http_method: input.http_method.unwrap_or(HttpMethod::Get).into(),
             headers: input.headers.map(|h| h.0),
@@ -231,6 +281,11 @@ impl JobsMutation {
             description: maybe(input.description, |d| d),
             cron_expression: input.cron_expression,
             timezone: input.timezone,
+            run_at: input.run_at,
+            start_at: maybe(input.start_at, |at| at),
+            end_at: maybe(input.end_at, |at| at),
+            max_runs: maybe(input.max_runs, i64::from),
+            jitter_seconds: input.jitter_seconds.map(i64::from),
             target_url: input.target_url,
             http_method: input.http_method.map(Into::into),
             headers: maybe(input.headers, |h| h.0),

@@ -44,10 +44,18 @@ pub async fn backfill(
         .await?
         .plan;
     let job = super::owned(state, viewer, id).await?;
-    let schedule = scheduler::cron::Schedule::of_job(&job.cron_expression, &job.timezone, job.id)
-        .map_err(|e| {
-        ApiError::bad_input("id", format!("the job's schedule is unusable: {e}"))
-    })?;
+    if job.cron_expression.is_none() {
+        return Err(ApiError::bad_input(
+            "id",
+            "the job runs once (runAt): it has no slots to backfill",
+        ));
+    }
+    // The job's window applies; `maxRuns` counts scheduled runs, not backfills.
+    let schedule = scheduler::timing::Timing::of(scheduler::timing::Fields {
+        max_runs: None,
+        ..(&job).into()
+    })
+    .map_err(|e| ApiError::bad_input("id", format!("the job's schedule is unusable: {e}")))?;
     let mut slots = Vec::new();
     let mut cursor = from - TimeDelta::milliseconds(1);
     while let Some(slot) = schedule.next_after(cursor).filter(|s| *s < to) {

@@ -3,12 +3,13 @@
 //! write stands and the reconciler puts Redis right within a second or two.
 
 pub mod backfill;
+mod plans;
 mod stored;
 pub mod validate;
 
 use chrono::Utc;
 use db::models::job::{JobFilter, LimitReached, NewJob};
-use db::models::{ExecutionLog, Job, User};
+use db::models::{ExecutionLog, Job};
 use db::{JobStatus, Plan, TargetType};
 use uuid::Uuid;
 
@@ -21,6 +22,8 @@ use scheduler::criteria::SuccessCriteria;
 use stored::{check_channels, criteria_json, policy_json, retry_json};
 use validate::Draft;
 
+pub use plans::update_plan;
+
 /// What `createJob` gives (defaults already applied by the schema).
 pub type NewJobInput = Draft;
 
@@ -30,8 +33,15 @@ pub type NewJobInput = Draft;
 pub struct JobChanges {
     pub name: Option<String>,
     pub description: Option<Option<String>>,
+    /// Makes the job a cron job (unless `@once`).
     pub cron_expression: Option<String>,
     pub timezone: Option<String>,
+    /// Makes the job run once.
+    pub run_at: Option<chrono::DateTime<Utc>>,
+    pub start_at: Option<Option<chrono::DateTime<Utc>>>,
+    pub end_at: Option<Option<chrono::DateTime<Utc>>>,
+    pub max_runs: Option<Option<i64>>,
+    pub jitter_seconds: Option<i64>,
     pub target_url: Option<String>,
     pub http_method: Option<db::HttpMethod>,
     pub headers: Option<Option<serde_json::Value>>,
@@ -83,15 +93,22 @@ pub async fn owned(state: &AppState, viewer: &Claims, id: Uuid) -> ApiResult<Job
         .ok_or_else(|| not_found(id))
 }
 
+fn limit_reached(plan: Plan, owned: i64) -> ApiError {
+    ApiError::PlanLimitReached(format!(
+        "the {plan} plan allows {} jobs (active or paused) and you have {owned}: delete one or upgrade with updatePlan",
+        plan.limits().max_jobs
+    ))
+}
+
 /// `createJob`.
 pub async fn create(state: &AppState, viewer: &Claims, mut draft: Draft) -> ApiResult<Job> {
     let plan = plan_of(state, viewer).await?;
     validate::draft(&mut draft, plan, &targets(state))?;
     let now = Utc::now();
-    let next_run_at =
-        scheduler::cron::Schedule::of_job(&draft.cron_expression, &draft.timezone, draft.id)
-            .ok()
-            .and_then(|s| s.next_after(now));
+    validate::has_next_run(&draft, now)?;
+    let next_run_at = scheduler::timing::Timing::of(validate::fields(&draft))
+        .ok()
+        .and_then(|timing| timing.next_after(now));
     let timeout_ms = i32::try_from(draft.timeout_ms).unwrap_or(i32::MAX);
     let max_retries = i32::try_from(draft.max_retries).unwrap_or(i32::MAX);
     let criteria_json = criteria_json(draft.success_criteria.as_ref());
@@ -106,8 +123,8 @@ pub async fn create(state: &AppState, viewer: &Claims, mut draft: Draft) -> ApiR
             user_id: viewer.sub,
             name: &draft.name,
             description: draft.description.as_deref(),
-            cron_expression: draft.cron_expression.trim(),
-            timezone: draft.timezone.trim(),
+            cron_expression: draft.cron_expression.as_deref(),
+            timezone: &draft.timezone,
             target_type: TargetType::Http,
             target_url: draft.target_url.trim(),
             http_method: draft.http_method,
@@ -122,17 +139,17 @@ pub async fn create(state: &AppState, viewer: &Claims, mut draft: Draft) -> ApiR
             retry_policy: retry_json.as_ref(),
             catch_up_policy: draft.catch_up.as_str(),
             overlap_policy: draft.overlap,
+            run_at: draft.run_at,
+            start_at: draft.start_at,
+            end_at: draft.end_at,
+            max_runs: draft.max_runs.map(|m| m as i32),
+            jitter_seconds: draft.jitter_seconds as i32,
         },
         i64::from(plan.limits().max_jobs),
     )
     .await?;
     drop(conn);
-    let job = created.map_err(|LimitReached { owned }| {
-        ApiError::PlanLimitReached(format!(
-            "the {plan} plan allows {} jobs and you have {owned}: delete one or upgrade with updatePlan",
-            plan.limits().max_jobs
-        ))
-    })?;
+    let job = created.map_err(|LimitReached { owned }| limit_reached(plan, owned))?;
     sync_schedule(state, &job, plan).await;
     Ok(job)
 }
@@ -147,14 +164,37 @@ pub async fn update(
 ) -> ApiResult<Job> {
     let plan = plan_of(state, viewer).await?;
     let mut job = owned(state, viewer, id).await?;
+    let timing_changed = changes.cron_expression.is_some()
+        || changes.run_at.is_some()
+        || changes.timezone.is_some()
+        || changes.start_at.is_some()
+        || changes.end_at.is_some()
+        || changes.max_runs.is_some()
+        || changes.jitter_seconds.is_some();
+    // A new expression makes it a cron job, a new runAt a one-time job.
+    let (cron_expression, run_at) = match (changes.cron_expression, changes.run_at) {
+        (None, None) => (job.cron_expression.clone(), job.run_at),
+        (Some(once), None) if once.trim().eq_ignore_ascii_case(validate::ONCE) => {
+            (Some(once), job.run_at)
+        }
+        (Some(expression), None) => (Some(expression), None),
+        (None, Some(at)) => (None, Some(at)),
+        (Some(expression), Some(at)) => (Some(expression), Some(at)),
+    };
     let mut draft = Draft {
         id: job.id,
         name: changes.name.unwrap_or(job.name.clone()),
         description: changes.description.unwrap_or(job.description.clone()),
-        cron_expression: changes
-            .cron_expression
-            .unwrap_or(job.cron_expression.clone()),
+        cron_expression,
         timezone: changes.timezone.unwrap_or(job.timezone.clone()),
+        run_at,
+        start_at: changes.start_at.unwrap_or(job.start_at),
+        end_at: changes.end_at.unwrap_or(job.end_at),
+        max_runs: changes.max_runs.unwrap_or(job.max_runs.map(i64::from)),
+        scheduled_runs: job.scheduled_runs,
+        jitter_seconds: changes
+            .jitter_seconds
+            .unwrap_or(i64::from(job.jitter_seconds)),
         target_url: changes.target_url.unwrap_or(job.target_url.clone()),
         http_method: changes.http_method.unwrap_or(job.http_method),
         headers: changes.headers.unwrap_or(job.headers.clone()),
@@ -184,12 +224,27 @@ pub async fn update(
             .unwrap_or_else(|| crate::graphql::OverlapPolicy::parse(&job.overlap_policy).as_str()),
     };
     validate::draft(&mut draft, plan, &targets(state))?;
-    let schedule_changed = draft.cron_expression.trim() != job.cron_expression
-        || draft.timezone.trim() != job.timezone;
+    // A new schedule needs a slot to come (a COMPLETED job stays so until resumed).
+    if timing_changed {
+        validate::has_next_run(&draft, Utc::now())?;
+    }
+    let schedule_changed = timing_changed
+        && (draft.cron_expression != job.cron_expression
+            || draft.timezone != job.timezone
+            || draft.run_at != job.run_at
+            || draft.start_at != job.start_at
+            || draft.end_at != job.end_at
+            || draft.max_runs != job.max_runs.map(i64::from)
+            || draft.jitter_seconds != i64::from(job.jitter_seconds));
     job.name = draft.name;
     job.description = draft.description;
-    job.cron_expression = draft.cron_expression.trim().to_owned();
-    job.timezone = draft.timezone.trim().to_owned();
+    job.cron_expression = draft.cron_expression;
+    job.timezone = draft.timezone;
+    job.run_at = draft.run_at;
+    job.start_at = draft.start_at;
+    job.end_at = draft.end_at;
+    job.max_runs = draft.max_runs.map(|m| m as i32);
+    job.jitter_seconds = draft.jitter_seconds as i32;
     job.target_url = draft.target_url.trim().to_owned();
     job.http_method = draft.http_method;
     job.headers = draft.headers;
@@ -257,17 +312,40 @@ pub async fn set_status(
     if job.status == status && (status == JobStatus::Active || note.is_none()) {
         return Ok(job);
     }
+    let completed = job.status == JobStatus::Completed;
+    if completed && status == JobStatus::Paused {
+        return Err(ApiError::Conflict(
+            "the job is COMPLETED: it has no run left to pause".into(),
+        ));
+    }
     let resumed = job.status != status && status == JobStatus::Active;
     job.status = status;
     job.pause_note = note;
     job.next_run_at = scheduler::control::next_fire_time(&job, Utc::now());
+    if resumed && job.next_run_at.is_none() {
+        if completed {
+            return Err(ApiError::bad_input(
+                "id",
+                "the job has no run left: give it a later runAt or endAt, or a higher maxRuns, then resume it",
+            ));
+        }
+        // Its window ended or its runs were made while it was paused.
+        job.status = JobStatus::Completed;
+    }
     // Resuming a job the scheduler paused starts its count of failures afresh: else the
     // first failure would pause it again.
     let auto_paused = resumed && job.paused_reason.take().is_some();
     let mut conn = state.conn().await?;
-    let mut saved = Job::save(&mut conn, &job)
-        .await?
-        .ok_or_else(|| not_found(id))?;
+    let saved = if completed {
+        // Completed jobs do not count against the plan; an active one does.
+        let max_jobs = i64::from(plan.limits().max_jobs);
+        Job::reactivate_within_limit(&mut conn, &job, max_jobs)
+            .await?
+            .map_err(|LimitReached { owned }| limit_reached(plan, owned))?
+    } else {
+        Job::save(&mut conn, &job).await?
+    };
+    let mut saved = saved.ok_or_else(|| not_found(id))?;
     if auto_paused {
         Job::clear_failures(&mut conn, id).await?;
         saved.consecutive_failures = 0;
@@ -303,64 +381,4 @@ pub async fn list(
     let rows = Job::page(&mut conn, filter, request.after, request.limit()).await?;
     let total = Job::count(&mut conn, filter).await?;
     Ok((request.page(rows), total))
-}
-
-/// `updatePlan`: upgrades apply at once; a downgrade the user's jobs exceed is refused
-/// with what to change.
-pub async fn update_plan(state: &AppState, viewer: &Claims, plan: Plan) -> ApiResult<User> {
-    let mut conn = state.conn().await?;
-    let result =
-        User::change_plan(&mut conn, viewer.sub, plan, move |jobs| fits(plan, jobs)).await?;
-    let user = result.map_err(ApiError::PlanLimitReached)?;
-    if let Err(e) = scheduler::queue::set_plan(&state.redis, &state.keys, user.id, plan).await {
-        tracing::warn!(user_id = %user.id, error = %e, "new plan not in Redis yet; the reconciler will record it");
-    }
-    Ok(user)
-}
-
-/// Whether a user's jobs fit a plan; otherwise what to change, naming the jobs.
-fn fits(plan: Plan, jobs: &[Job]) -> Result<(), String> {
-    let limits = plan.limits();
-    let mut problems = Vec::new();
-    if jobs.len() > limits.max_jobs as usize {
-        problems.push(format!(
-            "you have {} jobs and the {plan} plan allows {}: delete {}",
-            jobs.len(),
-            limits.max_jobs,
-            jobs.len() - limits.max_jobs as usize
-        ));
-    }
-    for job in jobs {
-        if job.timeout_ms > limits.max_timeout_ms as i32 {
-            problems.push(format!(
-                "lower the timeout of `{}` to {} ms or less",
-                job.name, limits.max_timeout_ms
-            ));
-        }
-        if job.max_retries > limits.max_retries as i32 {
-            problems.push(format!(
-                "lower maxRetries of `{}` to {} or less",
-                job.name, limits.max_retries
-            ));
-        }
-        if validate::schedule(&job.cron_expression, &job.timezone, limits, plan, job.id).is_err() {
-            problems.push(format!(
-                "`{}` runs more often than once every {} s",
-                job.name, limits.min_interval_seconds
-            ));
-        }
-    }
-    if problems.is_empty() {
-        return Ok(());
-    }
-    let shown = problems.len().min(5);
-    let more = problems.len() - shown;
-    let mut message = format!(
-        "your jobs do not fit the {plan} plan: {}",
-        problems[..shown].join("; ")
-    );
-    if more > 0 {
-        message.push_str(&format!("; and {more} more"));
-    }
-    Err(message)
 }

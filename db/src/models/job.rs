@@ -19,7 +19,8 @@ pub struct Job {
     pub user_id: Uuid,
     pub name: String,
     pub description: Option<String>,
-    pub cron_expression: String,
+    /// `None` for a job that runs once, at `run_at`.
+    pub cron_expression: Option<String>,
     /// IANA name the cron expression is read in.
     pub timezone: String,
     pub target_type: TargetType,
@@ -57,6 +58,19 @@ pub struct Job {
     pub catch_up_policy: String,
     /// `ALLOW` or `SKIP`: whether a slot fires while the previous run is still out.
     pub overlap_policy: String,
+    /// The one instant a job without a cron expression fires at.
+    pub run_at: Option<DateTime<Utc>>,
+    /// No slot of its cron expression before this.
+    pub start_at: Option<DateTime<Utc>>,
+    /// No slot of its cron expression after this.
+    pub end_at: Option<DateTime<Utc>>,
+    /// Most scheduled runs it makes; then it is COMPLETED.
+    pub max_runs: Option<i32>,
+    /// Scheduled runs made so far, counted (by the scheduler) only for a job with
+    /// `max_runs`.
+    pub scheduled_runs: i32,
+    /// Each slot fires up to this long after its time (`scheduler::jitter`).
+    pub jitter_seconds: i32,
 }
 
 /// An ACTIVE job as the reconciler sees it (see [`Job::active_page`]).
@@ -67,9 +81,44 @@ pub struct ActiveJob {
     /// The owner's plan, which sets the owner's concurrency.
     pub plan: crate::Plan,
     pub next_run_at: Option<DateTime<Utc>>,
-    pub cron_expression: String,
+    pub cron_expression: Option<String>,
     pub timezone: String,
+    pub run_at: Option<DateTime<Utc>>,
+    pub start_at: Option<DateTime<Utc>>,
+    pub end_at: Option<DateTime<Utc>>,
+    pub max_runs: Option<i32>,
+    pub scheduled_runs: i32,
+    pub jitter_seconds: i32,
 }
+
+/// The columns of an [`ActiveJob`] (jobs joined with users).
+pub const ACTIVE_JOB_COLUMNS: (
+    jobs::id,
+    jobs::user_id,
+    crate::schema::users::plan,
+    jobs::next_run_at,
+    jobs::cron_expression,
+    jobs::timezone,
+    jobs::run_at,
+    jobs::start_at,
+    jobs::end_at,
+    jobs::max_runs,
+    jobs::scheduled_runs,
+    jobs::jitter_seconds,
+) = (
+    jobs::id,
+    jobs::user_id,
+    crate::schema::users::plan,
+    jobs::next_run_at,
+    jobs::cron_expression,
+    jobs::timezone,
+    jobs::run_at,
+    jobs::start_at,
+    jobs::end_at,
+    jobs::max_runs,
+    jobs::scheduled_runs,
+    jobs::jitter_seconds,
+);
 
 /// The columns a new job needs; validation happens before this (in the API).
 #[derive(Debug, Clone, Insertable)]
@@ -80,7 +129,7 @@ pub struct NewJob<'a> {
     pub user_id: Uuid,
     pub name: &'a str,
     pub description: Option<&'a str>,
-    pub cron_expression: &'a str,
+    pub cron_expression: Option<&'a str>,
     pub timezone: &'a str,
     pub target_type: TargetType,
     pub target_url: &'a str,
@@ -96,6 +145,11 @@ pub struct NewJob<'a> {
     pub retry_policy: Option<&'a serde_json::Value>,
     pub catch_up_policy: &'a str,
     pub overlap_policy: &'a str,
+    pub run_at: Option<DateTime<Utc>>,
+    pub start_at: Option<DateTime<Utc>>,
+    pub end_at: Option<DateTime<Utc>>,
+    pub max_runs: Option<i32>,
+    pub jitter_seconds: i32,
 }
 
 impl Job {
@@ -166,14 +220,7 @@ impl Job {
         let mut query = jobs::table
             .inner_join(users::table)
             .filter(jobs::status.eq(JobStatus::Active))
-            .select((
-                jobs::id,
-                jobs::user_id,
-                users::plan,
-                jobs::next_run_at,
-                jobs::cron_expression,
-                jobs::timezone,
-            ))
+            .select(ACTIVE_JOB_COLUMNS)
             .order(jobs::id)
             .limit(limit)
             .into_boxed();
@@ -206,17 +253,43 @@ impl Job {
         let new = new.clone();
         conn.transaction::<_, diesel::result::Error, _>(async move |conn| {
             crate::models::User::lock(conn, new.user_id).await?;
-            let owned: i64 = jobs::table
-                .filter(jobs::user_id.eq(new.user_id))
-                .count()
-                .get_result(conn)
-                .await?;
+            let owned = Job::count_counted(conn, new.user_id).await?;
             if owned >= max_jobs {
                 return Ok(Err(LimitReached { owned }));
             }
             Ok(Ok(Job::create(conn, &new).await?))
         })
         .await
+    }
+
+    /// Saves a COMPLETED job its owner makes ACTIVE again, unless the user already owns
+    /// `max_jobs` (completed jobs do not count), with the same lock as
+    /// [`Job::create_within_limit`].
+    pub async fn reactivate_within_limit(
+        conn: &mut AsyncPgConnection,
+        job: &Job,
+        max_jobs: i64,
+    ) -> QueryResult<Result<Option<Job>, LimitReached>> {
+        let job = job.clone();
+        conn.transaction::<_, diesel::result::Error, _>(async move |conn| {
+            crate::models::User::lock(conn, job.user_id).await?;
+            let owned = Job::count_counted(conn, job.user_id).await?;
+            if owned >= max_jobs {
+                return Ok(Err(LimitReached { owned }));
+            }
+            Ok(Ok(Job::save(conn, &job).await?))
+        })
+        .await
+    }
+
+    /// The jobs of a user a plan limit counts: ACTIVE and PAUSED, not COMPLETED.
+    async fn count_counted(conn: &mut AsyncPgConnection, user_id: Uuid) -> QueryResult<i64> {
+        jobs::table
+            .filter(jobs::user_id.eq(user_id))
+            .filter(jobs::status.ne(JobStatus::Completed))
+            .count()
+            .get_result(conn)
+            .await
     }
 
     /// Saves every editable field of a job the user owns (`None` when it is not theirs).
@@ -247,6 +320,11 @@ impl Job {
             jobs::retry_policy.eq(&job.retry_policy),
             jobs::catch_up_policy.eq(&job.catch_up_policy),
             jobs::overlap_policy.eq(&job.overlap_policy),
+            jobs::run_at.eq(job.run_at),
+            jobs::start_at.eq(job.start_at),
+            jobs::end_at.eq(job.end_at),
+            jobs::max_runs.eq(job.max_runs),
+            jobs::jitter_seconds.eq(job.jitter_seconds),
         ))
         .returning(Job::as_returning())
         .get_result(conn)

@@ -305,20 +305,21 @@ pub async fn top_failing_jobs(
 /// only caps the cost of an account that somehow has more.
 const ACTIVE_JOBS_READ: i64 = 5_000;
 
-/// The schedules of a user's ACTIVE jobs: (id, expression, timezone). The dashboard
-/// reckons which fire next from them, then loads only those jobs (a job's row carries
-/// headers and a body of up to 64 KiB).
+/// The schedules of a user's ACTIVE jobs. The dashboard reckons which fire next from
+/// them, then loads only those jobs (a job's row carries headers and a body of up to
+/// 64 KiB).
 pub async fn active_schedules(
     conn: &mut AsyncPgConnection,
     user_id: Uuid,
-) -> QueryResult<Vec<(Uuid, String, String)>> {
-    use crate::schema::jobs;
+) -> QueryResult<Vec<crate::models::job::ActiveJob>> {
+    use crate::schema::{jobs, users};
     jobs::table
+        .inner_join(users::table)
         .filter(jobs::user_id.eq(user_id))
         .filter(jobs::status.eq(crate::JobStatus::Active))
         .order(jobs::id)
         .limit(ACTIVE_JOBS_READ)
-        .select((jobs::id, jobs::cron_expression, jobs::timezone))
+        .select(crate::models::job::ACTIVE_JOB_COLUMNS)
         .load(conn)
         .await
 }

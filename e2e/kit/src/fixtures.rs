@@ -113,7 +113,7 @@ pub async fn insert_job(
             user_id,
             name,
             description: None,
-            cron_expression: &spec.cron,
+            cron_expression: Some(&spec.cron),
             timezone: &spec.timezone,
             target_type: TargetType::Http,
             target_url: &spec.url,
@@ -129,6 +129,11 @@ pub async fn insert_job(
             retry_policy: None,
             catch_up_policy: "LATEST_ONCE",
             overlap_policy: "ALLOW",
+            run_at: None,
+            start_at: None,
+            end_at: None,
+            max_runs: None,
+            jitter_seconds: 0,
         },
     )
     .await

@@ -10,11 +10,12 @@ use db::models::{ExecutionLog, Job};
 use db::{ExecutionStatus, ExecutionTrigger, JobStatus};
 use uuid::Uuid;
 
+use super::gap;
 use super::ms_to_time;
-use crate::catch_up::{self, CatchUp};
-use crate::cron::Schedule;
+use crate::catch_up::CatchUp;
 use crate::queue::Claimed;
 use crate::task::Task;
+use crate::timing::Timing;
 
 /// A slot fired more than this after its time is marked late in its row (as is one
 /// fired in place of earlier missed slots).
@@ -35,8 +36,8 @@ pub(super) struct Claim<'a> {
     pub claimed: &'a Claimed,
     /// The job it belongs to, if it still exists.
     pub job: Option<&'a Job>,
-    /// The job's schedule; `None` when its expression or timezone cannot be used.
-    pub schedule: Option<&'a Schedule>,
+    /// When the job fires; `None` when its expression or timezone cannot be used.
+    pub timing: Option<&'a Timing<'a>>,
     /// The row already written for it: a manual run's row, or for work taken back from a
     /// dead holder, the row that holder wrote (for a slot: the job's first SCHEDULE row at
     /// or after the slot, since the misfire rule may have fired a later one).
@@ -75,7 +76,14 @@ pub(super) enum Action {
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct Decision {
     pub action: Action,
+    /// The instant the job's next slot leaves (its slot plus its jitter).
     pub next_fire: Option<DateTime<Utc>>,
+    /// The job has no slot left (`runAt` fired, `endAt` passed, `maxRuns` reached): it
+    /// is COMPLETED.
+    pub complete: bool,
+    /// Scheduled runs this decision makes, counted against a `maxRuns` once its row is
+    /// written (the run, and the replays it queues).
+    pub counted: i32,
     /// The record of the slots the misfire rule did not fire (SKIPPED, at the claimed
     /// slot, the reason in its error).
     pub skipped: Option<NewExecutionLog>,
@@ -84,10 +92,34 @@ pub(super) struct Decision {
 }
 
 impl Decision {
-    fn only(action: Action) -> Decision {
+    pub(super) fn only(action: Action) -> Decision {
         Decision {
             action,
             next_fire: None,
+            complete: false,
+            counted: 0,
+            skipped: None,
+            catch_up: Vec::new(),
+        }
+    }
+
+    /// The decision for a slot whose job goes on at `next` (a nominal slot), after
+    /// `counted` more scheduled runs.
+    pub(super) fn then(
+        action: Action,
+        timing: &Timing<'_>,
+        next: Option<DateTime<Utc>>,
+        counted: i32,
+    ) -> Decision {
+        Decision {
+            action,
+            next_fire: next.map(|slot| timing.fire_at(slot)),
+            complete: next.is_none() && timing.is_finite(),
+            counted: if timing.runs_left().is_some() {
+                counted
+            } else {
+                0
+            },
             skipped: None,
             catch_up: Vec::new(),
         }
@@ -115,49 +147,59 @@ fn active(job: Option<&Job>) -> Option<&Job> {
     job.filter(|j| j.status == JobStatus::Active)
 }
 
-fn slot(claim: Claim<'_>, slot: DateTime<Utc>) -> Decision {
-    let Some(job) = active(claim.job) else {
-        return Decision::only(Action::Release(Idle::Inactive));
+/// A job whose runs already made go on: ACTIVE, or COMPLETED by them (the retries, the
+/// replays and the takeover of its last runs still happen).
+fn going(job: Option<&Job>) -> Option<&Job> {
+    job.filter(|j| matches!(j.status, JobStatus::Active | JobStatus::Completed))
+}
+
+/// A regular slot. Redis holds the instant it leaves (`fire_at`, its slot plus the job's
+/// jitter); the nominal slot is what its run records.
+fn slot(claim: Claim<'_>, fire_at: DateTime<Utc>) -> Decision {
+    let Some(timing) = claim.timing else {
+        return match going(claim.job) {
+            Some(_) => Decision::only(Action::Release(Idle::Unschedulable)),
+            None => Decision::only(Action::Release(Idle::Inactive)),
+        };
     };
-    let Some(schedule) = claim.schedule else {
-        return Decision::only(Action::Release(Idle::Unschedulable));
-    };
+    let slot = timing.slot_of(fire_at);
     let now = claim.now;
     if claim.claimed.recovered
-        && let Some(row) = claim.row
+        && let (Some(_), Some(row)) = (going(claim.job), claim.row)
     {
         // The holder died. Its row says how far it got; the schedule goes on from that
         // slot, not from the clock: the slots missed while its lease ran out are a
         // backlog (or, past MISFIRE_AFTER, a gap) when claimed, never silently lost.
-        return Decision {
-            action: taken_back(claim, row),
-            next_fire: schedule.next_after(row.scheduled_for),
-            skipped: None,
-            catch_up: Vec::new(),
-        };
+        // Its run is counted already.
+        let next = timing.next_after(row.scheduled_for);
+        return Decision::then(taken_back(claim, row), timing, next, 0);
     }
+    let Some(job) = active(claim.job) else {
+        return Decision::only(Action::Release(Idle::Inactive));
+    };
     // A slot claimed ahead fires at its own time, one claimed late but within
     // MISFIRE_AFTER fires late (and its successors after it: the next fire time follows
     // the slot, not the clock). Past MISFIRE_AFTER, the misfire rule: of the slots missed
     // in the gap, only the latest fires.
-    let gap = (now - slot)
+    let gap = (now - fire_at)
         .to_std()
         .is_ok_and(|behind| behind > MISFIRE_AFTER);
     if gap {
         match CatchUp::parse(&job.catch_up_policy) {
             CatchUp::LatestOnce => {}
-            CatchUp::Skip => return skip_gap(job, schedule, slot, now),
-            CatchUp::All => return replay_gap(claim, job, schedule, slot),
+            CatchUp::Skip => return gap::skip(job, timing, slot, now),
+            CatchUp::All => return gap::replay(claim, job, timing, slot),
         }
     }
     let fire = if gap {
-        schedule
+        timing
             .latest_between(slot - TimeDelta::milliseconds(1), now)
             .unwrap_or(slot)
     } else {
         slot
     };
-    let late = fire != slot || is_late(fire, now);
+    let leaves = if fire == slot { fire_at } else { now };
+    let late = fire != slot || is_late(leaves, now);
     let skipped = (fire != slot).then(|| NewExecutionLog {
         status: ExecutionStatus::Skipped,
         finished_at: Some(now),
@@ -170,93 +212,29 @@ fn slot(claim: Claim<'_>, slot: DateTime<Utc>) -> Decision {
         )),
         ..new_row(job, slot, ExecutionTrigger::Schedule, 1, true, now)
     });
+    let next = timing
+        .spent(1)
+        .next_after(if gap { fire.max(now) } else { fire });
     Decision {
-        action: Action::Start(new_row(
-            job,
-            fire,
-            ExecutionTrigger::Schedule,
-            1,
-            late,
-            fire.max(now),
-        )),
-        next_fire: schedule.next_after(if gap { fire.max(now) } else { fire }),
         skipped,
-        catch_up: Vec::new(),
-    }
-}
-
-fn stamp(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
-/// `catchUpPolicy: SKIP` after a gap: nothing fires; one SKIPPED row at the first missed
-/// slot says so, and the job goes on at its next slot.
-fn skip_gap(job: &Job, schedule: &Schedule, slot: DateTime<Utc>, now: DateTime<Utc>) -> Decision {
-    Decision {
-        action: Action::Release(Idle::Skipped),
-        next_fire: schedule.next_after(now),
-        skipped: Some(NewExecutionLog {
-            status: ExecutionStatus::Skipped,
-            finished_at: Some(now),
-            error: Some(format!(
-                "not fired: no scheduler claimed this job from {} to {} (more than {} s), and its catchUpPolicy is SKIP: the slots missed in that time do not fire",
-                stamp(slot),
-                stamp(now),
-                MISFIRE_AFTER.as_secs(),
+        ..Decision::then(
+            Action::Start(new_row(
+                job,
+                fire,
+                ExecutionTrigger::Schedule,
+                1,
+                late,
+                leaves.max(now),
             )),
-            ..new_row(job, slot, ExecutionTrigger::Schedule, 1, true, now)
-        }),
-        catch_up: Vec::new(),
+            timing,
+            next,
+            1,
+        )
     }
 }
 
-/// `catchUpPolicy: ALL` after a gap: the missed slots fire oldest first at the job's own
-/// pace (the first now, each next as long after as it was after the previous), at most
-/// the latest [`catch_up::MAX_REPLAYED`]; older ones are recorded in one SKIPPED row.
-/// The job's next slot goes on as usual meanwhile.
-fn replay_gap(claim: Claim<'_>, job: &Job, schedule: &Schedule, slot: DateTime<Utc>) -> Decision {
-    let now = claim.now;
-    let (slots, dropped) = catch_up::missed(schedule, slot, now);
-    let Some(&first) = slots.first() else {
-        return Decision::only(Action::Release(Idle::Unschedulable));
-    };
-    let skipped = dropped.then(|| NewExecutionLog {
-        status: ExecutionStatus::Skipped,
-        finished_at: Some(now),
-        error: Some(format!(
-            "not fired: no scheduler claimed this job from {} to {}, and its catchUpPolicy ALL replays only the latest {} missed slots, from {}",
-            stamp(slot),
-            stamp(now),
-            catch_up::MAX_REPLAYED,
-            stamp(first),
-        )),
-        ..new_row(job, slot, ExecutionTrigger::Schedule, 1, true, now)
-    });
-    let catch_up = slots
-        .iter()
-        .skip(1)
-        .map(|&missed| {
-            let task = Task::CatchUp {
-                user_id: job.user_id,
-                job_id: job.id,
-                slot_ms: missed.timestamp_millis(),
-            };
-            (task, now + (missed - first))
-        })
-        .collect();
-    Decision {
-        action: Action::Start(new_row(
-            job,
-            first,
-            ExecutionTrigger::Schedule,
-            1,
-            true,
-            now,
-        )),
-        next_fire: schedule.next_after(now),
-        skipped,
-        catch_up,
-    }
+pub(super) fn stamp(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 /// A past slot fired later: replayed after a gap (`catchUpPolicy: ALL`: its SCHEDULE
@@ -265,7 +243,7 @@ fn replay_gap(claim: Claim<'_>, job: &Job, schedule: &Schedule, slot: DateTime<U
 fn past_slot(claim: Claim<'_>, slot: DateTime<Utc>, trigger: ExecutionTrigger) -> Decision {
     let job = match trigger {
         ExecutionTrigger::Backfill => claim.job,
-        _ => active(claim.job),
+        _ => going(claim.job),
     };
     let Some(job) = job else {
         return Decision::only(Action::Release(Idle::Inactive));
@@ -282,7 +260,7 @@ fn past_slot(claim: Claim<'_>, slot: DateTime<Utc>, trigger: ExecutionTrigger) -
 }
 
 fn retry(claim: Claim<'_>, slot: DateTime<Utc>, attempt: i32) -> Decision {
-    let Some(job) = active(claim.job) else {
+    let Some(job) = going(claim.job) else {
         return Decision::only(Action::Release(Idle::Inactive));
     };
     if claim.claimed.recovered
@@ -337,7 +315,7 @@ pub(super) fn is_late(slot: DateTime<Utc>, sent: DateTime<Utc>) -> bool {
     (sent - slot).to_std().unwrap_or_default() > LATE_AFTER
 }
 
-fn new_row(
+pub(super) fn new_row(
     job: &Job,
     slot: DateTime<Utc>,
     trigger: ExecutionTrigger,

@@ -57,8 +57,8 @@ fn work_taken_back_goes_on_from_the_holders_slot_not_from_the_clock() {
     // An every-second job whose holder died: its lease expired 15 s later. The slots in
     // between are a backlog (each fires, late), not lost: the next fire time follows
     // the slot the holder reached, and the slot rules apply when it is claimed.
-    let active = job(JobStatus::Active);
-    let every_second = Schedule::parse("* * * * * *", "UTC").unwrap();
+    let active = every_second();
+    let every_second = timing(&active);
     let slot = at(10, 5, 0);
     let now = slot + TimeDelta::seconds(15);
     let item = taken_back(claimed(slot_task(slot), now), false);
@@ -67,7 +67,7 @@ fn work_taken_back_goes_on_from_the_holders_slot_not_from_the_clock() {
         let decision = decide(Claim {
             claimed: &item,
             job: Some(&active),
-            schedule: Some(&every_second),
+            timing: Some(&every_second),
             row: Some(&written),
             now,
         });

@@ -7,9 +7,9 @@ use db::{ExecutionStatus, ExecutionTrigger, HttpMethod, JobStatus, TargetType};
 use uuid::Uuid;
 
 use super::*;
-use crate::cron::Schedule;
 use crate::queue::Claimed;
 use crate::task::Task;
+use crate::timing::Timing;
 
 fn at(h: u32, m: u32, s: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 12, 1, h, m, s).unwrap()
@@ -21,7 +21,7 @@ fn job(status: JobStatus) -> Job {
         user_id: Uuid::from_u128(2),
         name: "job".into(),
         description: None,
-        cron_expression: "0 * * * * *".into(),
+        cron_expression: Some("0 * * * * *".into()),
         timezone: "UTC".into(),
         target_type: TargetType::Http,
         target_url: "https://example.com/".into(),
@@ -42,12 +42,26 @@ fn job(status: JobStatus) -> Job {
         catch_up_policy: "LATEST_ONCE".to_owned(),
         overlap_policy: "ALLOW".to_owned(),
         updated_at: at(0, 0, 0),
+        run_at: None,
+        start_at: None,
+        end_at: None,
+        max_runs: None,
+        scheduled_runs: 0,
+        jitter_seconds: 0,
     }
 }
 
-/// Every minute, on the minute.
-fn minutely() -> Schedule {
-    Schedule::parse("0 * * * * *", "UTC").unwrap()
+/// When `job` fires (every minute, on the minute, for [`job`]).
+fn timing(job: &Job) -> Timing<'static> {
+    Timing::of(job.into()).unwrap()
+}
+
+/// An ACTIVE job firing every second.
+fn every_second() -> Job {
+    Job {
+        cron_expression: Some("* * * * * *".into()),
+        ..job(JobStatus::Active)
+    }
 }
 
 fn claimed(task: Task, due: DateTime<Utc>) -> Claimed {
@@ -102,11 +116,11 @@ fn decide_with(
     row: Option<&ExecutionLog>,
     now: DateTime<Utc>,
 ) -> Decision {
-    let schedule = minutely();
+    let timing = timing(job.unwrap_or(&self::job(JobStatus::Active)));
     decide(Claim {
         claimed,
         job,
-        schedule: Some(&schedule),
+        timing: Some(&timing),
         row,
         now,
     })
@@ -176,13 +190,13 @@ fn missed_slots_fire_once_for_the_latest_marked_late() {
 
 #[test]
 fn a_backlog_fires_every_slot_late_and_only_a_gap_skips() {
-    let active = job(JobStatus::Active);
-    let every_second = Schedule::parse("* * * * * *", "UTC").unwrap();
+    let active = every_second();
+    let every_second = timing(&active);
     let decide_at = |slot: DateTime<Utc>, now: DateTime<Utc>| {
         decide(Claim {
             claimed: &claimed(slot_task(slot), slot),
             job: Some(&active),
-            schedule: Some(&every_second),
+            timing: Some(&every_second),
             row: None,
             now,
         })
@@ -241,7 +255,7 @@ fn slots_of_withdrawn_or_unschedulable_jobs_fire_nothing() {
     let decision = decide(Claim {
         claimed: &item,
         job: Some(&active),
-        schedule: None,
+        timing: None,
         row: None,
         now: slot,
     });
@@ -344,3 +358,6 @@ mod taken_back;
 
 #[path = "decide_catch_up_tests.rs"]
 mod catch_up;
+
+#[path = "decide_bounds_tests.rs"]
+mod bounds;

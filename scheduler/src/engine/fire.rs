@@ -38,6 +38,8 @@ pub(super) struct Fire {
     follow: FollowUp,
     /// The written row (PREPARED, or a manual run's PENDING row).
     pub(super) row: ExecutionLog,
+    /// When its slot was due to leave: the slot plus the job's jitter.
+    due: DateTime<Utc>,
     /// Its job's `overlapPolicy` (see [`super::overlap`]).
     pub(super) overlap: Overlap,
     permit: OwnedSemaphorePermit,
@@ -78,6 +80,7 @@ impl Groups {
             member,
             follow: FollowUp::of(Some(job)),
             overlap: Overlap::of(job),
+            due: crate::timing::leaves(job, row.scheduled_for),
             row,
             permit,
             span,
@@ -144,7 +147,10 @@ impl Scheduler {
             let (slice, wait) = self.commit(slice).await;
             waiting.extend(wait);
             let sent_at = Utc::now();
-            let sent: Vec<Sent> = slice.iter().map(|f| Sent::of(&f.row, sent_at)).collect();
+            let sent: Vec<Sent> = slice
+                .iter()
+                .map(|f| Sent::of(&f.row, f.due, sent_at))
+                .collect();
             // Told before any outcome can be (the channel keeps order); if the buffer is
             // full the rows just go straight from PREPARED to their outcome.
             let _ = record_tx.try_send(Record::Sent(sent.clone()));
@@ -224,7 +230,8 @@ impl Scheduler {
                 (None, _) => false,
                 // Asked for by the job's owner: they fire for a paused job too.
                 (Some(_), ExecutionTrigger::Manual | ExecutionTrigger::Backfill) => true,
-                (Some(status), _) => *status == JobStatus::Active,
+                // A COMPLETED job's last runs still fire: the job completed with them.
+                (Some(status), _) => *status != JobStatus::Paused,
             }
         });
         if withdrawn.is_empty() {

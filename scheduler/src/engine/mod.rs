@@ -22,6 +22,7 @@ mod claim;
 mod decide;
 mod finished;
 mod fire;
+mod gap;
 mod isolate;
 mod lease;
 mod overlap;

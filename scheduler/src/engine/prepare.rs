@@ -22,6 +22,7 @@ use crate::Error;
 use crate::cron::Schedules;
 use crate::queue::{self, Claimed};
 use crate::task::Task;
+use crate::timing::Timing;
 
 /// What one claimed batch reads before deciding.
 struct Loaded {
@@ -48,6 +49,7 @@ impl Loaded {
         };
         let mut rows: HashMap<String, ExecutionLog> = HashMap::new();
         let mut job_ids: Vec<Uuid> = manual.iter().map(|row| row.job_id).collect();
+        let mut taken_back = Vec::new();
         for c in claimed {
             match c.task {
                 Task::Manual { log_id, .. } => {
@@ -59,18 +61,8 @@ impl Loaded {
                     job_id, slot_ms, ..
                 } => {
                     job_ids.push(job_id);
-                    // Taken back from a dead holder: its row, if it wrote one, says how far
-                    // it got (the misfire rule may have fired a later slot than claimed).
-                    if c.recovered
-                        && let Some(row) = db::models::execution_log::first_schedule_run_from(
-                            conn,
-                            job_id,
-                            ms_to_time(slot_ms),
-                        )
-                        .await
-                        .map_err(db::Error::from)?
-                    {
-                        rows.insert(c.member.clone(), row);
+                    if c.recovered {
+                        taken_back.push((c.member.clone(), job_id, ms_to_time(slot_ms)));
                     }
                 }
                 Task::CatchUp {
@@ -117,12 +109,26 @@ impl Loaded {
                 }
             }
         }
-        let jobs = Job::load_batch(conn, &job_ids)
+        let jobs: HashMap<Uuid, Job> = Job::load_batch(conn, &job_ids)
             .await
             .map_err(db::Error::from)?
             .into_iter()
             .map(|j| (j.id, j))
             .collect();
+        // A slot taken back from a dead holder: its row, if it wrote one, says how far it
+        // got (the misfire rule may have fired a later slot than claimed). The claim holds
+        // the instant the slot leaves, up to the job's jitter after the slot itself.
+        for (member, job_id, fire_at) in taken_back {
+            let jitter = jobs.get(&job_id).map_or(0, |job| job.jitter_seconds);
+            let from = fire_at - chrono::TimeDelta::seconds(i64::from(jitter));
+            if let Some(row) =
+                db::models::execution_log::first_schedule_run_from(conn, job_id, from)
+                    .await
+                    .map_err(db::Error::from)?
+            {
+                rows.insert(member, row);
+            }
+        }
         Ok(Loaded { jobs, rows })
     }
 
@@ -148,6 +154,10 @@ struct Write {
     skipped: Option<NewExecutionLog>,
     /// The job's next fire time: (user, job, time).
     next: Option<(Uuid, Uuid, DateTime<Utc>)>,
+    /// The job to mark COMPLETED: it has no slot left.
+    complete: Option<Uuid>,
+    /// Scheduled runs to count against the job's `maxRuns` if `row` is inserted.
+    counted: i32,
 }
 
 /// The writes and follow-ups of one batch's decisions.
@@ -169,6 +179,7 @@ impl Plan {
         let next = job
             .zip(decision.next_fire)
             .map(|(job, at)| (job.user_id, job.id, at));
+        let complete = job.filter(|_| decision.complete).map(|job| job.id);
         let mut row = None;
         match decision.action {
             Action::Release(why) => {
@@ -183,26 +194,54 @@ impl Plan {
             Action::Send(_) => self.sends.push(member.clone()),
             Action::Abandon(open) => self.abandoned.push((claimed.clone(), open)),
         }
-        if row.is_some() || next.is_some() {
+        if row.is_some() || next.is_some() || complete.is_some() {
             self.writes.push(Write {
                 member,
                 row,
                 skipped: decision.skipped,
                 next,
+                complete,
+                counted: decision.counted,
             });
         }
     }
 }
 
 /// Inserts the rows of `writes` in one statement (a slot already recorded is skipped),
-/// returning those inserted.
+/// returning those inserted. The runs of jobs with a `maxRuns` are counted, and jobs with
+/// no slot left completed, in the same transaction: a run is counted if and only if it
+/// is written.
 async fn start(pool: &db::Pool, writes: Vec<Write>) -> Result<Vec<ExecutionLog>, db::Error> {
+    use diesel_async::AsyncConnection;
     let mut conn = pool.get().await?;
     let rows: Vec<NewExecutionLog> = writes
         .iter()
         .flat_map(|w| w.row.iter().chain(&w.skipped).cloned())
         .collect();
-    Ok(ExecutionLog::insert_new(&mut conn, &rows).await?)
+    if writes
+        .iter()
+        .all(|w| w.counted == 0 && w.complete.is_none())
+    {
+        return Ok(ExecutionLog::insert_new(&mut conn, &rows).await?);
+    }
+    let inserted = conn
+        .transaction::<_, db::QueryError, _>(async |conn| {
+            let inserted = ExecutionLog::insert_new(conn, &rows).await?;
+            let ids: HashSet<Uuid> = inserted.iter().map(|r| r.id).collect();
+            let counts: Vec<(Uuid, i32)> = writes
+                .iter()
+                .filter(|w| w.counted > 0)
+                .filter_map(|w| w.row.as_ref().map(|row| (row, w.counted)))
+                .filter(|(row, _)| ids.contains(&row.id))
+                .map(|(row, n)| (row.job_id, n))
+                .collect();
+            Job::count_scheduled(conn, &counts).await?;
+            let done: Vec<Uuid> = writes.iter().filter_map(|w| w.complete).collect();
+            Job::complete(conn, &done).await?;
+            Ok(inserted)
+        })
+        .await?;
+    Ok(inserted)
 }
 
 impl Scheduler {
@@ -225,12 +264,11 @@ impl Scheduler {
         let mut plan = Plan::default();
         for c in &claimed {
             let job = loaded.job_of(c);
-            let schedule =
-                job.and_then(|j| schedules.get(&j.cron_expression, &j.timezone, j.id).ok());
+            let timing = job.and_then(|j| Timing::cached(j.into(), &mut schedules));
             let decision = decide::decide(Claim {
                 claimed: c,
                 job,
-                schedule,
+                timing: timing.as_ref(),
                 row: loaded.rows.get(&c.member),
                 now,
             });

@@ -41,13 +41,13 @@ pub(super) struct Sent {
 }
 
 impl Sent {
-    /// `row`'s run, sent at `at`.
-    pub(super) fn of(row: &ExecutionLog, at: DateTime<Utc>) -> Sent {
+    /// `row`'s run, due to leave at `due` (its slot, plus its job's jitter), sent at `at`.
+    pub(super) fn of(row: &ExecutionLog, due: DateTime<Utc>, at: DateTime<Utc>) -> Sent {
         Sent {
             id: row.id,
             scheduled_for: row.scheduled_for,
             at,
-            late: row.trigger == ExecutionTrigger::Schedule && is_late(row.scheduled_for, at),
+            late: row.trigger == ExecutionTrigger::Schedule && is_late(due, at),
             noted: Instant::now(),
         }
     }
@@ -168,7 +168,11 @@ mod tests {
         let rows: Vec<ExecutionLog> = (0..3).map(|_| db::test_db::running_log(user)).collect();
         let now = Utc::now();
         let mut unmarked = Unmarked::default();
-        unmarked.add(rows.iter().map(|r| Sent::of(r, now)).collect());
+        unmarked.add(
+            rows.iter()
+                .map(|r| Sent::of(r, r.scheduled_for, now))
+                .collect(),
+        );
         let noted = unmarked.next_due().expect("three runs wait");
 
         assert!(
@@ -196,8 +200,8 @@ mod tests {
     fn only_a_scheduled_run_sent_well_after_its_slot_is_late() {
         let mut row = db::test_db::running_log(Uuid::new_v4());
         let slot = row.scheduled_for;
-        assert!(!Sent::of(&row, slot + chrono::Duration::seconds(1)).late);
-        let late = Sent::of(&row, slot + chrono::Duration::seconds(3));
+        assert!(!Sent::of(&row, slot, slot + chrono::Duration::seconds(1)).late);
+        let late = Sent::of(&row, slot, slot + chrono::Duration::seconds(3));
         assert!(late.late);
         let shown = late.row(&row);
         assert_eq!(shown.status, ExecutionStatus::Running);
@@ -206,7 +210,10 @@ mod tests {
             Some(slot + chrono::Duration::seconds(3))
         );
         assert!(shown.late);
+        // Jittered 9 s: due then, and on time a second later.
+        let due = slot + chrono::Duration::seconds(9);
+        assert!(!Sent::of(&row, due, slot + chrono::Duration::seconds(10)).late);
         row.trigger = ExecutionTrigger::Manual;
-        assert!(!Sent::of(&row, slot + chrono::Duration::seconds(3)).late);
+        assert!(!Sent::of(&row, slot, slot + chrono::Duration::seconds(3)).late);
     }
 }
