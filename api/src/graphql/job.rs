@@ -42,7 +42,7 @@ impl Job {
         self.0
             .cron_expression
             .as_deref()
-            .unwrap_or(crate::jobs::validate::ONCE)
+            .unwrap_or(crate::jobs::schedule::ONCE)
     }
 
     /// The one instant a job that runs once fires at.

@@ -4,6 +4,7 @@
 
 pub mod backfill;
 mod plans;
+pub mod schedule;
 mod stored;
 pub mod validate;
 
@@ -105,8 +106,8 @@ pub async fn create(state: &AppState, viewer: &Claims, mut draft: Draft) -> ApiR
     let plan = plan_of(state, viewer).await?;
     validate::draft(&mut draft, plan, &targets(state))?;
     let now = Utc::now();
-    validate::has_next_run(&draft, now)?;
-    let next_run_at = scheduler::timing::Timing::of(validate::fields(&draft))
+    schedule::has_next_run(&draft, now)?;
+    let next_run_at = scheduler::timing::Timing::of(schedule::fields(&draft))
         .ok()
         .and_then(|timing| timing.next_after(now));
     let timeout_ms = i32::try_from(draft.timeout_ms).unwrap_or(i32::MAX);
@@ -174,7 +175,7 @@ pub async fn update(
     // A new expression makes it a cron job, a new runAt a one-time job.
     let (cron_expression, run_at) = match (changes.cron_expression, changes.run_at) {
         (None, None) => (job.cron_expression.clone(), job.run_at),
-        (Some(once), None) if once.trim().eq_ignore_ascii_case(validate::ONCE) => {
+        (Some(once), None) if once.trim().eq_ignore_ascii_case(schedule::ONCE) => {
             (Some(once), job.run_at)
         }
         (Some(expression), None) => (Some(expression), None),
@@ -226,7 +227,7 @@ pub async fn update(
     validate::draft(&mut draft, plan, &targets(state))?;
     // A new schedule needs a slot to come (a COMPLETED job stays so until resumed).
     if timing_changed {
-        validate::has_next_run(&draft, Utc::now())?;
+        schedule::has_next_run(&draft, Utc::now())?;
     }
     let schedule_changed = timing_changed
         && (draft.cron_expression != job.cron_expression

@@ -3,7 +3,6 @@
 use db::models::{Job, User};
 use db::{JobStatus, Plan};
 
-use super::validate;
 use crate::auth::tokens::Claims;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -52,7 +51,7 @@ fn fits(plan: Plan, jobs: &[Job]) -> Result<(), String> {
             ));
         }
         if let Some(expression) = &job.cron_expression
-            && validate::schedule(expression, &job.timezone, limits, plan, job.id).is_err()
+            && super::schedule::schedule(expression, &job.timezone, limits, plan, job.id).is_err()
         {
             problems.push(format!(
                 "`{}` runs more often than once every {} s",

@@ -14,9 +14,10 @@
 //! - results wait in a bounded buffer while PostgreSQL is unreachable and are written
 //!   when it returns.
 //!
-//! Each step is a module: [`claim`] takes work from Redis, [`decide`] says what to do
-//! with each claimed item (a pure function), [`prepare`] writes the rows, [`fire`] sends
-//! the requests on time, [`record`] writes the outcomes, and [`lease`] keeps the claims.
+//! Each step is a module: [`claim`] takes work from Redis, [`load`] reads what deciding
+//! needs, [`decide`] says what to do with each claimed item (a pure function),
+//! [`prepare`] writes the rows, [`fire`] sends the requests on time, [`record`] writes
+//! the outcomes, and [`lease`] keeps the claims.
 
 mod claim;
 mod decide;
@@ -25,6 +26,7 @@ mod fire;
 mod gap;
 mod isolate;
 mod lease;
+mod load;
 mod overlap;
 mod prepare;
 mod record;

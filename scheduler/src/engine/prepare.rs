@@ -8,141 +8,21 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use db::models::execution_log::NewExecutionLog;
 use db::models::{ExecutionLog, Job};
-use db::{AsyncPgConnection, ExecutionTrigger};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
+use super::Scheduler;
 use super::decide::{self, Action, Claim, Idle};
 use super::finished::{Finished, FollowUp};
 use super::fire::Groups;
 use super::isolate::Isolation;
+use super::load::Loaded;
 use super::record::Record;
-use super::{Scheduler, ms_to_time};
 use crate::Error;
 use crate::cron::Schedules;
 use crate::queue::{self, Claimed};
 use crate::task::Task;
 use crate::timing::Timing;
-
-/// What one claimed batch reads before deciding.
-struct Loaded {
-    jobs: HashMap<Uuid, Job>,
-    /// The row already written for an item, by lease member.
-    rows: HashMap<String, ExecutionLog>,
-}
-
-impl Loaded {
-    async fn read(conn: &mut AsyncPgConnection, claimed: &[Claimed]) -> Result<Loaded, Error> {
-        let manual_ids: Vec<Uuid> = claimed
-            .iter()
-            .filter_map(|c| match c.task {
-                Task::Manual { log_id, .. } => Some(log_id),
-                _ => None,
-            })
-            .collect();
-        let manual = if manual_ids.is_empty() {
-            Vec::new()
-        } else {
-            ExecutionLog::load_batch(conn, &manual_ids)
-                .await
-                .map_err(db::Error::from)?
-        };
-        let mut rows: HashMap<String, ExecutionLog> = HashMap::new();
-        let mut job_ids: Vec<Uuid> = manual.iter().map(|row| row.job_id).collect();
-        let mut taken_back = Vec::new();
-        for c in claimed {
-            match c.task {
-                Task::Manual { log_id, .. } => {
-                    if let Some(row) = manual.iter().find(|row| row.id == log_id) {
-                        rows.insert(c.member.clone(), row.clone());
-                    }
-                }
-                Task::Slot {
-                    job_id, slot_ms, ..
-                } => {
-                    job_ids.push(job_id);
-                    if c.recovered {
-                        taken_back.push((c.member.clone(), job_id, ms_to_time(slot_ms)));
-                    }
-                }
-                Task::CatchUp {
-                    job_id, slot_ms, ..
-                }
-                | Task::Backfill {
-                    job_id, slot_ms, ..
-                } => {
-                    job_ids.push(job_id);
-                    let trigger = if matches!(c.task, Task::Backfill { .. }) {
-                        ExecutionTrigger::Backfill
-                    } else {
-                        ExecutionTrigger::Schedule
-                    };
-                    let id = ExecutionLog::slot_id(job_id, ms_to_time(slot_ms), trigger, 1);
-                    if c.recovered
-                        && let Some(row) = ExecutionLog::find(conn, id)
-                            .await
-                            .map_err(db::Error::from)?
-                    {
-                        rows.insert(c.member.clone(), row);
-                    }
-                }
-                Task::Retry {
-                    job_id,
-                    slot_ms,
-                    attempt,
-                    ..
-                } => {
-                    job_ids.push(job_id);
-                    let id = ExecutionLog::slot_id(
-                        job_id,
-                        ms_to_time(slot_ms),
-                        ExecutionTrigger::Retry,
-                        attempt,
-                    );
-                    if c.recovered
-                        && let Some(row) = ExecutionLog::find(conn, id)
-                            .await
-                            .map_err(db::Error::from)?
-                    {
-                        rows.insert(c.member.clone(), row);
-                    }
-                }
-            }
-        }
-        let jobs: HashMap<Uuid, Job> = Job::load_batch(conn, &job_ids)
-            .await
-            .map_err(db::Error::from)?
-            .into_iter()
-            .map(|j| (j.id, j))
-            .collect();
-        // A slot taken back from a dead holder: its row, if it wrote one, says how far it
-        // got (the misfire rule may have fired a later slot than claimed). The claim holds
-        // the instant the slot leaves, up to the job's jitter after the slot itself.
-        for (member, job_id, fire_at) in taken_back {
-            let jitter = jobs.get(&job_id).map_or(0, |job| job.jitter_seconds);
-            let from = fire_at - chrono::TimeDelta::seconds(i64::from(jitter));
-            if let Some(row) =
-                db::models::execution_log::first_schedule_run_from(conn, job_id, from)
-                    .await
-                    .map_err(db::Error::from)?
-            {
-                rows.insert(member, row);
-            }
-        }
-        Ok(Loaded { jobs, rows })
-    }
-
-    fn job_of(&self, claimed: &Claimed) -> Option<&Job> {
-        let job_id = match claimed.task {
-            Task::Slot { job_id, .. }
-            | Task::Retry { job_id, .. }
-            | Task::CatchUp { job_id, .. }
-            | Task::Backfill { job_id, .. } => job_id,
-            Task::Manual { .. } => self.rows.get(&claimed.member)?.job_id,
-        };
-        self.jobs.get(&job_id)
-    }
-}
 
 /// The database writes one claimed item needs before its run may fire.
 #[derive(Debug, Clone)]
