@@ -81,3 +81,10 @@ pub async fn signing_secret(state: &AppState, viewer: &Claims) -> ApiResult<Sign
     let mut conn = state.conn().await?;
     Ok(SigningSecret::of_user(&mut conn, viewer.sub, scheduler::signing::new_secret).await?)
 }
+
+/// `rotateSigningSecret`: `next` becomes `current`, and a new `next` is made. Requests
+/// and notices sent from then on are signed with both.
+pub async fn rotate_signing_secret(state: &AppState, viewer: &Claims) -> ApiResult<SigningSecret> {
+    let mut conn = state.conn().await?;
+    Ok(SigningSecret::rotate(&mut conn, viewer.sub, scheduler::signing::new_secret).await?)
+}

@@ -8,31 +8,6 @@ use serde_json::{Value, json};
 use testkit::alert_api::{CREATE_CHANNEL, SECRET, answer, channels, job, notices, ok, run};
 use testkit::{Cronops, TestEnv, job_api, poll_until};
 
-/// Runs the README's Node.js signature check on a body and header; prints its answer.
-fn readme_node_check(raw_body: &str, header: &str, secret: &str) -> String {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
-        .expect("the README");
-    let start = readme
-        .find("```js\n// Node.js\n")
-        .expect("the README's Node.js check");
-    let snippet = &readme[start + "```js\n".len()..];
-    let snippet = &snippet[..snippet.find("```").unwrap()];
-    let script = format!(
-        "{snippet}\nconst [body, header, secret] = process.argv.slice(1);\n\
-         console.log(String(verify(body, header, secret)));"
-    );
-    let output = std::process::Command::new("node")
-        .args(["-e", &script, raw_body, header, secret])
-        .output()
-        .expect("node runs (make test installs it)");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap().trim().to_owned()
-}
-
 #[tokio::test]
 async fn a_notice_recorded_before_its_scheduler_died_is_sent_once() {
     let env = TestEnv::new().await;
@@ -114,9 +89,12 @@ async fn a_test_notice_reaches_a_verified_channel_and_policies_are_checked() {
         .to_owned();
     let header = got[0].headers["x-cronops-signature"].to_str().unwrap();
     let raw = String::from_utf8(got[0].body.to_vec()).unwrap();
-    assert_eq!(readme_node_check(&raw, header, &secret), "true");
+    assert_eq!(testkit::readme::node_verify(header, &raw, &secret), "true");
     let tampered = raw.replace("TEST", "FAILING");
-    assert_eq!(readme_node_check(&tampered, header, &secret), "false");
+    assert_eq!(
+        testkit::readme::node_verify(header, &tampered, &secret),
+        "false"
+    );
 
     // A Slack incoming webhook gets Slack's shape: the text it shows.
     let slack = api

@@ -12,18 +12,14 @@ use testkit::target::{ReceivedRequest, Reply};
 use testkit::{Cronops, TestEnv, job_api, poll_until};
 
 /// The webhook's body, once its `X-CronOps-Signature` is checked against `secret`
-/// (HMAC-SHA256 of `<t>.<body>`, as the README tells receivers).
+/// (`t=<unix>,v1=<hex>,v1=<hex>`: HMAC-SHA256 of `<t>.<body>` under the current secret,
+/// then the next one, as the README tells receivers).
 fn verified_body(request: &ReceivedRequest, secret: &str) -> Value {
     let header = request.headers["x-cronops-signature"].to_str().unwrap();
-    let (t, v1) = header
-        .split_once(',')
-        .map(|(t, v)| {
-            (
-                t.strip_prefix("t=").unwrap(),
-                v.strip_prefix("v1=").unwrap(),
-            )
-        })
-        .expect("t=<unix>,v1=<hex>");
+    let parts: Vec<&str> = header.split(',').collect();
+    let t = parts[0].strip_prefix("t=").expect("t=<unix> first");
+    let v1 = parts[1].strip_prefix("v1=").expect("v1=<hex> under the current secret");
+    assert!(parts[2].starts_with("v1="), "and one under the next: {header}");
     let age = chrono::Utc::now().timestamp() - t.parse::<i64>().unwrap();
     assert!((0..300).contains(&age), "signed {age} s ago");
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();

@@ -33,6 +33,8 @@ pub struct Request {
     pub timeout: Duration,
     /// What the answer must be to succeed; `None`: any 2xx.
     pub criteria: Option<std::sync::Arc<crate::criteria::SuccessCriteria>>,
+    /// The owner's secrets, to sign the request with (`None`: unsigned).
+    pub signing: Option<std::sync::Arc<crate::signing::Secrets>>,
 }
 
 /// How the attempt ended.
@@ -244,6 +246,16 @@ impl Executor {
             .header("X-CronOps-Attempt", request.attempt.to_string())
             // The run's trace context (replacing any the job sets) when traces are sent.
             .headers(crate::traces::context_headers());
+        if let Some(secrets) = &request.signing {
+            let body = request.body.as_deref().unwrap_or_default().as_bytes();
+            let signature = crate::signing::request_header(
+                secrets,
+                Utc::now().timestamp(),
+                request.execution_id,
+                body,
+            );
+            builder = builder.header(crate::signing::HEADER, signature);
+        }
         if let Some(body) = &request.body {
             builder = builder.body(body.clone());
         }

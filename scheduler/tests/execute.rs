@@ -29,6 +29,7 @@ fn request(url: String) -> Request {
         body: None,
         timeout: Duration::from_secs(5),
         criteria: None,
+        signing: None,
     }
 }
 

@@ -243,14 +243,28 @@ pub struct NotificationConnection {
     pub page_info: PageInfo,
 }
 
-/// The caller's signing secret: webhook notices carry `X-CronOps-Signature:
-/// t=<unix>,v1=<hex>`, the hex an HMAC-SHA256 under `current` of `<t>.<body>`.
+/// The caller's signing secret: job requests and webhook notices carry
+/// `X-CronOps-Signature: t=<unix>,v1=<hex>,v1=<hex>`, each hex an HMAC-SHA256 of
+/// `<t>.<execution id>.<body>` (a notice: `<t>.<body>`), the first under `current` and
+/// the second under `next`.
 #[derive(SimpleObject, Debug)]
 pub struct SigningSecret {
     pub current: String,
-    /// What `current` becomes on rotation.
+    /// What `current` becomes on rotation; it signs too, so a receiver can switch to it
+    /// first.
     pub next: String,
+    /// When `current` became current.
     pub created_at: DateTime<Utc>,
+}
+
+impl From<db::models::SigningSecret> for SigningSecret {
+    fn from(s: db::models::SigningSecret) -> SigningSecret {
+        SigningSecret {
+            current: s.current,
+            next: s.next,
+            created_at: s.created_at,
+        }
+    }
 }
 
 fn state<'a>(ctx: &'a Context<'_>) -> &'a AppState {
@@ -282,12 +296,9 @@ impl AlertsQuery {
     /// The caller's signing secret (made on first use).
     async fn signing_secret(&self, ctx: &Context<'_>) -> Result<SigningSecret> {
         let viewer = auth::viewer(ctx)?;
-        let s = crate::notices::signing_secret(state(ctx), viewer).await?;
-        Ok(SigningSecret {
-            current: s.current,
-            next: s.next,
-            created_at: s.created_at,
-        })
+        Ok(crate::notices::signing_secret(state(ctx), viewer)
+            .await?
+            .into())
     }
 }
 
@@ -296,6 +307,15 @@ pub struct AlertsMutation;
 
 #[Object]
 impl AlertsMutation {
+    /// Promotes the caller's `next` signing secret to `current` and makes a new `next`.
+    /// Switch receivers to `next` first: they verify before and after.
+    async fn rotate_signing_secret(&self, ctx: &Context<'_>) -> Result<SigningSecret> {
+        let viewer = auth::viewer(ctx)?;
+        Ok(crate::notices::rotate_signing_secret(state(ctx), viewer)
+            .await?
+            .into())
+    }
+
     /// Sends a TEST notice to one of the caller's verified channels (at most 10 an hour),
     /// delivered like any notice: follow it in `notifications`.
     async fn test_notification_channel(&self, ctx: &Context<'_>, id: ID) -> Result<Notification> {

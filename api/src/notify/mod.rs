@@ -182,10 +182,14 @@ impl Notifier {
                     .map_err(Failure::again)?
                 };
                 let body = render::webhook(notice, &self.frontend_url).to_string();
+                let secrets = scheduler::signing::Secrets {
+                    current: secret.current,
+                    next: secret.next,
+                };
                 let signature = scheduler::signing::header_value(
-                    &secret.current,
+                    &secrets,
                     Utc::now().timestamp(),
-                    body.as_bytes(),
+                    &[body.as_bytes()],
                 );
                 let headers = [
                     (scheduler::signing::HEADER, signature),

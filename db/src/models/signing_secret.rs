@@ -1,6 +1,8 @@
 //! Each user's signing secret: what CronOps signs its requests to the user's endpoints
 //! with, so that they can tell them from forgeries. Made on first use.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -49,6 +51,49 @@ impl SigningSecret {
             .find(user_id)
             .select(SigningSecret::as_select())
             .first(conn)
+            .await
+    }
+
+    /// The secrets of these users, made for those who have none yet (as
+    /// [`SigningSecret::of_user`] does): one statement when all have theirs.
+    pub async fn of_users(
+        conn: &mut AsyncPgConnection,
+        user_ids: &[Uuid],
+        fresh: impl Fn() -> String,
+    ) -> QueryResult<HashMap<Uuid, SigningSecret>> {
+        let mut found: HashMap<Uuid, SigningSecret> = signing_secrets::table
+            .filter(signing_secrets::user_id.eq_any(user_ids))
+            .select(SigningSecret::as_select())
+            .load(conn)
+            .await?
+            .into_iter()
+            .map(|s| (s.user_id, s))
+            .collect();
+        for user_id in user_ids {
+            if !found.contains_key(user_id) {
+                let made = SigningSecret::of_user(conn, *user_id, &fresh).await?;
+                found.insert(*user_id, made);
+            }
+        }
+        Ok(found)
+    }
+
+    /// Promotes `next` to `current` and makes a new `next` from `fresh` (making both for
+    /// a user who has none yet). Concurrent rotations each promote once.
+    pub async fn rotate(
+        conn: &mut AsyncPgConnection,
+        user_id: Uuid,
+        fresh: impl Fn() -> String,
+    ) -> QueryResult<SigningSecret> {
+        SigningSecret::of_user(conn, user_id, &fresh).await?;
+        diesel::update(signing_secrets::table.find(user_id))
+            .set((
+                signing_secrets::current.eq(signing_secrets::next),
+                signing_secrets::next.eq(fresh()),
+                signing_secrets::created_at.eq(Utc::now()),
+            ))
+            .returning(SigningSecret::as_returning())
+            .get_result(conn)
             .await
     }
 }

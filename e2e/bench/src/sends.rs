@@ -20,6 +20,7 @@ pub async fn sends(requests: usize, smoke: bool) -> Vec<Figure> {
         body: None,
         timeout: Duration::from_secs(30),
         criteria: None,
+        signing: None,
     };
     let send_all = || async {
         let start = Utc::now();

@@ -15,6 +15,7 @@ pub mod mail;
 pub mod otlp;
 pub mod pg_server;
 pub mod process;
+pub mod readme;
 pub mod redis_server;
 pub mod target;
 pub mod wait;

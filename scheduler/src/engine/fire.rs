@@ -4,6 +4,8 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
 use chrono::{DateTime, TimeDelta, Utc};
 use db::models::{ExecutionLog, Job};
 use db::{ExecutionTrigger, JobStatus};
@@ -20,6 +22,7 @@ use super::sent::Sent;
 use crate::events::{self, EventKind, ExecutionEvent};
 use crate::execute;
 use crate::queue;
+use crate::signing::Secrets;
 
 /// How long before an instant the scheduler checks that its prepared runs' jobs are
 /// still there and active: a pause or delete up to this close to a slot stops it.
@@ -53,10 +56,12 @@ pub(super) struct Fire {
 pub(super) struct Groups(BTreeMap<DateTime<Utc>, Vec<Fire>>);
 
 impl Groups {
-    /// Adds the run of `row` (written for `job`, leased as `member`), to leave at `at`.
+    /// Adds the run of `row` (written for `job`, leased as `member`), to leave at `at`,
+    /// signed with its owner's `secrets`.
     pub(super) fn add(
         &mut self,
         job: &Job,
+        secrets: Option<Arc<Secrets>>,
         row: ExecutionLog,
         member: String,
         at: DateTime<Utc>,
@@ -73,6 +78,7 @@ impl Groups {
             body: job.body.clone(),
             timeout: Duration::from_millis(u64::try_from(job.timeout_ms).unwrap_or(10_000)),
             criteria: crate::criteria::SuccessCriteria::of_job(job).map(std::sync::Arc::new),
+            signing: secrets,
         };
         let span = crate::traces::run_span(job, &row);
         self.0.entry(at).or_default().push(Fire {

@@ -1,15 +1,18 @@
 //! What a claimed batch reads before deciding: its jobs, and the rows already written for
-//! its items (a manual run's, or the rows of work taken back from a dead holder).
+//! its items (a manual run's, or the rows of work taken back from a dead holder), and the
+//! secrets their requests are signed with.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
-use db::models::{ExecutionLog, Job};
+use db::models::{ExecutionLog, Job, SigningSecret};
 use db::{AsyncPgConnection, ExecutionTrigger};
 use uuid::Uuid;
 
 use super::ms_to_time;
 use crate::Error;
 use crate::queue::Claimed;
+use crate::signing::Secrets;
 use crate::task::Task;
 
 /// What one claimed batch reads before deciding.
@@ -17,6 +20,8 @@ pub(super) struct Loaded {
     pub(super) jobs: HashMap<Uuid, Job>,
     /// The row already written for an item, by lease member.
     pub(super) rows: HashMap<String, ExecutionLog>,
+    /// The signing secrets of the jobs' owners.
+    pub(super) secrets: HashMap<Uuid, Arc<Secrets>>,
 }
 
 impl Loaded {
@@ -120,7 +125,29 @@ impl Loaded {
                 rows.insert(member, row);
             }
         }
-        Ok(Loaded { jobs, rows })
+        let users: Vec<Uuid> = jobs
+            .values()
+            .map(|job| job.user_id)
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let secrets = SigningSecret::of_users(conn, &users, crate::signing::new_secret)
+            .await
+            .map_err(db::Error::from)?
+            .into_iter()
+            .map(|(user, s)| {
+                let secrets = Secrets {
+                    current: s.current,
+                    next: s.next,
+                };
+                (user, Arc::new(secrets))
+            })
+            .collect();
+        Ok(Loaded {
+            jobs,
+            rows,
+            secrets,
+        })
     }
 
     pub(super) fn job_of(&self, claimed: &Claimed) -> Option<&Job> {

@@ -223,7 +223,8 @@ impl Scheduler {
                 .expect("the semaphore is never closed");
             // A row written ahead leaves at its slot; one already due leaves now.
             let at = row.started_at.max(now);
-            groups.add(job, row, member, at, permit);
+            let secrets = loaded.secrets.get(&job.user_id).cloned();
+            groups.add(job, secrets, row, member, at, permit);
         }
         tracing::debug!(
             claimed = claimed.len(),
