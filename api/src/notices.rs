@@ -78,6 +78,8 @@ pub async fn test(state: &AppState, viewer: &Claims, channel_id: Uuid) -> ApiRes
 
 /// `signingSecret`: the viewer's, made on first use.
 pub async fn signing_secret(state: &AppState, viewer: &Claims) -> ApiResult<SigningSecret> {
+    // What signs requests is not for scripts to read: a leaked key would leak it.
+    crate::auth::api_keys::require_session(viewer)?;
     let mut conn = state.conn().await?;
     Ok(SigningSecret::of_user(&mut conn, viewer.sub, scheduler::signing::new_secret).await?)
 }
@@ -85,6 +87,7 @@ pub async fn signing_secret(state: &AppState, viewer: &Claims) -> ApiResult<Sign
 /// `rotateSigningSecret`: `next` becomes `current`, and a new `next` is made. Requests
 /// and notices sent from then on are signed with both.
 pub async fn rotate_signing_secret(state: &AppState, viewer: &Claims) -> ApiResult<SigningSecret> {
+    crate::auth::api_keys::require_session(viewer)?;
     let mut conn = state.conn().await?;
     Ok(SigningSecret::rotate(&mut conn, viewer.sub, scheduler::signing::new_secret).await?)
 }

@@ -225,14 +225,19 @@ mod tests {
     }
 }
 
-/// What a request brings for authentication: its checked bearer token and address.
-pub(crate) fn request_auth(state: &AppState, headers: &HeaderMap, peer: SocketAddr) -> RequestAuth {
+/// What a request brings for authentication: its checked bearer token (or API key) and
+/// address.
+pub(crate) async fn request_auth(
+    state: &AppState,
+    headers: &HeaderMap,
+    peer: SocketAddr,
+) -> RequestAuth {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(RequestAuth::parse_bearer);
     RequestAuth {
-        credentials: auth::check_token(&state.tokens, token.as_deref()),
+        credentials: auth::authenticate(state, token.as_deref()).await,
         client_ip: Some(client_ip(state, headers, peer)),
     }
 }

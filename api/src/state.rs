@@ -48,6 +48,16 @@ impl Inner {
         }
     }
 
+    /// The limit of each API key (RATE_LIMIT_WINDOW_MS, API_KEY_MAX_REQUESTS), whatever
+    /// address it is used from.
+    pub fn key_limit(&self) -> crate::auth::rate_limit::Limit {
+        crate::auth::rate_limit::Limit {
+            name: "api-key",
+            max: self.config.server.api_key_max_requests,
+            window: std::time::Duration::from_millis(self.config.server.rate_limit_window_ms),
+        }
+    }
+
     /// A database connection from the pool (INTERNAL_SERVER_ERROR when none comes in time).
     pub async fn conn(&self) -> ApiResult<db::Conn<'_>> {
         Ok(self.db.get().await.map_err(db::Error::from)?)

@@ -36,8 +36,13 @@ use crate::state::AppState;
 pub const UNAUTHENTICATED: u16 = 4401;
 /// Close code when `connection_init` does not come in time.
 pub const INIT_TIMEOUT: u16 = 4408;
-/// Close code when the account holds too many sockets already.
+/// Close code when the account holds too many sockets already, or its API key is over its
+/// rate limit.
 pub const TOO_MANY_SOCKETS: u16 = 4429;
+/// Close code when the credentials may not open a socket (an API key without READ).
+pub const FORBIDDEN: u16 = 4403;
+/// Close code when the credentials could not be checked (try again).
+pub const UNAVAILABLE: u16 = 1013;
 
 /// What a client message says about its operation: its kind and id.
 #[derive(serde::Deserialize)]
@@ -166,7 +171,7 @@ pub async fn serve(
     let mut output = GraphQLSocket::new(schema, input, protocol)
         .on_connection_init(move |payload| async move {
             let token = RequestAuth::token_from_init_payload(&payload);
-            let credentials = auth::check_token(&app.tokens, token.as_deref());
+            let credentials = auth::authenticate(&app, token.as_deref()).await;
             let refuse = |code: u16, problem: String| {
                 *init.refusal.lock().expect("refusal lock") = Some((code, problem.clone()));
                 Err(async_graphql::Error::new(problem))
@@ -176,7 +181,16 @@ pub async fn serve(
                 Credentials::Anonymous => return refuse(UNAUTHENTICATED, "authentication required: send {\"Authorization\": \"Bearer <accessToken>\"} in connection_init".into()),
                 Credentials::Invalid(auth::tokens::TokenError::Expired) => return refuse(UNAUTHENTICATED, EXPIRED.into()),
                 Credentials::Invalid(auth::tokens::TokenError::Invalid) => return refuse(UNAUTHENTICATED, "the access token is invalid".into()),
+                Credentials::Invalid(auth::tokens::TokenError::UnknownKey) => return refuse(UNAUTHENTICATED, "the API key is unknown, revoked or expired".into()),
+                Credentials::Limited { .. } => return refuse(TOO_MANY_SOCKETS, "this API key is over its rate limit: try again shortly".into()),
+                Credentials::Unavailable => return refuse(UNAVAILABLE, "the API key could not be checked just now: try again shortly".into()),
             };
+            // A socket carries subscriptions: a key needs READ for it.
+            if let Some(grant) = &claims.key
+                && let Err(e) = grant.require(auth::api_keys::Scope::Read)
+            {
+                return refuse(FORBIDDEN, e.message());
+            }
             let max = server.ws_max_sockets_per_user as usize;
             let Some(entry) = hub.sockets().register(claims.sub, claims.sid, init.signal.clone(), max) else {
                 return refuse(TOO_MANY_SOCKETS, format!("this account has {max} sockets open on this server already: close one first"));

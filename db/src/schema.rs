@@ -1,6 +1,20 @@
 //! Diesel table definitions, written to match `migrations/` (checked by the migration tests).
 
 diesel::table! {
+    api_keys (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        name -> Text,
+        prefix -> Text,
+        key_hash -> Text,
+        scopes -> Array<Text>,
+        created_at -> Timestamptz,
+        last_used_at -> Nullable<Timestamptz>,
+        expires_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     users (id) {
         id -> Uuid,
         email -> Text,
@@ -109,6 +123,7 @@ diesel::table! {
 diesel::joinable!(email_verification_codes -> users (user_id));
 diesel::joinable!(password_reset_tokens -> users (user_id));
 diesel::joinable!(refresh_sessions -> users (user_id));
+diesel::joinable!(api_keys -> users (user_id));
 diesel::joinable!(jobs -> users (user_id));
 diesel::table! {
     notification_channels (id) {
@@ -163,6 +178,7 @@ diesel::joinable!(notification_channels -> users (user_id));
 diesel::joinable!(execution_logs -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    api_keys,
     notification_channels,
     notifications,
     signing_secrets,

@@ -10,6 +10,7 @@ const TABLES: &[&str] = &[
     "refresh_sessions",
     "jobs",
     "execution_logs",
+    "api_keys",
     "run_counts",
     "run_duration_counts",
     "job_failure_counts",
@@ -159,4 +160,17 @@ async fn schema_rs_matches_the_migrated_database() {
         .await
         .unwrap();
     assert_eq!(sessions.len(), 1);
+    diesel::sql_query(
+        "INSERT INTO api_keys (id, user_id, name, prefix, key_hash, scopes, last_used_at, expires_at) \
+         SELECT gen_random_uuid(), id, 'k', 'cok_', 'h', ARRAY['READ'], now(), now() FROM users",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let keys = api_keys::table
+        .select(db::models::ApiKey::as_select())
+        .load(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(keys.len(), 1);
 }

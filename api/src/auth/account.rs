@@ -320,6 +320,7 @@ pub async fn change_password(
     current_password: String,
     new_password: String,
 ) -> ApiResult<bool> {
+    super::api_keys::require_session(viewer)?;
     let user = current_user(state, viewer).await?;
     limits::check_all(
         state,
@@ -351,6 +352,7 @@ pub async fn update_profile(
     viewer: &Claims,
     name: Option<&str>,
 ) -> ApiResult<User> {
+    super::api_keys::require_session(viewer)?;
     let mut user = current_user(state, viewer).await?;
     if let Some(name) = name {
         let name = validate::name("name", name)?;
@@ -363,6 +365,9 @@ pub async fn update_profile(
 /// The caller's account if it is an ADMIN now. The role is read from the database on
 /// every call, never from the token, so a demoted admin loses access at once.
 pub async fn require_admin(state: &AppState, viewer: &Claims) -> ApiResult<User> {
+    if let Some(grant) = &viewer.key {
+        grant.require(super::api_keys::Scope::Admin)?;
+    }
     let user = current_user(state, viewer).await?;
     if user.role != Role::Admin {
         return Err(ApiError::Forbidden {

@@ -3,6 +3,7 @@
 //! functions; everything here is plain async code over the application state.
 
 pub mod account;
+pub mod api_keys;
 pub mod limits;
 pub mod password;
 pub mod rate_limit;
@@ -35,6 +36,10 @@ pub enum Credentials {
     Valid(Claims),
     /// A token was sent and refused.
     Invalid(TokenError),
+    /// An API key over its rate limit.
+    Limited { retry_after: u64 },
+    /// An API key that could not be looked up (the database is unreachable).
+    Unavailable,
 }
 
 impl RequestAuth {
@@ -92,6 +97,15 @@ pub fn check_token(keys: &tokens::TokenKeys, token: Option<&str>) -> Credentials
     }
 }
 
+/// Checks a bearer value (if any): an API key against the stored keys, anything else as
+/// an access token.
+pub async fn authenticate(state: &crate::state::AppState, token: Option<&str>) -> Credentials {
+    match token {
+        Some(key) if api_keys::is_key(key) => api_keys::authenticate(state, key).await,
+        token => check_token(&state.tokens, token),
+    }
+}
+
 /// The request's auth context (anonymous when the transport added none).
 pub fn request_auth<'a>(ctx: &'a Context<'_>) -> &'a RequestAuth {
     static ANONYMOUS: RequestAuth = RequestAuth {
@@ -113,6 +127,15 @@ pub fn viewer<'a>(ctx: &'a Context<'_>) -> ApiResult<&'a Claims> {
         )),
         Credentials::Invalid(TokenError::Invalid) => Err(ApiError::Unauthenticated(
             "the access token is invalid".into(),
+        )),
+        Credentials::Invalid(TokenError::UnknownKey) => Err(ApiError::Unauthenticated(
+            "the API key is unknown, revoked or expired".into(),
+        )),
+        Credentials::Limited { retry_after } => Err(ApiError::RateLimited {
+            retry_after: *retry_after,
+        }),
+        Credentials::Unavailable => Err(ApiError::Unavailable(
+            "the API key could not be checked just now: try again shortly".into(),
         )),
     }
 }

@@ -33,9 +33,12 @@ pub struct Claims {
     pub jti: Uuid,
     /// The refresh-session family the token was issued for (the caller's "session").
     pub sid: Uuid,
-    /// Always `access`.
+    /// Always `access` (an API key's claims say `api_key`, and are never a token).
     #[serde(rename = "type")]
     pub typ: String,
+    /// What an API key may do, when the caller presented one instead of a token.
+    #[serde(skip)]
+    pub key: Option<super::api_keys::KeyGrant>,
 }
 
 const ACCESS: &str = "access";
@@ -47,6 +50,8 @@ pub enum TokenError {
     Expired,
     #[error("the access token is invalid")]
     Invalid,
+    #[error("the API key is unknown, revoked or expired")]
+    UnknownKey,
 }
 
 /// The keys and lifetimes of every token the API issues.
@@ -113,6 +118,7 @@ impl TokenKeys {
             jti: Uuid::new_v4(),
             sid,
             typ: ACCESS.to_owned(),
+            key: None,
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .expect("HS256 signing cannot fail")

@@ -46,6 +46,10 @@ pub struct ServerConfig {
     #[arg(long, env = "RATE_LIMIT_MAX_REQUESTS", value_name = "RATE_LIMIT_MAX_REQUESTS", default_value_t = 100,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub rate_limit_max_requests: u32,
+    /// Requests one API key may make per RATE_LIMIT_WINDOW_MS window, from any address.
+    #[arg(long, env = "API_KEY_MAX_REQUESTS", value_name = "API_KEY_MAX_REQUESTS", default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub api_key_max_requests: u32,
     /// Largest WebSocket message (and frame) a client may send, in bytes.
     #[arg(long, env = "WS_MAX_MESSAGE_BYTES", value_name = "WS_MAX_MESSAGE_BYTES", default_value_t = 64 * 1024,
           value_parser = clap::value_parser!(u32).range(1024..=16 * 1024 * 1024))]

@@ -2,6 +2,7 @@
 
 mod admin;
 mod alerts;
+mod api_keys;
 mod auth;
 mod channels;
 pub mod connection;
@@ -13,6 +14,7 @@ mod execution_log;
 mod health;
 mod job;
 mod jobs;
+mod key_scopes;
 pub mod limits;
 pub mod loaders;
 mod logs;
@@ -43,6 +45,7 @@ pub struct QueryRoot(
     logs::LogsQuery,
     stats::StatsQuery,
     admin::AdminQuery,
+    api_keys::ApiKeysQuery,
 );
 
 /// Every mutation of the contract, by area.
@@ -54,6 +57,7 @@ pub struct MutationRoot(
     channels::ChannelsMutation,
     alerts::AlertsMutation,
     admin::AdminMutation,
+    api_keys::ApiKeysMutation,
 );
 
 /// Every subscription of the contract.
@@ -73,6 +77,7 @@ fn builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, Subscripti
     )
     .extension(error_codes::ErrorCodes)
     .extension(limits::RequestLimits)
+    .extension(key_scopes::KeyScopes)
     .extension(crate::metrics::OperationMetrics)
 }
 

@@ -10,6 +10,7 @@ use crate::state::AppState;
 /// `updatePlan`: upgrades apply at once; a downgrade the user's jobs exceed is refused
 /// with what to change.
 pub async fn update_plan(state: &AppState, viewer: &Claims, plan: Plan) -> ApiResult<User> {
+    crate::auth::api_keys::require_session(viewer)?;
     let mut conn = state.conn().await?;
     let result =
         User::change_plan(&mut conn, viewer.sub, plan, move |jobs| fits(plan, jobs)).await?;

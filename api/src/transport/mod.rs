@@ -120,7 +120,7 @@ async fn execute(
     }
     let executed = Executed::default();
     let request = request
-        .data(request_auth(&state.app, headers, peer))
+        .data(request_auth(&state.app, headers, peer).await)
         .data(Loaders::new(&state.app))
         .data(executed.clone());
     let response = state.schema.execute(request).await;

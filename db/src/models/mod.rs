@@ -1,5 +1,6 @@
 //! One module per table: the row types and the queries that read and write them.
 
+pub mod api_key;
 pub mod channel;
 pub mod execution_log;
 pub mod job;
@@ -15,6 +16,7 @@ pub mod stats;
 pub mod user;
 pub mod verification_code;
 
+pub use api_key::ApiKey;
 pub use channel::{NewChannel, NotificationChannel};
 pub use execution_log::ExecutionLog;
 pub use job::Job;
