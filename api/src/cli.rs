@@ -39,6 +39,9 @@ pub enum Command {
     Seed(SeedCommand),
     /// Print the GraphQL schema (SDL) that the API serves.
     Schema,
+    /// Seal every user secret again under SECRETS_KEY (after changing it, with the old
+    /// key in SECRETS_PREVIOUS_KEYS), then exit.
+    RotateSecrets(RotateSecretsCommand),
     /// Development: migrate, seed, then run API and scheduler in one process.
     Dev(ApiConfig),
 }
@@ -58,6 +61,17 @@ pub struct SchedulerCommand {
     pub email: crate::config::EmailConfig,
     #[command(flatten)]
     pub links: crate::config::Links,
+    #[command(flatten)]
+    pub secrets: crate::config::SecretsConfig,
+}
+
+/// Settings of `cronops rotate-secrets`.
+#[derive(Debug, Clone, Args)]
+pub struct RotateSecretsCommand {
+    #[command(flatten)]
+    pub database: DatabaseConfig,
+    #[command(flatten)]
+    pub secrets: crate::config::SecretsConfig,
 }
 
 /// Settings of `cronops seed`.
@@ -118,9 +132,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Scheduler(config) => {
             config.redis.normalize();
             config.scheduler.validate()?;
+            config.secrets.keyring(env)?;
         }
         Command::Seed(seed) => seed.accounts.normalize(),
-        Command::Migrate(_) | Command::Schema => {}
+        Command::Migrate(_) | Command::Schema | Command::RotateSecrets(_) => {}
     }
     match command {
         Command::Schema => {
@@ -128,6 +143,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Migrate(database) => migrate(&database).await,
+        Command::RotateSecrets(rotate) => {
+            let keyring = rotate.secrets.keyring(env)?;
+            let pool = db::pool::build(&rotate.database.database_url, 2);
+            let resealed = crate::secrets::rotate(&pool, &keyring).await?;
+            tracing::info!(
+                resealed,
+                key = keyring.current_id(),
+                "secrets sealed under SECRETS_KEY"
+            );
+            Ok(())
+        }
         Command::Seed(seed) => {
             let pool = db::pool::build(&seed.database.database_url, 2);
             seed::run(&pool, env, &seed.accounts).await

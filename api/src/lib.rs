@@ -19,6 +19,7 @@ pub mod notices;
 pub mod notify;
 pub mod routes;
 pub mod runs;
+pub mod secrets;
 pub mod seed;
 pub mod server;
 pub mod sockets;

@@ -48,13 +48,14 @@ pub async fn serve(
     let (db, redis) = connect_stores(&config.database, &config.redis)?;
     let keys = Keys::new(&config.redis.redis_key_prefix);
     let addr = SocketAddr::new(config.server.host, config.server.port);
+    let secrets = std::sync::Arc::new(config.secrets.keyring(env)?);
 
     let scheduler = with_scheduler.then(|| {
         Scheduler::new(
             db.clone(),
             redis.clone(),
             keys.clone(),
-            config.scheduler.engine_config(),
+            config.scheduler.engine_config(secrets.clone()),
         )
     });
     let scheduler_task = scheduler
@@ -77,6 +78,7 @@ pub async fn serve(
         tokens,
         mailer,
         scheduler,
+        secrets,
     });
     let hub = EventHub::start(&state.config.redis.url(), &state.keys, shutdown.clone())
         .context("REDIS_URL")?;
@@ -151,11 +153,12 @@ pub async fn run_scheduler(
         let notifier = notifier(&db, &mailer, &config.scheduler, &config.links.frontend_url);
         tokio::spawn(notifier.run(shutdown.clone()));
     }
+    let secrets = std::sync::Arc::new(config.secrets.keyring(env)?);
     let scheduler = Scheduler::new(
         db.clone(),
         redis.clone(),
         Keys::new(&config.redis.redis_key_prefix),
-        config.scheduler.engine_config(),
+        config.scheduler.engine_config(secrets),
     );
     if let Some(port) = config.server.scheduler_metrics_port {
         let addr = SocketAddr::from(([0, 0, 0, 0], port));

@@ -28,6 +28,8 @@ pub struct Inner {
     pub mailer: Mailer,
     /// The scheduler running in this process (`cronops all`, `dev`), if any.
     pub scheduler: Option<scheduler::Scheduler>,
+    /// The keys that seal users' secrets.
+    pub secrets: Arc<scheduler::secrets::Keyring>,
 }
 
 impl AppState {

@@ -120,10 +120,23 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    secrets (user_id, name) {
+        user_id -> Uuid,
+        name -> Text,
+        key_id -> Text,
+        nonce -> Bytea,
+        ciphertext -> Bytea,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(email_verification_codes -> users (user_id));
 diesel::joinable!(password_reset_tokens -> users (user_id));
 diesel::joinable!(refresh_sessions -> users (user_id));
 diesel::joinable!(api_keys -> users (user_id));
+diesel::joinable!(secrets -> users (user_id));
 diesel::joinable!(jobs -> users (user_id));
 diesel::table! {
     notification_channels (id) {
@@ -179,6 +192,7 @@ diesel::joinable!(execution_logs -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     api_keys,
+    secrets,
     notification_channels,
     notifications,
     signing_secrets,

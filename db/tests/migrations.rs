@@ -11,6 +11,7 @@ const TABLES: &[&str] = &[
     "jobs",
     "execution_logs",
     "api_keys",
+    "secrets",
     "run_counts",
     "run_duration_counts",
     "job_failure_counts",
@@ -173,4 +174,17 @@ async fn schema_rs_matches_the_migrated_database() {
         .await
         .unwrap();
     assert_eq!(keys.len(), 1);
+    diesel::sql_query(
+        "INSERT INTO secrets (user_id, name, key_id, nonce, ciphertext) \
+         SELECT id, 'TOKEN', 'k', '\\x00', '\\x01' FROM users",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let sealed = secrets::table
+        .select(db::models::secret::StoredSecret::as_select())
+        .load(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(sealed.len(), 1);
 }

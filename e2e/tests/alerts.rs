@@ -18,8 +18,13 @@ fn verified_body(request: &ReceivedRequest, secret: &str) -> Value {
     let header = request.headers["x-cronops-signature"].to_str().unwrap();
     let parts: Vec<&str> = header.split(',').collect();
     let t = parts[0].strip_prefix("t=").expect("t=<unix> first");
-    let v1 = parts[1].strip_prefix("v1=").expect("v1=<hex> under the current secret");
-    assert!(parts[2].starts_with("v1="), "and one under the next: {header}");
+    let v1 = parts[1]
+        .strip_prefix("v1=")
+        .expect("v1=<hex> under the current secret");
+    assert!(
+        parts[2].starts_with("v1="),
+        "and one under the next: {header}"
+    );
     let age = chrono::Utc::now().timestamp() - t.parse::<i64>().unwrap();
     assert!((0..300).contains(&age), "signed {age} s ago");
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();

@@ -141,6 +141,7 @@ async fn compose_names_only_files_that_exist_and_settings_cronops_knows() {
         "DATABASE_URL",
         "REDIS_URL",
         "JWT_ACCESS_SECRET",
+        "SECRETS_KEY",
         "EMAIL_HOST",
         "PORT",
         "SCHEDULER_METRICS_PORT",
@@ -214,6 +215,10 @@ async fn the_binary_starts_from_a_clean_folder_with_only_the_compose_environment
         (
             "JWT_REFRESH_SECRET",
             "a-real-refresh-secret-of-32-bytes-or-more",
+        ),
+        (
+            "SECRETS_KEY",
+            "5ec2e75ec2e75ec2e75ec2e75ec2e75ec2e75ec2e75ec2e75ec2e75ec2e75ec2",
         ),
         ("EMAIL_HOST", "127.0.0.1"),
     ] {

@@ -35,6 +35,11 @@ pub struct Request {
     pub criteria: Option<std::sync::Arc<crate::criteria::SuccessCriteria>>,
     /// The owner's secrets, to sign the request with (`None`: unsigned).
     pub signing: Option<std::sync::Arc<crate::signing::Secrets>>,
+    /// Why the request must not be sent (a secret it needs is missing): the run fails
+    /// with this.
+    pub unsent: Option<String>,
+    /// The values written into the request, kept out of what the run records.
+    pub redact: Option<std::sync::Arc<std::collections::HashMap<String, String>>>,
 }
 
 /// How the attempt ended.
@@ -150,6 +155,17 @@ impl Executor {
     /// Fires the request and reports how it went; never panics, never hangs past the
     /// job's timeout.
     pub async fn execute(&self, request: &Request) -> Outcome {
+        let mut outcome = self.attempt(request).await;
+        if let Some(values) = &request.redact {
+            outcome.response_body = outcome
+                .response_body
+                .map(|body| crate::secrets::redact(&body, values));
+            outcome.error = outcome.error.map(|e| crate::secrets::redact(&e, values));
+        }
+        outcome
+    }
+
+    async fn attempt(&self, request: &Request) -> Outcome {
         let started = Instant::now();
         let span = if crate::traces::exported() {
             tracing::info_span!(
@@ -163,9 +179,14 @@ impl Executor {
         } else {
             tracing::Span::none()
         };
-        let result = tokio::time::timeout(request.timeout, self.send(request))
-            .instrument(span.clone())
-            .await;
+        let result = match &request.unsent {
+            Some(reason) => Ok(Err(reason.clone())),
+            None => {
+                tokio::time::timeout(request.timeout, self.send(request))
+                    .instrument(span.clone())
+                    .await
+            }
+        };
         match &result {
             Ok(Ok(response)) => {
                 span.record("http.response.status_code", response.status);

@@ -20,6 +20,7 @@ pub mod reconcile;
 pub mod redis;
 pub mod retention;
 pub mod retry;
+pub mod secrets;
 pub mod signing;
 pub mod ssrf;
 pub mod task;

@@ -30,6 +30,8 @@ fn request(url: String) -> Request {
         timeout: Duration::from_secs(5),
         criteria: None,
         signing: None,
+        unsent: None,
+        redact: None,
     }
 }
 

@@ -10,9 +10,11 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 
 mod scheduler;
+mod secrets;
 mod server;
 
 pub use scheduler::{SchedulerArgs, SchedulerServerArgs};
+pub use secrets::SecretsConfig;
 pub use server::ServerConfig;
 
 /// Which kind of deployment this is; production refuses unsafe defaults.
@@ -268,6 +270,8 @@ pub struct ApiConfig {
     pub email: EmailConfig,
     #[command(flatten)]
     pub scheduler: SchedulerArgs,
+    #[command(flatten)]
+    pub secrets: SecretsConfig,
 }
 
 /// An empty variable (`EMAIL_HOST=`, as compose files and copied `.env` files produce)
@@ -348,6 +352,7 @@ impl ApiConfig {
             };
             return Err(ConfigError { variable, problem });
         }
+        self.secrets.keyring(env)?;
         Ok(())
     }
 }

@@ -139,9 +139,13 @@ impl SchedulerArgs {
         }
     }
 
-    /// The scheduler library's settings.
-    pub fn engine_config(&self) -> scheduler::SchedulerConfig {
+    /// The scheduler library's settings, with the keys that open users' secrets.
+    pub fn engine_config(
+        &self,
+        secrets: std::sync::Arc<scheduler::secrets::Keyring>,
+    ) -> scheduler::SchedulerConfig {
         scheduler::SchedulerConfig {
+            secrets,
             targets: self.targets(),
             max_in_flight: self.scheduler_max_in_flight as usize,
             batch_size: self.scheduler_batch_size as usize,

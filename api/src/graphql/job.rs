@@ -94,9 +94,20 @@ impl Job {
         self.0.http_method.into()
     }
 
-    /// Extra request headers: a JSON object of string values.
-    async fn headers(&self) -> Option<Json<serde_json::Value>> {
-        self.0.headers.clone().map(Json)
+    /// Extra request headers: a JSON object of string values. To anyone but the job's
+    /// owner, the values of headers that look secret (`Authorization`, `Cookie`,
+    /// `X-Api-Key`, names with `token`, `secret`, `password` or `key`) read `[masked]`.
+    async fn headers(&self, ctx: &Context<'_>) -> Option<Json<serde_json::Value>> {
+        let owner = crate::auth::viewer(ctx).is_ok_and(|viewer| viewer.sub == self.0.user_id);
+        let mut headers = self.0.headers.clone()?;
+        if !owner && let Some(map) = headers.as_object_mut() {
+            for (name, value) in map.iter_mut() {
+                if looks_secret(name) {
+                    *value = serde_json::Value::from("[masked]");
+                }
+            }
+        }
+        Some(Json(headers))
     }
 
     async fn body(&self) -> Option<&str> {
@@ -224,6 +235,17 @@ impl Job {
         let page = crate::runs::page(state, &filter, request).await?;
         Ok(logs_connection(page, total))
     }
+}
+
+/// Whether a header's value is likely a credential.
+fn looks_secret(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    matches!(
+        name.as_str(),
+        "authorization" | "proxy-authorization" | "cookie"
+    ) || ["token", "secret", "password", "key", "auth"]
+        .iter()
+        .any(|word| name.contains(word))
 }
 
 /// A page of jobs, newest first.

@@ -22,6 +22,7 @@ pub mod nulls;
 pub(crate) mod operation;
 mod plans;
 mod retry;
+mod secrets;
 mod stats;
 mod user;
 
@@ -46,6 +47,7 @@ pub struct QueryRoot(
     stats::StatsQuery,
     admin::AdminQuery,
     api_keys::ApiKeysQuery,
+    secrets::SecretsQuery,
 );
 
 /// Every mutation of the contract, by area.
@@ -58,6 +60,7 @@ pub struct MutationRoot(
     alerts::AlertsMutation,
     admin::AdminMutation,
     api_keys::ApiKeysMutation,
+    secrets::SecretsMutation,
 );
 
 /// Every subscription of the contract.

@@ -5,6 +5,7 @@
 pub mod backfill;
 mod plans;
 pub mod schedule;
+mod status;
 mod stored;
 pub mod validate;
 
@@ -24,6 +25,7 @@ use stored::{check_channels, criteria_json, policy_json, retry_json};
 use validate::Draft;
 
 pub use plans::update_plan;
+pub use status::set_status;
 
 /// What `createJob` gives (defaults already applied by the schema).
 pub type NewJobInput = Draft;
@@ -115,6 +117,14 @@ pub async fn create(state: &AppState, viewer: &Claims, mut draft: Draft) -> ApiR
     let criteria_json = criteria_json(draft.success_criteria.as_ref());
     let policy_json = policy_json(draft.alert_policy.as_ref());
     let retry_json = retry_json(draft.retry_policy.as_ref());
+    crate::secrets::check_references(
+        state,
+        viewer.sub,
+        draft.target_url.trim(),
+        draft.headers.as_ref(),
+        draft.body.as_deref(),
+    )
+    .await?;
     let mut conn = state.conn().await?;
     check_channels(&mut conn, viewer, draft.alert_policy.as_ref()).await?;
     let created = Job::create_within_limit(
@@ -260,6 +270,14 @@ pub async fn update(
     if schedule_changed {
         job.next_run_at = scheduler::control::next_fire_time(&job, Utc::now());
     }
+    crate::secrets::check_references(
+        state,
+        viewer.sub,
+        &job.target_url,
+        job.headers.as_ref(),
+        job.body.as_deref(),
+    )
+    .await?;
     let mut conn = state.conn().await?;
     check_channels(&mut conn, viewer, draft.alert_policy.as_ref()).await?;
     let saved = Job::save(&mut conn, &job)
@@ -284,76 +302,6 @@ pub async fn delete(state: &AppState, viewer: &Claims, id: Uuid) -> ApiResult<bo
         tracing::warn!(job_id = %id, error = %e, "deleted job left in Redis; the reconciler will remove it");
     }
     Ok(true)
-}
-
-/// Longest note `pauseJob` keeps, in characters.
-pub const MAX_PAUSE_NOTE: usize = 500;
-
-/// `pauseJob` (with the owner's note, if any) and `resumeJob`. Pausing a paused job
-/// replaces its note.
-pub async fn set_status(
-    state: &AppState,
-    viewer: &Claims,
-    id: Uuid,
-    status: JobStatus,
-    note: Option<String>,
-) -> ApiResult<Job> {
-    let note = note.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
-    if note
-        .as_ref()
-        .is_some_and(|n| n.chars().count() > MAX_PAUSE_NOTE)
-    {
-        return Err(ApiError::bad_input(
-            "note",
-            format!("must be at most {MAX_PAUSE_NOTE} characters"),
-        ));
-    }
-    let plan = plan_of(state, viewer).await?;
-    let mut job = owned(state, viewer, id).await?;
-    if job.status == status && (status == JobStatus::Active || note.is_none()) {
-        return Ok(job);
-    }
-    let completed = job.status == JobStatus::Completed;
-    if completed && status == JobStatus::Paused {
-        return Err(ApiError::Conflict(
-            "the job is COMPLETED: it has no run left to pause".into(),
-        ));
-    }
-    let resumed = job.status != status && status == JobStatus::Active;
-    job.status = status;
-    job.pause_note = note;
-    job.next_run_at = scheduler::control::next_fire_time(&job, Utc::now());
-    if resumed && job.next_run_at.is_none() {
-        if completed {
-            return Err(ApiError::bad_input(
-                "id",
-                "the job has no run left: give it a later runAt or endAt, or a higher maxRuns, then resume it",
-            ));
-        }
-        // Its window ended or its runs were made while it was paused.
-        job.status = JobStatus::Completed;
-    }
-    // Resuming a job the scheduler paused starts its count of failures afresh: else the
-    // first failure would pause it again.
-    let auto_paused = resumed && job.paused_reason.take().is_some();
-    let mut conn = state.conn().await?;
-    let saved = if completed {
-        // Completed jobs do not count against the plan; an active one does.
-        let max_jobs = i64::from(plan.limits().max_jobs);
-        Job::reactivate_within_limit(&mut conn, &job, max_jobs)
-            .await?
-            .map_err(|LimitReached { owned }| limit_reached(plan, owned))?
-    } else {
-        Job::save(&mut conn, &job).await?
-    };
-    let mut saved = saved.ok_or_else(|| not_found(id))?;
-    if auto_paused {
-        Job::clear_failures(&mut conn, id).await?;
-        saved.consecutive_failures = 0;
-    }
-    drop(conn);
-    sync_schedule(state, &saved, plan).await;
-    Ok(saved)
 }
 
 /// `runJob`: a MANUAL run now, outside the schedule (paused jobs too). At most the plan's

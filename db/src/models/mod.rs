@@ -11,6 +11,7 @@ pub mod notification;
 pub mod password_reset;
 pub mod refresh_session;
 pub mod retention;
+pub mod secret;
 pub mod signing_secret;
 pub mod stats;
 pub mod user;

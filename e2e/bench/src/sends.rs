@@ -21,6 +21,8 @@ pub async fn sends(requests: usize, smoke: bool) -> Vec<Figure> {
         timeout: Duration::from_secs(30),
         criteria: None,
         signing: None,
+        unsent: None,
+        redact: None,
     };
     let send_all = || async {
         let start = Utc::now();

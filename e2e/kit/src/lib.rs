@@ -50,6 +50,10 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// The SECRETS_KEY of every test process (64 hex characters).
+pub const TEST_SECRETS_KEY: &str =
+    "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
 /// Everything one test's CronOps processes need, isolated from every other test.
 #[derive(Debug)]
 pub struct TestEnv {
@@ -116,6 +120,7 @@ impl TestEnv {
                 "test-refresh-secret-0123456789abcdef".to_owned(),
             ),
             ("ALLOW_PRIVATE_TARGETS", "true".to_owned()),
+            ("SECRETS_KEY", TEST_SECRETS_KEY.to_owned()),
             ("MAIL_DIR", self.mail_dir().display().to_string()),
             ("RUST_LOG", "info".to_owned()),
             // Tests make many requests from one address; the limit has its own test.

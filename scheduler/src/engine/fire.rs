@@ -4,8 +4,6 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use std::sync::Arc;
-
 use chrono::{DateTime, TimeDelta, Utc};
 use db::models::{ExecutionLog, Job};
 use db::{ExecutionTrigger, JobStatus};
@@ -18,11 +16,11 @@ use super::Scheduler;
 use super::finished::{Finished, FollowUp};
 use super::overlap::Overlap;
 use super::record::Record;
+use super::request::Owner;
 use super::sent::Sent;
 use crate::events::{self, EventKind, ExecutionEvent};
 use crate::execute;
 use crate::queue;
-use crate::signing::Secrets;
 
 /// How long before an instant the scheduler checks that its prepared runs' jobs are
 /// still there and active: a pause or delete up to this close to a slot stops it.
@@ -57,29 +55,17 @@ pub(super) struct Groups(BTreeMap<DateTime<Utc>, Vec<Fire>>);
 
 impl Groups {
     /// Adds the run of `row` (written for `job`, leased as `member`), to leave at `at`,
-    /// signed with its owner's `secrets`.
+    /// with what its `owner` signs and fills it with.
     pub(super) fn add(
         &mut self,
         job: &Job,
-        secrets: Option<Arc<Secrets>>,
+        owner: &Owner,
         row: ExecutionLog,
         member: String,
         at: DateTime<Utc>,
         permit: OwnedSemaphorePermit,
     ) {
-        let request = execute::Request {
-            job_id: job.id,
-            execution_id: row.id,
-            scheduled_for: row.scheduled_for,
-            attempt: row.attempt,
-            method: job.http_method,
-            url: job.target_url.clone(),
-            headers: headers_of(job),
-            body: job.body.clone(),
-            timeout: Duration::from_millis(u64::try_from(job.timeout_ms).unwrap_or(10_000)),
-            criteria: crate::criteria::SuccessCriteria::of_job(job).map(std::sync::Arc::new),
-            signing: secrets,
-        };
+        let request = super::request::build(job, &row, owner);
         let span = crate::traces::run_span(job, &row);
         self.0.entry(at).or_default().push(Fire {
             request,
@@ -364,18 +350,6 @@ fn needs_last_look(loaded_at: DateTime<Utc>, at: DateTime<Utc>) -> bool {
 }
 
 /// A job's headers as name/value pairs (a flat JSON object of strings).
-fn headers_of(job: &Job) -> Vec<(String, String)> {
-    job.headers
-        .as_ref()
-        .and_then(|h| h.as_object())
-        .map(|map| {
-            map.iter()
-                .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned())))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,13 +5,16 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use db::models::secret::StoredSecret;
 use db::models::{ExecutionLog, Job, SigningSecret};
 use db::{AsyncPgConnection, ExecutionTrigger};
 use uuid::Uuid;
 
 use super::ms_to_time;
+use super::request::{Owner, uses_secrets};
 use crate::Error;
 use crate::queue::Claimed;
+use crate::secrets::{Keyring, Sealed};
 use crate::signing::Secrets;
 use crate::task::Task;
 
@@ -22,12 +25,15 @@ pub(super) struct Loaded {
     pub(super) rows: HashMap<String, ExecutionLog>,
     /// The signing secrets of the jobs' owners.
     pub(super) secrets: HashMap<Uuid, Arc<Secrets>>,
+    /// The secrets' values of the owners of jobs that use them.
+    pub(super) values: HashMap<Uuid, Arc<HashMap<String, String>>>,
 }
 
 impl Loaded {
     pub(super) async fn read(
         conn: &mut AsyncPgConnection,
         claimed: &[Claimed],
+        keyring: &Keyring,
     ) -> Result<Loaded, Error> {
         let manual_ids: Vec<Uuid> = claimed
             .iter()
@@ -143,11 +149,21 @@ impl Loaded {
                 (user, Arc::new(secrets))
             })
             .collect();
+        let values = open_values(conn, &jobs, keyring).await?;
         Ok(Loaded {
             jobs,
             rows,
             secrets,
+            values,
         })
+    }
+
+    /// What `user`'s requests are signed and filled with.
+    pub(super) fn owner(&self, user: Uuid) -> Owner {
+        Owner {
+            signing: self.secrets.get(&user).cloned(),
+            values: self.values.get(&user).cloned(),
+        }
     }
 
     pub(super) fn job_of(&self, claimed: &Claimed) -> Option<&Job> {
@@ -160,4 +176,50 @@ impl Loaded {
         };
         self.jobs.get(&job_id)
     }
+}
+
+/// The secrets' values of the owners of `jobs` that write secrets into their requests,
+/// opened. A value that does not open is left out (and logged, without it): the runs
+/// that need it fail, saying which secret is missing.
+async fn open_values(
+    conn: &mut AsyncPgConnection,
+    jobs: &HashMap<Uuid, Job>,
+    keyring: &Keyring,
+) -> Result<HashMap<Uuid, Arc<HashMap<String, String>>>, Error> {
+    let users: Vec<Uuid> = jobs
+        .values()
+        .filter(|job| uses_secrets(job))
+        .map(|job| job.user_id)
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    if users.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let stored = StoredSecret::of_users(conn, &users)
+        .await
+        .map_err(db::Error::from)?;
+    let mut values: HashMap<Uuid, HashMap<String, String>> = HashMap::new();
+    for secret in stored {
+        let sealed = Sealed {
+            key_id: secret.key_id,
+            nonce: secret.nonce,
+            ciphertext: secret.ciphertext,
+        };
+        match keyring.open(secret.user_id, &secret.name, &sealed) {
+            Ok(value) => {
+                values
+                    .entry(secret.user_id)
+                    .or_default()
+                    .insert(secret.name, value);
+            }
+            Err(e) => {
+                tracing::error!(user_id = %secret.user_id, name = %secret.name, error = %e, "a secret does not open");
+            }
+        }
+    }
+    Ok(values
+        .into_iter()
+        .map(|(user, values)| (user, Arc::new(values)))
+        .collect())
 }

@@ -30,6 +30,7 @@ mod load;
 mod overlap;
 mod prepare;
 mod record;
+mod request;
 mod sent;
 
 use std::sync::{Arc, Mutex};
@@ -70,11 +71,15 @@ pub struct SchedulerConfig {
     pub concurrency: Concurrency,
     /// The cap on notices per user.
     pub alerts: crate::alerts::Settings,
+    /// The keys that open users' secrets, written into requests as they fire.
+    pub secrets: Arc<crate::secrets::Keyring>,
 }
 
 impl Default for SchedulerConfig {
     fn default() -> SchedulerConfig {
         SchedulerConfig {
+            // Tests' and benchmarks' key; the binary always sets its own.
+            secrets: Arc::new(crate::secrets::Keyring::new(&[7; 32], &[])),
             targets: crate::ssrf::TargetPolicy::default(),
             max_in_flight: 10_000,
             batch_size: 1_000,

@@ -136,7 +136,7 @@ impl Scheduler {
         let now = Utc::now();
         let clock = Instant::now();
         let mut conn = shared.db.get().await.map_err(db::Error::from)?;
-        let loaded = Loaded::read(&mut conn, &claimed).await?;
+        let loaded = Loaded::read(&mut conn, &claimed, &shared.config.secrets).await?;
         drop(conn);
         let read = clock.elapsed();
 
@@ -223,8 +223,7 @@ impl Scheduler {
                 .expect("the semaphore is never closed");
             // A row written ahead leaves at its slot; one already due leaves now.
             let at = row.started_at.max(now);
-            let secrets = loaded.secrets.get(&job.user_id).cloned();
-            groups.add(job, secrets, row, member, at, permit);
+            groups.add(job, &loaded.owner(job.user_id), row, member, at, permit);
         }
         tracing::debug!(
             claimed = claimed.len(),
