@@ -220,6 +220,7 @@ async fn demo_jobs(
                 end_at: None,
                 max_runs: None,
                 jitter_seconds: 0,
+                tags: Vec::new(),
             },
         )
         .await?;

@@ -95,6 +95,7 @@ diesel::table! {
         max_runs -> Nullable<Int4>,
         scheduled_runs -> Int4,
         jitter_seconds -> Int4,
+        tags -> Array<Text>,
     }
 }
 

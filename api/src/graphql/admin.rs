@@ -146,7 +146,7 @@ impl AdminQuery {
         })
     }
 
-    /// Every job, newest first, optionally one user's or by status.
+    /// Every job, newest first, optionally one user's, by status or with a tag.
     #[graphql(complexity = "connection::page_cost(first, child_complexity)")]
     async fn admin_jobs(
         &self,
@@ -155,6 +155,7 @@ impl AdminQuery {
         after: Option<String>,
         user_id: Option<ID>,
         status: Option<JobStatus>,
+        tag: Option<String>,
     ) -> Result<JobConnection> {
         require_admin(ctx).await?;
         let request = PageRequest::read(first, after.as_deref())?;
@@ -162,6 +163,7 @@ impl AdminQuery {
             user_id: optional_id(user_id, "user")?,
             status: status.map(Into::into),
             search: None,
+            tag,
         };
         let (page, total) =
             crate::jobs::list(ctx.data_unchecked::<AppState>(), &filter, request).await?;

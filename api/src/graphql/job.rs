@@ -72,6 +72,11 @@ impl Job {
             .map(|max| (max - self.0.scheduled_runs).max(0))
     }
 
+    /// Labels its owner groups jobs by.
+    async fn tags(&self) -> &[String] {
+        &self.0.tags
+    }
+
     /// Each slot leaves up to this many seconds after its time.
     async fn jitter_seconds(&self) -> i32 {
         self.0.jitter_seconds

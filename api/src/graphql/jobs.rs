@@ -76,6 +76,8 @@ pub struct CreateJobInput {
     /// Whether a slot fires while the previous run is still out.
     #[graphql(default_with = "Some(OverlapPolicy::Allow)")]
     overlap_policy: Option<OverlapPolicy>,
+    /// Labels to group jobs by: at most 20, each 1 to 50 letters, digits or `-_.:/`.
+    tags: Option<Vec<String>>,
 }
 
 /// What `backfillJob` queued.
@@ -118,6 +120,8 @@ pub struct UpdateJobInput {
     retry_policy: MaybeUndefined<RetryPolicyInput>,
     catch_up_policy: Option<CatchUpPolicy>,
     overlap_policy: Option<OverlapPolicy>,
+    /// Replaces the job's tags.
+    tags: Option<Vec<String>>,
 }
 
 fn maybe<T, U>(value: MaybeUndefined<T>, map: impl FnOnce(T) -> U) -> Option<Option<U>> {
@@ -152,6 +156,7 @@ impl JobsQuery {
         after: Option<String>,
         status: Option<JobStatus>,
         search: Option<String>,
+        tag: Option<String>,
     ) -> Result<JobConnection> {
         let viewer = auth::viewer(ctx)?;
         let request = connection::PageRequest::read(first, after.as_deref())?;
@@ -159,6 +164,7 @@ impl JobsQuery {
             user_id: Some(viewer.sub),
             status: status.map(Into::into),
             search,
+            tag,
         };
         let (page, total) = jobs::list(state(ctx), &filter, request).await?;
         Ok(jobs_connection(page, total))
@@ -269,6 +275,7 @@ impl JobsMutation {
                 .overlap_policy
                 .unwrap_or(OverlapPolicy::Allow)
                 .as_str(),
+            tags: input.tags.unwrap_or_default(),
         };
         Ok(Job(jobs::create(state(ctx), viewer, draft).await?))
     }
@@ -309,6 +316,7 @@ impl JobsMutation {
             },
             catch_up: input.catch_up_policy.map(Into::into),
             overlap: input.overlap_policy.map(OverlapPolicy::as_str),
+            tags: input.tags,
         };
         let _ = input.target_type;
         Ok(Job(

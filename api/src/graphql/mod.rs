@@ -4,6 +4,7 @@ mod admin;
 mod alerts;
 mod api_keys;
 mod auth;
+mod bulk;
 mod channels;
 pub mod connection;
 mod criteria;
@@ -61,6 +62,7 @@ pub struct MutationRoot(
     admin::AdminMutation,
     api_keys::ApiKeysMutation,
     secrets::SecretsMutation,
+    bulk::BulkMutation,
 );
 
 /// Every subscription of the contract.

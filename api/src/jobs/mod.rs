@@ -3,6 +3,8 @@
 //! write stands and the reconciler puts Redis right within a second or two.
 
 pub mod backfill;
+pub mod bulk;
+mod changes;
 mod plans;
 pub mod schedule;
 mod status;
@@ -19,47 +21,15 @@ use crate::auth::tokens::Claims;
 use crate::error::{ApiError, ApiResult};
 use crate::graphql::connection::{Page, PageRequest};
 use crate::state::AppState;
-use scheduler::alerts::AlertPolicy;
-use scheduler::criteria::SuccessCriteria;
 use stored::{check_channels, criteria_json, policy_json, retry_json};
 use validate::Draft;
 
+pub use changes::JobChanges;
 pub use plans::update_plan;
 pub use status::set_status;
 
 /// What `createJob` gives (defaults already applied by the schema).
 pub type NewJobInput = Draft;
-
-/// What `updateJob` changes: `None` leaves a field as it is; for the nullable fields,
-/// `Some(None)` clears it.
-#[derive(Debug, Clone, Default)]
-pub struct JobChanges {
-    pub name: Option<String>,
-    pub description: Option<Option<String>>,
-    /// Makes the job a cron job (unless `@once`).
-    pub cron_expression: Option<String>,
-    pub timezone: Option<String>,
-    /// Makes the job run once.
-    pub run_at: Option<chrono::DateTime<Utc>>,
-    pub start_at: Option<Option<chrono::DateTime<Utc>>>,
-    pub end_at: Option<Option<chrono::DateTime<Utc>>>,
-    pub max_runs: Option<Option<i64>>,
-    pub jitter_seconds: Option<i64>,
-    pub target_url: Option<String>,
-    pub http_method: Option<db::HttpMethod>,
-    pub headers: Option<Option<serde_json::Value>>,
-    pub body: Option<Option<String>>,
-    pub timeout_ms: Option<i64>,
-    pub max_retries: Option<i64>,
-    /// `Some(None)` goes back to the default (any 2xx).
-    pub success_criteria: Option<Option<SuccessCriteria>>,
-    /// `Some(None)` removes the policy.
-    pub alert_policy: Option<Option<AlertPolicy>>,
-    /// `Some(None)` goes back to the defaults.
-    pub retry_policy: Option<Option<scheduler::retry::Stored>>,
-    pub catch_up: Option<scheduler::catch_up::CatchUp>,
-    pub overlap: Option<&'static str>,
-}
 
 fn not_found(id: Uuid) -> ApiError {
     ApiError::NotFound(format!("no job with id {id}"))
@@ -155,6 +125,7 @@ pub async fn create(state: &AppState, viewer: &Claims, mut draft: Draft) -> ApiR
             end_at: draft.end_at,
             max_runs: draft.max_runs.map(|m| m as i32),
             jitter_seconds: draft.jitter_seconds as i32,
+            tags: draft.tags.clone(),
         },
         i64::from(plan.limits().max_jobs),
     )
@@ -175,65 +146,9 @@ pub async fn update(
 ) -> ApiResult<Job> {
     let plan = plan_of(state, viewer).await?;
     let mut job = owned(state, viewer, id).await?;
-    let timing_changed = changes.cron_expression.is_some()
-        || changes.run_at.is_some()
-        || changes.timezone.is_some()
-        || changes.start_at.is_some()
-        || changes.end_at.is_some()
-        || changes.max_runs.is_some()
-        || changes.jitter_seconds.is_some();
-    // A new expression makes it a cron job, a new runAt a one-time job.
-    let (cron_expression, run_at) = match (changes.cron_expression, changes.run_at) {
-        (None, None) => (job.cron_expression.clone(), job.run_at),
-        (Some(once), None) if once.trim().eq_ignore_ascii_case(schedule::ONCE) => {
-            (Some(once), job.run_at)
-        }
-        (Some(expression), None) => (Some(expression), None),
-        (None, Some(at)) => (None, Some(at)),
-        (Some(expression), Some(at)) => (Some(expression), Some(at)),
-    };
-    let mut draft = Draft {
-        id: job.id,
-        name: changes.name.unwrap_or(job.name.clone()),
-        description: changes.description.unwrap_or(job.description.clone()),
-        cron_expression,
-        timezone: changes.timezone.unwrap_or(job.timezone.clone()),
-        run_at,
-        start_at: changes.start_at.unwrap_or(job.start_at),
-        end_at: changes.end_at.unwrap_or(job.end_at),
-        max_runs: changes.max_runs.unwrap_or(job.max_runs.map(i64::from)),
-        scheduled_runs: job.scheduled_runs,
-        jitter_seconds: changes
-            .jitter_seconds
-            .unwrap_or(i64::from(job.jitter_seconds)),
-        target_url: changes.target_url.unwrap_or(job.target_url.clone()),
-        http_method: changes.http_method.unwrap_or(job.http_method),
-        headers: changes.headers.unwrap_or(job.headers.clone()),
-        body: changes.body.unwrap_or(job.body.clone()),
-        timeout_ms: changes.timeout_ms.unwrap_or(i64::from(job.timeout_ms)),
-        max_retries: changes.max_retries.unwrap_or(i64::from(job.max_retries)),
-        success_criteria: match changes.success_criteria {
-            Some(criteria) => criteria,
-            None => SuccessCriteria::of_job(&job),
-        },
-        alert_policy: match changes.alert_policy {
-            Some(policy) => policy,
-            None => AlertPolicy::of_job(&job),
-        },
-        retry_policy: match changes.retry_policy {
-            Some(retry) => retry,
-            None => job
-                .retry_policy
-                .is_some()
-                .then(|| scheduler::retry::Stored::of_job(&job)),
-        },
-        catch_up: changes
-            .catch_up
-            .unwrap_or_else(|| scheduler::catch_up::CatchUp::parse(&job.catch_up_policy)),
-        overlap: changes
-            .overlap
-            .unwrap_or_else(|| crate::graphql::OverlapPolicy::parse(&job.overlap_policy).as_str()),
-    };
+    let timing_changed = changes.timing();
+    let mut draft = Draft::of_job(&job);
+    changes.apply(&mut draft);
     validate::draft(&mut draft, plan, &targets(state))?;
     // A new schedule needs a slot to come (a COMPLETED job stays so until resumed).
     if timing_changed {
@@ -267,6 +182,7 @@ pub async fn update(
     job.retry_policy = retry_json(draft.retry_policy.as_ref());
     job.catch_up_policy = draft.catch_up.as_str().to_owned();
     job.overlap_policy = draft.overlap.to_owned();
+    job.tags = draft.tags;
     if schedule_changed {
         job.next_run_at = scheduler::control::next_fire_time(&job, Utc::now());
     }

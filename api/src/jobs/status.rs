@@ -14,15 +14,8 @@ use crate::state::AppState;
 /// Longest note `pauseJob` keeps, in characters.
 pub const MAX_PAUSE_NOTE: usize = 500;
 
-/// `pauseJob` (with the owner's note, if any) and `resumeJob`. Pausing a paused job
-/// replaces its note.
-pub async fn set_status(
-    state: &AppState,
-    viewer: &Claims,
-    id: Uuid,
-    status: JobStatus,
-    note: Option<String>,
-) -> ApiResult<Job> {
+/// A pause note as kept: trimmed, `None` when blank, at most [`MAX_PAUSE_NOTE`].
+pub(super) fn pause_note(note: Option<String>) -> ApiResult<Option<String>> {
     let note = note.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
     if note
         .as_ref()
@@ -33,6 +26,19 @@ pub async fn set_status(
             format!("must be at most {MAX_PAUSE_NOTE} characters"),
         ));
     }
+    Ok(note)
+}
+
+/// `pauseJob` (with the owner's note, if any) and `resumeJob`. Pausing a paused job
+/// replaces its note.
+pub async fn set_status(
+    state: &AppState,
+    viewer: &Claims,
+    id: Uuid,
+    status: JobStatus,
+    note: Option<String>,
+) -> ApiResult<Job> {
+    let note = pause_note(note)?;
     let plan = plan_of(state, viewer).await?;
     let mut job = owned(state, viewer, id).await?;
     if job.status == status && (status == JobStatus::Active || note.is_none()) {

@@ -40,6 +40,41 @@ pub struct Draft {
     pub catch_up: scheduler::catch_up::CatchUp,
     /// `overlapPolicy`: `ALLOW`, `SKIP` or `BUFFER_ONE`.
     pub overlap: &'static str,
+    pub tags: Vec<String>,
+}
+
+impl Draft {
+    /// A stored job as a draft (the same id).
+    pub fn of_job(job: &db::models::Job) -> Draft {
+        Draft {
+            id: job.id,
+            name: job.name.clone(),
+            description: job.description.clone(),
+            cron_expression: job.cron_expression.clone(),
+            timezone: job.timezone.clone(),
+            run_at: job.run_at,
+            start_at: job.start_at,
+            end_at: job.end_at,
+            max_runs: job.max_runs.map(i64::from),
+            scheduled_runs: job.scheduled_runs,
+            jitter_seconds: i64::from(job.jitter_seconds),
+            target_url: job.target_url.clone(),
+            http_method: job.http_method,
+            headers: job.headers.clone(),
+            body: job.body.clone(),
+            timeout_ms: i64::from(job.timeout_ms),
+            max_retries: i64::from(job.max_retries),
+            success_criteria: SuccessCriteria::of_job(job),
+            alert_policy: AlertPolicy::of_job(job),
+            retry_policy: job
+                .retry_policy
+                .is_some()
+                .then(|| scheduler::retry::Stored::of_job(job)),
+            catch_up: scheduler::catch_up::CatchUp::parse(&job.catch_up_policy),
+            overlap: crate::graphql::OverlapPolicy::parse(&job.overlap_policy).as_str(),
+            tags: job.tags.clone(),
+        }
+    }
 }
 
 pub const MAX_URL: usize = 2048;
@@ -88,6 +123,7 @@ pub fn draft(
         ));
     }
     super::schedule::rules(draft, limits, plan)?;
+    tags(&mut draft.tags)?;
     target_url("targetUrl", &draft.target_url, targets)?;
     headers(draft.headers.as_ref())?;
     if let Some(body) = &draft.body {
@@ -143,6 +179,33 @@ pub fn draft(
             .map_err(|(field, message)| bad(&format!("alertPolicy.{field}"), message))?;
         policy.channel_ids.sort();
         policy.channel_ids.dedup();
+    }
+    Ok(())
+}
+
+/// Most tags a job may have, and the longest tag.
+pub const MAX_TAGS: usize = 20;
+pub const MAX_TAG: usize = 50;
+
+/// Tags trimmed and without repeats, each 1 to [`MAX_TAG`] letters, digits or `-_.:/`.
+pub fn tags(tags: &mut Vec<String>) -> ApiResult<()> {
+    for tag in tags.iter_mut() {
+        *tag = tag.trim().to_owned();
+        let fits = (1..=MAX_TAG).contains(&tag.chars().count())
+            && tag
+                .chars()
+                .all(|c| c.is_alphanumeric() || "-_.:/".contains(c));
+        if !fits {
+            return Err(bad(
+                "tags",
+                format!("`{tag}`: a tag is 1 to {MAX_TAG} letters, digits or -_.:/"),
+            ));
+        }
+    }
+    tags.sort();
+    tags.dedup();
+    if tags.len() > MAX_TAGS {
+        return Err(bad("tags", format!("at most {MAX_TAGS} tags")));
     }
     Ok(())
 }

@@ -71,8 +71,10 @@ pub struct Job {
     /// Scheduled runs made so far, counted (by the scheduler) only for a job with
     /// `max_runs`.
     pub scheduled_runs: i32,
-    /// Each slot fires up to this long after its time (`scheduler::jitter`).
+    /// Each slot fires up to this long after its time (`scheduler::timing`).
     pub jitter_seconds: i32,
+    /// Labels its owner groups jobs by (listing filters, bulk actions).
+    pub tags: Vec<String>,
 }
 
 /// An ACTIVE job as the reconciler sees it (see [`Job::active_page`]).
@@ -152,6 +154,7 @@ pub struct NewJob<'a> {
     pub end_at: Option<DateTime<Utc>>,
     pub max_runs: Option<i32>,
     pub jitter_seconds: i32,
+    pub tags: Vec<String>,
 }
 
 impl Job {
@@ -327,6 +330,7 @@ impl Job {
             jobs::end_at.eq(job.end_at),
             jobs::max_runs.eq(job.max_runs),
             jobs::jitter_seconds.eq(job.jitter_seconds),
+            jobs::tags.eq(&job.tags),
         ))
         .returning(Job::as_returning())
         .get_result(conn)

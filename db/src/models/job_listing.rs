@@ -65,6 +65,8 @@ pub struct JobFilter {
     pub status: Option<JobStatus>,
     /// Case-insensitive substring of the name.
     pub search: Option<String>,
+    /// Only jobs with this tag.
+    pub tag: Option<String>,
 }
 
 impl JobFilter {
@@ -77,6 +79,9 @@ impl JobFilter {
         }
         if let Some(status) = self.status {
             query = query.filter(jobs::status.eq(status));
+        }
+        if let Some(tag) = &self.tag {
+            query = query.filter(jobs::tags.contains(vec![tag.clone()]));
         }
         if let Some(search) = self
             .search

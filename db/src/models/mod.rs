@@ -4,6 +4,7 @@ pub mod api_key;
 pub mod channel;
 pub mod execution_log;
 pub mod job;
+pub mod job_bulk;
 pub mod job_health;
 pub mod job_listing;
 pub mod job_progress;

@@ -134,6 +134,7 @@ pub async fn insert_job(
             end_at: None,
             max_runs: None,
             jitter_seconds: 0,
+            tags: Vec::new(),
         },
     )
     .await

@@ -48,6 +48,7 @@ fn job(status: JobStatus) -> Job {
         max_runs: None,
         scheduled_runs: 0,
         jitter_seconds: 0,
+        tags: Vec::new(),
     }
 }
 
