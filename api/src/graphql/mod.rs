@@ -49,6 +49,7 @@ pub struct QueryRoot(
     admin::AdminQuery,
     api_keys::ApiKeysQuery,
     secrets::SecretsQuery,
+    bulk::TransferQuery,
 );
 
 /// Every mutation of the contract, by area.

@@ -5,10 +5,12 @@
 pub mod backfill;
 pub mod bulk;
 mod changes;
+mod entry;
 mod plans;
 pub mod schedule;
 mod status;
 mod stored;
+pub mod transfer;
 pub mod validate;
 
 use chrono::Utc;

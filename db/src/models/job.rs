@@ -288,7 +288,10 @@ impl Job {
     }
 
     /// The jobs of a user a plan limit counts: ACTIVE and PAUSED, not COMPLETED.
-    async fn count_counted(conn: &mut AsyncPgConnection, user_id: Uuid) -> QueryResult<i64> {
+    pub(crate) async fn count_counted(
+        conn: &mut AsyncPgConnection,
+        user_id: Uuid,
+    ) -> QueryResult<i64> {
         jobs::table
             .filter(jobs::user_id.eq(user_id))
             .filter(jobs::status.ne(JobStatus::Completed))

@@ -9,6 +9,7 @@ use crate::enums::JobStatus;
 use crate::schema::jobs;
 
 use super::Job;
+use super::job::NewJob;
 
 impl Job {
     /// Pauses the user's ACTIVE jobs tagged `tag`, with `note`; returns them.
@@ -104,5 +105,78 @@ impl Job {
         .returning(jobs::id)
         .get_results(conn)
         .await
+    }
+
+    /// Writes an import in one transaction: each row inserted (`creates`) or saved,
+    /// unless the user would then own more than `max_jobs` active or paused jobs. The
+    /// user's row is locked for the count, as for [`Job::create_within_limit`].
+    pub async fn import(
+        conn: &mut AsyncPgConnection,
+        user_id: Uuid,
+        rows: &[Job],
+        creates: &[bool],
+        max_jobs: i64,
+    ) -> QueryResult<Result<Vec<Job>, super::job::LimitReached>> {
+        let rows = rows.to_vec();
+        let creates = creates.to_vec();
+        conn.transaction::<_, diesel::result::Error, _>(async move |conn| {
+            crate::models::User::lock(conn, user_id).await?;
+            let owned = Job::count_counted(conn, user_id).await?;
+            let adding = rows
+                .iter()
+                .zip(&creates)
+                .filter(|(row, create)| **create && row.status != JobStatus::Completed)
+                .count() as i64;
+            if owned + adding > max_jobs {
+                return Ok(Err(super::job::LimitReached { owned }));
+            }
+            let mut saved = Vec::with_capacity(rows.len());
+            for (row, create) in rows.iter().zip(&creates) {
+                let job = if *create {
+                    Job::create(conn, &row.into()).await?
+                } else {
+                    Job::save(conn, row)
+                        .await?
+                        .ok_or(diesel::result::Error::NotFound)?
+                };
+                saved.push(job);
+            }
+            Ok(Ok(saved))
+        })
+        .await
+    }
+}
+
+impl<'a> From<&'a Job> for NewJob<'a> {
+    /// A stored job's columns, to insert it as it is (an import).
+    fn from(job: &'a Job) -> NewJob<'a> {
+        NewJob {
+            id: job.id,
+            user_id: job.user_id,
+            name: &job.name,
+            description: job.description.as_deref(),
+            cron_expression: job.cron_expression.as_deref(),
+            timezone: &job.timezone,
+            target_type: job.target_type,
+            target_url: &job.target_url,
+            http_method: job.http_method,
+            headers: job.headers.as_ref(),
+            body: job.body.as_deref(),
+            timeout_ms: job.timeout_ms,
+            max_retries: job.max_retries,
+            status: job.status,
+            next_run_at: job.next_run_at,
+            success_criteria: job.success_criteria.as_ref(),
+            alert_policy: job.alert_policy.as_ref(),
+            retry_policy: job.retry_policy.as_ref(),
+            catch_up_policy: &job.catch_up_policy,
+            overlap_policy: &job.overlap_policy,
+            run_at: job.run_at,
+            start_at: job.start_at,
+            end_at: job.end_at,
+            max_runs: job.max_runs,
+            jitter_seconds: job.jitter_seconds,
+            tags: job.tags.clone(),
+        }
     }
 }
