@@ -30,37 +30,30 @@ pub struct Fields<'a> {
     pub jitter_seconds: i32,
 }
 
-impl<'a> From<&'a Job> for Fields<'a> {
-    fn from(job: &'a Job) -> Fields<'a> {
-        Fields {
-            id: job.id,
-            cron_expression: job.cron_expression.as_deref(),
-            timezone: &job.timezone,
-            run_at: job.run_at,
-            start_at: job.start_at,
-            end_at: job.end_at,
-            max_runs: job.max_runs,
-            scheduled_runs: job.scheduled_runs,
-            jitter_seconds: job.jitter_seconds,
+/// `Fields` of a row type with the job's timing columns (a job, or the reconciler's view
+/// of an ACTIVE one).
+macro_rules! fields_of {
+    ($row:ty) => {
+        impl<'a> From<&'a $row> for Fields<'a> {
+            fn from(job: &'a $row) -> Fields<'a> {
+                Fields {
+                    id: job.id,
+                    cron_expression: job.cron_expression.as_deref(),
+                    timezone: &job.timezone,
+                    run_at: job.run_at,
+                    start_at: job.start_at,
+                    end_at: job.end_at,
+                    max_runs: job.max_runs,
+                    scheduled_runs: job.scheduled_runs,
+                    jitter_seconds: job.jitter_seconds,
+                }
+            }
         }
-    }
+    };
 }
 
-impl<'a> From<&'a ActiveJob> for Fields<'a> {
-    fn from(job: &'a ActiveJob) -> Fields<'a> {
-        Fields {
-            id: job.id,
-            cron_expression: job.cron_expression.as_deref(),
-            timezone: &job.timezone,
-            run_at: job.run_at,
-            start_at: job.start_at,
-            end_at: job.end_at,
-            max_runs: job.max_runs,
-            scheduled_runs: job.scheduled_runs,
-            jitter_seconds: job.jitter_seconds,
-        }
-    }
-}
+fields_of!(Job);
+fields_of!(ActiveJob);
 
 #[derive(Debug, Clone)]
 enum Slots<'a> {

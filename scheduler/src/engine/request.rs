@@ -36,7 +36,11 @@ fn headers_of(job: &Job) -> Vec<(String, String)> {
 pub(super) fn uses_secrets(job: &Job) -> bool {
     secrets::refers(&job.target_url)
         || job.body.as_deref().is_some_and(secrets::refers)
-        || headers_of(job).iter().any(|(_, v)| secrets::refers(v))
+        || job
+            .headers
+            .as_ref()
+            .and_then(|h| h.as_object())
+            .is_some_and(|map| map.values().filter_map(|v| v.as_str()).any(secrets::refers))
 }
 
 /// The request of `row`'s run. A secret the job names and its owner no longer has makes
