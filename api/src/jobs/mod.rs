@@ -14,16 +14,16 @@ pub mod transfer;
 pub mod validate;
 
 use chrono::Utc;
+use db::Plan;
 use db::models::job::{JobFilter, LimitReached, NewJob};
 use db::models::{ExecutionLog, Job};
-use db::{JobStatus, Plan, TargetType};
 use uuid::Uuid;
 
 use crate::auth::tokens::Claims;
 use crate::error::{ApiError, ApiResult};
 use crate::graphql::connection::{Page, PageRequest};
 use crate::state::AppState;
-use stored::{check_channels, criteria_json, policy_json, retry_json};
+use stored::check_channels;
 use validate::Draft;
 
 pub use changes::JobChanges;
@@ -84,11 +84,8 @@ pub async fn create(state: &AppState, viewer: &Claims, mut draft: Draft) -> ApiR
     let next_run_at = scheduler::timing::Timing::of(schedule::fields(&draft))
         .ok()
         .and_then(|timing| timing.next_after(now));
-    let timeout_ms = i32::try_from(draft.timeout_ms).unwrap_or(i32::MAX);
-    let max_retries = i32::try_from(draft.max_retries).unwrap_or(i32::MAX);
-    let criteria_json = criteria_json(draft.success_criteria.as_ref());
-    let policy_json = policy_json(draft.alert_policy.as_ref());
-    let retry_json = retry_json(draft.retry_policy.as_ref());
+    let mut row = draft.new_row(viewer.sub, now);
+    row.next_run_at = next_run_at;
     crate::secrets::check_references(
         state,
         viewer.sub,
@@ -101,34 +98,7 @@ pub async fn create(state: &AppState, viewer: &Claims, mut draft: Draft) -> ApiR
     check_channels(&mut conn, viewer, draft.alert_policy.as_ref()).await?;
     let created = Job::create_within_limit(
         &mut conn,
-        &NewJob {
-            id: draft.id,
-            user_id: viewer.sub,
-            name: &draft.name,
-            description: draft.description.as_deref(),
-            cron_expression: draft.cron_expression.as_deref(),
-            timezone: &draft.timezone,
-            target_type: TargetType::Http,
-            target_url: draft.target_url.trim(),
-            http_method: draft.http_method,
-            headers: draft.headers.as_ref(),
-            body: draft.body.as_deref(),
-            timeout_ms,
-            max_retries,
-            status: JobStatus::Active,
-            next_run_at,
-            success_criteria: criteria_json.as_ref(),
-            alert_policy: policy_json.as_ref(),
-            retry_policy: retry_json.as_ref(),
-            catch_up_policy: draft.catch_up.as_str(),
-            overlap_policy: draft.overlap,
-            run_at: draft.run_at,
-            start_at: draft.start_at,
-            end_at: draft.end_at,
-            max_runs: draft.max_runs.map(|m| m as i32),
-            jitter_seconds: draft.jitter_seconds as i32,
-            tags: draft.tags.clone(),
-        },
+        &NewJob::from(&row),
         i64::from(plan.limits().max_jobs),
     )
     .await?;
@@ -164,27 +134,7 @@ pub async fn update(
             || draft.end_at != job.end_at
             || draft.max_runs != job.max_runs.map(i64::from)
             || draft.jitter_seconds != i64::from(job.jitter_seconds));
-    job.name = draft.name;
-    job.description = draft.description;
-    job.cron_expression = draft.cron_expression;
-    job.timezone = draft.timezone;
-    job.run_at = draft.run_at;
-    job.start_at = draft.start_at;
-    job.end_at = draft.end_at;
-    job.max_runs = draft.max_runs.map(|m| m as i32);
-    job.jitter_seconds = draft.jitter_seconds as i32;
-    job.target_url = draft.target_url.trim().to_owned();
-    job.http_method = draft.http_method;
-    job.headers = draft.headers;
-    job.body = draft.body;
-    job.timeout_ms = i32::try_from(draft.timeout_ms).unwrap_or(i32::MAX);
-    job.max_retries = i32::try_from(draft.max_retries).unwrap_or(i32::MAX);
-    job.success_criteria = criteria_json(draft.success_criteria.as_ref());
-    job.alert_policy = policy_json(draft.alert_policy.as_ref());
-    job.retry_policy = retry_json(draft.retry_policy.as_ref());
-    job.catch_up_policy = draft.catch_up.as_str().to_owned();
-    job.overlap_policy = draft.overlap.to_owned();
-    job.tags = draft.tags;
+    draft.write_to(&mut job);
     if schedule_changed {
         job.next_run_at = scheduler::control::next_fire_time(&job, Utc::now());
     }

@@ -6,14 +6,14 @@
 use std::collections::HashMap;
 
 use chrono::Utc;
+use db::JobStatus;
 use db::models::Job;
 use db::models::job::LimitReached;
-use db::{JobStatus, TargetType};
 use serde_json::Value;
 use uuid::Uuid;
 
 use super::entry::Entry;
-use super::stored::{check_channels, criteria_json, policy_json, retry_json};
+use super::stored::check_channels;
 use super::validate::Draft;
 use super::{plan_of, schedule, sync_schedule, targets, validate};
 use crate::auth::tokens::Claims;
@@ -222,40 +222,19 @@ async fn write(
                         .next_after(now)
                 })
                 .flatten();
-            Job {
-                id: draft.id,
-                user_id: viewer.sub,
-                name: draft.name.clone(),
-                description: draft.description.clone(),
-                cron_expression: draft.cron_expression.clone(),
-                timezone: draft.timezone.clone(),
-                target_type: TargetType::Http,
-                target_url: draft.target_url.trim().to_owned(),
-                http_method: draft.http_method,
-                headers: draft.headers.clone(),
-                body: draft.body.clone(),
-                timeout_ms: i32::try_from(draft.timeout_ms).unwrap_or(i32::MAX),
-                max_retries: i32::try_from(draft.max_retries).unwrap_or(i32::MAX),
-                status: *status,
-                next_run_at,
-                created_at: old.map_or(now, |o| o.created_at),
-                updated_at: now,
-                success_criteria: criteria_json(draft.success_criteria.as_ref()),
-                alert_policy: policy_json(draft.alert_policy.as_ref()),
-                consecutive_failures: old.map_or(0, |o| o.consecutive_failures),
-                paused_reason: None,
-                pause_note: None,
-                retry_policy: retry_json(draft.retry_policy.as_ref()),
-                catch_up_policy: draft.catch_up.as_str().to_owned(),
-                overlap_policy: draft.overlap.to_owned(),
-                run_at: draft.run_at,
-                start_at: draft.start_at,
-                end_at: draft.end_at,
-                max_runs: draft.max_runs.map(|m| i32::try_from(m).unwrap_or(i32::MAX)),
-                scheduled_runs: old.map_or(0, |o| o.scheduled_runs),
-                jitter_seconds: i32::try_from(draft.jitter_seconds).unwrap_or(i32::MAX),
-                tags: draft.tags.clone(),
-            }
+            let mut row = match old {
+                Some(old) => {
+                    let mut row = (*old).clone();
+                    draft.write_to(&mut row);
+                    row
+                }
+                None => draft.new_row(viewer.sub, now),
+            };
+            row.status = *status;
+            row.next_run_at = next_run_at;
+            row.paused_reason = None;
+            row.pause_note = None;
+            row
         })
         .collect();
     let creates: Vec<bool> = drafts.iter().map(|(_, _, old)| old.is_none()).collect();

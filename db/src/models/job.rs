@@ -77,12 +77,15 @@ pub struct Job {
     pub tags: Vec<String>,
 }
 
-/// An ACTIVE job as the reconciler sees it (see [`Job::active_page`]).
-#[derive(Debug, Clone, PartialEq, Queryable)]
+/// An ACTIVE job as the reconciler sees it (see [`Job::active_page`]): selected from
+/// jobs joined with users.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
+#[diesel(table_name = jobs, check_for_backend(diesel::pg::Pg))]
 pub struct ActiveJob {
     pub id: Uuid,
     pub user_id: Uuid,
     /// The owner's plan, which sets the owner's concurrency.
+    #[diesel(select_expression = crate::schema::users::plan)]
     pub plan: crate::Plan,
     pub next_run_at: Option<DateTime<Utc>>,
     pub cron_expression: Option<String>,
@@ -94,35 +97,6 @@ pub struct ActiveJob {
     pub scheduled_runs: i32,
     pub jitter_seconds: i32,
 }
-
-/// The columns of an [`ActiveJob`] (jobs joined with users).
-pub const ACTIVE_JOB_COLUMNS: (
-    jobs::id,
-    jobs::user_id,
-    crate::schema::users::plan,
-    jobs::next_run_at,
-    jobs::cron_expression,
-    jobs::timezone,
-    jobs::run_at,
-    jobs::start_at,
-    jobs::end_at,
-    jobs::max_runs,
-    jobs::scheduled_runs,
-    jobs::jitter_seconds,
-) = (
-    jobs::id,
-    jobs::user_id,
-    crate::schema::users::plan,
-    jobs::next_run_at,
-    jobs::cron_expression,
-    jobs::timezone,
-    jobs::run_at,
-    jobs::start_at,
-    jobs::end_at,
-    jobs::max_runs,
-    jobs::scheduled_runs,
-    jobs::jitter_seconds,
-);
 
 /// The columns a new job needs; validation happens before this (in the API).
 #[derive(Debug, Clone, Insertable)]
@@ -225,7 +199,7 @@ impl Job {
         let mut query = jobs::table
             .inner_join(users::table)
             .filter(jobs::status.eq(JobStatus::Active))
-            .select(ACTIVE_JOB_COLUMNS)
+            .select(ActiveJob::as_select())
             .order(jobs::id)
             .limit(limit)
             .into_boxed();

@@ -319,7 +319,7 @@ pub async fn active_schedules(
         .filter(jobs::status.eq(crate::JobStatus::Active))
         .order(jobs::id)
         .limit(ACTIVE_JOBS_READ)
-        .select(crate::models::job::ACTIVE_JOB_COLUMNS)
+        .select(crate::models::job::ActiveJob::as_select())
         .load(conn)
         .await
 }
