@@ -26,13 +26,13 @@ TEST_ENV := TEST_DATABASE_URL=postgres://postgres@127.0.0.1:$(PG_PORT)/postgres 
 	CRONOPS_BIN=$(CURDIR)/target/debug/cronops
 
 # Keep docker/Dockerfile's build step identical to `release` (e2e/tests/deploy.rs checks).
-.PHONY: help dev services stop status test bench build release migrate seed schema lint fmt tools test-deps clean-test-dbs
+.PHONY: help dev services stop status test bench build release web migrate seed schema lint fmt tools test-deps clean-test-dbs
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 dev: services build ## Start PostgreSQL + Redis, migrate, seed, run API and scheduler (Ctrl-C stops)
-	@echo "GraphiQL: http://localhost:$(PORT)/graphql   health: http://localhost:$(PORT)/health"
+	@echo "Dashboard: http://localhost:$(PORT)   GraphiQL: http://localhost:$(PORT)/graphql   health: http://localhost:$(PORT)/health"
 	@echo "Log in as demo@cronops.dev / Password123! (admin: admin@cronops.dev / Admin123!)"
 	$(DEV_ENV) ./target/debug/cronops dev
 
@@ -45,21 +45,22 @@ stop: ## Stop the PostgreSQL and Redis that `make dev` / `make test` started
 status: ## Say whether the private services run
 	@scripts/services.sh status
 
-build: tools ## Build the cronops binary (debug)
+build: tools web ## Build the cronops binary (debug), dashboard included
 	cargo build --bin cronops
 
-release: tools ## Build the optimised cronops binary (what docker/Dockerfile runs)
+release: tools web ## Build the optimised cronops binary (what docker/Dockerfile runs)
 	cargo build --release --bin cronops
 
-test: services tools test-deps clean-test-dbs ## Set up services, check format and lints, run every test (nextest)
+test: services tools test-deps web clean-test-dbs ## Set up services, check format and lints, run every test (nextest)
 	cargo build --bin cronops --bin bench
+	npm run --prefix web --silent check
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	$(TEST_ENV) cargo nextest run --workspace --no-fail-fast
 	@echo "benchmark harness smoke run (figures not checked):"
 	$(TEST_ENV) ./target/debug/bench --smoke all
 
-bench: services tools clean-test-dbs ## Run every benchmark scenario on release builds and print the table
+bench: services tools web clean-test-dbs ## Run every benchmark scenario on release builds and print the table
 	cargo build --release --bin cronops --bin bench
 	$(TEST_ENV) CRONOPS_BIN=$(CURDIR)/target/release/cronops ./target/release/bench all
 
@@ -72,12 +73,22 @@ seed: services build ## Create the demo accounts in the development database
 schema: build ## Regenerate schema.graphql from the code
 	./target/debug/cronops schema > schema.graphql
 
-lint: ## cargo fmt --check and clippy with warnings as errors
+lint: web ## cargo fmt --check, clippy with warnings as errors, and the dashboard's type check
+	npm run --prefix web --silent check
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
 
 fmt: ## Format the code
 	cargo fmt --all
+
+# The dashboard: npm ci when the lockfile changed (npm writes node_modules/.package-lock.json),
+# then esbuild into web/dist/, which the binary embeds. It rewrites only changed files.
+web/node_modules/.package-lock.json: web/package-lock.json
+	@scripts/services.sh node
+	npm ci --prefix web --no-audit --no-fund --loglevel=error
+
+web: web/node_modules/.package-lock.json ## Build the dashboard (web/) into web/dist/, which the binary embeds
+	npm run --prefix web --silent build
 
 tools: ## Install cargo-nextest when it is missing
 	@command -v cargo >/dev/null || { echo "cargo not found: install the Rust toolchain (rustup)"; exit 1; }

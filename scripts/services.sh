@@ -5,6 +5,8 @@
 #   scripts/services.sh down    stop what `up` started (by pid file)
 #   scripts/services.sh status  say what runs
 #   scripts/services.sh env     print the connection variables for the running services
+#   scripts/services.sh node    install Node.js and npm (Debian packages) when missing: the
+#                               dashboard is built with them
 #   scripts/services.sh test-tools  install what the tests drive (Debian packages) when
 #                               missing: Node.js and npm, and Chromium
 #
@@ -164,6 +166,12 @@ case "${1:-}" in
     shift
     for db in "$@"; do create_db "$db"; done
     ;;
+  node)
+    pkgs=()
+    command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
+    command -v npm >/dev/null 2>&1 || pkgs+=(npm)
+    [ ${#pkgs[@]} -eq 0 ] || apt_install "${pkgs[@]}"
+    ;;
   test-tools)
     pkgs=()
     command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
@@ -177,5 +185,5 @@ case "${1:-}" in
     echo "PG_ADMIN_URL=postgres://postgres@127.0.0.1:$PG_PORT/postgres"
     echo "REDIS_URL=redis://127.0.0.1:$REDIS_PORT"
     ;;
-  *) die "usage: $0 up [DATABASE...] | down | status | env | test-tools" ;;
+  *) die "usage: $0 up [DATABASE...] | down | status | env | node | test-tools" ;;
 esac

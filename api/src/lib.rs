@@ -7,6 +7,7 @@ pub mod auth;
 pub mod channels;
 pub mod cli;
 pub mod config;
+pub mod dashboard;
 pub mod documents;
 pub mod email;
 pub mod error;

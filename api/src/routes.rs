@@ -94,6 +94,7 @@ pub fn router(state: AppState, events: EventHub, shutdown: CancellationToken) ->
         .route_layer(middleware::from_fn(metrics::track_http))
         .with_state(server_state)
         .merge(metrics_routes)
+        .merge(crate::dashboard::router())
         .layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))

@@ -112,11 +112,15 @@ pub async fn serve(
     if playground {
         tracing::info!(
             %addr,
-            "API listening; GraphiQL at http://localhost:{}/graphql",
+            "API listening; dashboard at http://localhost:{0}/, GraphiQL at http://localhost:{0}/graphql",
             addr.port()
         );
     } else {
-        tracing::info!(%addr, "API listening (GraphiQL off: GRAPHQL_PLAYGROUND)");
+        tracing::info!(
+            %addr,
+            "API listening; dashboard at http://localhost:{}/ (GraphiQL off: GRAPHQL_PLAYGROUND)",
+            addr.port()
+        );
     }
 
     let graceful = shutdown.clone();

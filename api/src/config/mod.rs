@@ -200,12 +200,13 @@ pub struct AuthConfig {
 /// Where the links CronOps sends (in mails and notices) point.
 #[derive(Debug, Clone, Args)]
 pub struct Links {
-    /// Base URL of the web app, used in emailed links and in notices.
+    /// Base URL of the web app, used in emailed links and in notices. Unset: the
+    /// dashboard this API serves, `http://localhost:<PORT>`.
     #[arg(
         long,
         env = "FRONTEND_URL",
         value_name = "FRONTEND_URL",
-        default_value = "http://localhost:3000"
+        default_value = ""
     )]
     pub frontend_url: String,
 }
@@ -313,6 +314,9 @@ impl ApiConfig {
         blank_to_none(&mut self.email.email_host);
         blank_to_none(&mut self.email.email_user);
         blank_to_none(&mut self.email.email_pass);
+        if self.links.frontend_url.trim().is_empty() {
+            self.links.frontend_url = format!("http://localhost:{}", self.server.port);
+        }
     }
 
     /// Checks what clap cannot: secrets and scheduler timings. Only development runs

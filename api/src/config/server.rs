@@ -43,7 +43,7 @@ pub struct ServerConfig {
           value_parser = clap::value_parser!(u64).range(1..))]
     pub rate_limit_window_ms: u64,
     /// Requests one IP may make per window.
-    #[arg(long, env = "RATE_LIMIT_MAX_REQUESTS", value_name = "RATE_LIMIT_MAX_REQUESTS", default_value_t = 100,
+    #[arg(long, env = "RATE_LIMIT_MAX_REQUESTS", value_name = "RATE_LIMIT_MAX_REQUESTS", default_value_t = 1000,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub rate_limit_max_requests: u32,
     /// Requests one API key may make per RATE_LIMIT_WINDOW_MS window, from any address.

@@ -1,5 +1,6 @@
 //! A real browser for tests: Debian's headless Chromium, driven over the DevTools
-//! protocol (a page's WebSocket, `Runtime.evaluate`). `make test` installs Chromium.
+//! protocol (a page's WebSocket: `Runtime.evaluate`, and `Input` for typing and keys, so
+//! pages get real keyboard events). `make test` installs Chromium.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -28,6 +29,11 @@ pub struct Browser {
 impl Browser {
     /// Starts the browser and waits until its DevTools endpoint answers.
     pub async fn start() -> Browser {
+        Self::start_with(&[]).await
+    }
+
+    /// Starts the browser with more command-line switches (e.g. `--js-flags=--expose-gc`).
+    pub async fn start_with(extra: &[&str]) -> Browser {
         let port = free_port();
         let profile = tempfile::tempdir().expect("a browser profile folder");
         let process = Command::new(executable())
@@ -38,10 +44,15 @@ impl Browser {
                 "--disable-dev-shm-usage",
                 "--no-first-run",
                 "--window-size=1200,800",
+                // Nothing to fetch from outside (and no network to fetch it from).
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
                 &format!("--remote-debugging-port={port}"),
                 &format!("--user-data-dir={}", profile.path().display()),
-                "about:blank",
             ])
+            .args(extra)
+            .arg("about:blank")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .kill_on_drop(true)
@@ -98,16 +109,23 @@ pub struct Page {
 }
 
 impl Page {
-    /// Evaluates `expression` in the page (awaiting it if it is a promise) and returns its
-    /// value as JSON; a thrown error panics with its description.
-    pub async fn evaluate(&mut self, expression: &str, timeout: Duration) -> Value {
+    /// Sends one DevTools command and returns its result.
+    pub async fn call(&mut self, method: &str, params: Value, timeout: Duration) -> Value {
+        match self.try_call(method, params, timeout).await {
+            Ok(result) => result,
+            Err(error) => panic!("{method} failed: {error}"),
+        }
+    }
+
+    async fn try_call(
+        &mut self,
+        method: &str,
+        params: Value,
+        timeout: Duration,
+    ) -> Result<Value, Value> {
         self.next_id += 1;
         let id = self.next_id;
-        let command = json!({
-            "id": id,
-            "method": "Runtime.evaluate",
-            "params": {"expression": expression, "awaitPromise": true, "returnByValue": true},
-        });
+        let command = json!({"id": id, "method": method, "params": params});
         self.socket
             .send(Message::text(command.to_string()))
             .await
@@ -124,8 +142,34 @@ impl Page {
             panic!("the tab closed");
         })
         .await
-        .unwrap_or_else(|_| panic!("{expression:.80} took over {timeout:?}"));
-        let result = &reply["result"];
+        .unwrap_or_else(|_| panic!("{method} took over {timeout:?}"));
+        match reply.get("error") {
+            Some(error) => Err(error.clone()),
+            None => Ok(reply["result"].clone()),
+        }
+    }
+
+    /// Evaluates `expression` in the page (awaiting it if it is a promise) and returns its
+    /// value as JSON; a thrown error panics with its description. While a new document is
+    /// loading there is nothing to evaluate in: it waits for it.
+    pub async fn evaluate(&mut self, expression: &str, timeout: Duration) -> Value {
+        let params = json!({"expression": expression, "awaitPromise": true, "returnByValue": true, "userGesture": true});
+        let deadline = tokio::time::Instant::now() + timeout;
+        let result = loop {
+            match self
+                .try_call("Runtime.evaluate", params.clone(), timeout)
+                .await
+            {
+                Ok(result) => break result,
+                Err(error)
+                    if tokio::time::Instant::now() < deadline
+                        && error.to_string().contains("context") =>
+                {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(error) => panic!("{expression:.80} failed: {error}"),
+            }
+        };
         if let Some(exception) = result.get("exceptionDetails") {
             panic!("{expression:.80} threw: {exception}");
         }
@@ -139,11 +183,199 @@ impl Page {
             if self.evaluate(condition, timeout).await == Value::Bool(true) {
                 return;
             }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "{condition} still false after {timeout:?}"
-            );
+            if tokio::time::Instant::now() >= deadline {
+                let text = self.text().await;
+                panic!("{condition} still false after {timeout:?}; the page reads:\n{text}");
+            }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+
+    /// Waits until the page's text contains `text`.
+    pub async fn wait_for_text(&mut self, text: &str, timeout: Duration) {
+        let condition = format!("document.body.innerText.includes({})", json!(text));
+        self.wait_for(&condition, timeout).await;
+    }
+
+    /// How many elements match `selector`.
+    pub async fn count(&mut self, selector: &str) -> u64 {
+        let script = format!("document.querySelectorAll({}).length", json!(selector));
+        let count = self.evaluate(&script, Duration::from_secs(10)).await;
+        count.as_u64().expect("a count")
+    }
+
+    /// The form controls of the page that have no label a screen reader would announce.
+    pub async fn unlabelled_controls(&mut self) -> Vec<String> {
+        let script = "[...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
+            .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label'))
+            .map(e => e.outerHTML)";
+        let found = self.evaluate(script, Duration::from_secs(10)).await;
+        serde_json::from_value(found).expect("a list of controls")
+    }
+
+    /// The page's visible text.
+    pub async fn text(&mut self) -> String {
+        let text = self
+            .evaluate("document.body.innerText", Duration::from_secs(10))
+            .await;
+        text.as_str().unwrap_or_default().to_owned()
+    }
+
+    /// Loads `url` in this tab and waits until it has loaded.
+    pub async fn goto(&mut self, url: &str) {
+        self.call(
+            "Page.navigate",
+            json!({"url": url}),
+            Duration::from_secs(30),
+        )
+        .await;
+        // Up to its query: a page may take that out of the address bar once read.
+        let address = url.split(['?', '#']).next().unwrap_or(url);
+        let condition = format!(
+            "location.href.startsWith({}) && document.readyState === 'complete'",
+            json!(address)
+        );
+        self.wait_for(&condition, Duration::from_secs(30)).await;
+    }
+
+    /// Clicks the first visible, enabled button or link whose text is `text` (exactly,
+    /// trimmed), waiting for one.
+    pub async fn click(&mut self, text: &str) {
+        let script = format!(
+            r#"(() => {{
+                const wanted = {};
+                const all = [...document.querySelectorAll('button, a, [role=button]')];
+                const hit = all.find(e => e.innerText.trim() === wanted && e.offsetParent !== null && !e.disabled);
+                if (!hit) return false;
+                hit.click();
+                return true;
+            }})()"#,
+            json!(text)
+        );
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        while self.evaluate(&script, Duration::from_secs(10)).await != Value::Bool(true) {
+            if tokio::time::Instant::now() >= deadline {
+                let page = self.text().await;
+                panic!("no button or link reads {text:?}; the page reads:\n{page}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Focuses the control labelled `label`, as a click on its label would.
+    async fn focus(&mut self, label: &str) {
+        let script = format!(
+            r#"(() => {{
+                const wanted = {};
+                const l = [...document.querySelectorAll('label')].find(l => l.innerText.trim().startsWith(wanted));
+                const control = l && (l.control || l.querySelector('input, select, textarea'));
+                if (!control) return false;
+                control.focus();
+                if (control.select) control.select();
+                return true;
+            }})()"#,
+            json!(label)
+        );
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        while self.evaluate(&script, Duration::from_secs(10)).await != Value::Bool(true) {
+            if tokio::time::Instant::now() >= deadline {
+                let page = self.text().await;
+                panic!("no control labelled {label:?}; the page reads:\n{page}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Types `value` into the control labelled `label`, replacing what it held, with real
+    /// input events.
+    pub async fn fill(&mut self, label: &str, value: &str) {
+        self.focus(label).await;
+        self.press("Delete").await;
+        if !value.is_empty() {
+            self.call(
+                "Input.insertText",
+                json!({"text": value}),
+                Duration::from_secs(10),
+            )
+            .await;
+        }
+    }
+
+    /// Chooses `value` in the select labelled `label`.
+    pub async fn choose(&mut self, label: &str, value: &str) {
+        self.focus(label).await;
+        let script = format!(
+            r#"(() => {{
+                const s = document.activeElement;
+                s.value = {};
+                s.dispatchEvent(new Event('change', {{bubbles: true}}));
+                return s.value;
+            }})()"#,
+            json!(value)
+        );
+        assert_eq!(
+            self.evaluate(&script, Duration::from_secs(10)).await,
+            json!(value)
+        );
+    }
+
+    /// Presses and releases a key (`Tab`, `Enter`, `Escape`, `Delete`, ...).
+    pub async fn press(&mut self, key: &str) {
+        let code = match key {
+            "Tab" => 9,
+            "Enter" => 13,
+            "Escape" => 27,
+            "Delete" => 46,
+            other => panic!("no key code for {other}"),
+        };
+        for kind in ["rawKeyDown", "keyUp"] {
+            let mut event =
+                json!({"type": kind, "key": key, "code": key, "windowsVirtualKeyCode": code});
+            if key == "Enter" && kind == "rawKeyDown" {
+                event = json!({"type": "keyDown", "key": key, "code": key, "windowsVirtualKeyCode": code, "text": "\r"});
+            }
+            self.call("Input.dispatchKeyEvent", event, Duration::from_secs(10))
+                .await;
+        }
+    }
+
+    /// Sets the viewport (a phone is 390 by 844).
+    pub async fn resize(&mut self, width: u32, height: u32) {
+        let params = json!({"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600});
+        self.call(
+            "Emulation.setDeviceMetricsOverride",
+            params,
+            Duration::from_secs(10),
+        )
+        .await;
+    }
+
+    /// Writes a PNG of the viewport to `target/dashboard/<name>.png`, for people to look at.
+    pub async fn screenshot(&mut self, name: &str) -> std::path::PathBuf {
+        let shot = self
+            .call(
+                "Page.captureScreenshot",
+                json!({"format": "png"}),
+                Duration::from_secs(30),
+            )
+            .await;
+        let bytes = base64::Engine::decode(
+            &base64::engine::general_purpose::STANDARD,
+            shot["data"].as_str().expect("screenshot data"),
+        )
+        .expect("screenshot base64");
+        let folder = screenshots();
+        std::fs::create_dir_all(&folder).expect("the screenshot folder");
+        let path = folder.join(format!("{name}.png"));
+        std::fs::write(&path, bytes).expect("write the screenshot");
+        path
+    }
+}
+
+/// `target/dashboard/` of the workspace (or of `CARGO_TARGET_DIR`).
+pub fn screenshots() -> std::path::PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
+    target.join("dashboard")
 }

@@ -1,0 +1,246 @@
+// The jobs list: status, schedule in words, next run, last status and a strip of the last
+// 20 runs; search, a status filter, row actions, and the plan's usage.
+
+import { useEffect, useState } from "preact/hooks";
+import { gql } from "../api";
+import { fromNow, scheduleWords } from "../format";
+import { Badge, Confirm, Page, Problem, Strip, useDebounced, useNow, useQuery } from "../parts/ui";
+
+const PAGE = 50;
+
+export const JOB_ROW = `id name cronExpression timezone runAt status nextRunAt lastRunAt lastStatus
+  logs(first: 20) { edges { node { status scheduledFor } } }`;
+
+export interface JobRow {
+  id: string;
+  name: string;
+  cronExpression: string;
+  timezone: string;
+  runAt: string | null;
+  status: string;
+  nextRunAt: string | null;
+  lastRunAt: string | null;
+  lastStatus: string | null;
+  logs: { edges: { node: { status: string; scheduledFor: string } }[] };
+}
+
+interface JobsData {
+  me: { plan: string };
+  plans: { plan: string; maxJobs: number }[];
+  active: { totalCount: number };
+  paused: { totalCount: number };
+  jobs: { totalCount: number; pageInfo: { hasNextPage: boolean; endCursor: string | null }; edges: { node: JobRow }[] };
+}
+
+const QUERY = `query Jobs($first: Int, $after: String, $status: JobStatus, $search: String) {
+  me { plan }
+  plans { plan maxJobs }
+  active: jobs(first: 1, status: ACTIVE) { totalCount }
+  paused: jobs(first: 1, status: PAUSED) { totalCount }
+  jobs(first: $first, after: $after, status: $status, search: $search) {
+    totalCount pageInfo { hasNextPage endCursor } edges { node { ${JOB_ROW} } } } }`;
+
+/** Pause, resume, run now and delete, for a row or a job's page. */
+export function JobActions(props: { job: { id: string; name: string; status: string }; onChange: (job: JobRow | null) => void; onError: (e: unknown) => void; onRun?: () => void }) {
+  const act = (query: string) => async () => {
+    try {
+      const data = await gql<Record<string, JobRow>>(query, { id: props.job.id });
+      props.onChange(Object.values(data)[0]);
+    } catch (e) {
+      props.onError(e);
+    }
+  };
+  return (
+    <span class="row-actions">
+      {props.job.status === "ACTIVE" ? (
+        <button type="button" aria-label={`Pause ${props.job.name}`} onClick={act(`mutation Pause($id: ID!) { pauseJob(id: $id) { ${JOB_ROW} } }`)}>
+          Pause
+        </button>
+      ) : (
+        <button type="button" aria-label={`Resume ${props.job.name}`} onClick={act(`mutation Resume($id: ID!) { resumeJob(id: $id) { ${JOB_ROW} } }`)}>
+          Resume
+        </button>
+      )}
+      <button
+        type="button"
+        aria-label={`Run ${props.job.name} now`}
+        onClick={async () => {
+          try {
+            await gql(`mutation Run($id: ID!) { runJob(id: $id) { id } }`, { id: props.job.id });
+            props.onRun?.();
+          } catch (e) {
+            props.onError(e);
+          }
+        }}
+      >
+        Run now
+      </button>
+      <Confirm
+        label="Delete"
+        name={`Delete ${props.job.name}`}
+        danger
+        question={`Delete “${props.job.name}” and all its runs? This cannot be undone.`}
+        confirm="Delete job"
+        onConfirm={async () => {
+          try {
+            await gql(`mutation Delete($id: ID!) { deleteJob(id: $id) }`, { id: props.job.id });
+            props.onChange(null);
+          } catch (e) {
+            props.onError(e);
+          }
+        }}
+      />
+    </span>
+  );
+}
+
+export function Jobs() {
+  const [search, setSearch] = useState("");
+  const [status, setStatus] = useState("");
+  const settled = useDebounced(search, 300);
+  const variables = { first: PAGE, search: settled || null, status: status || null };
+  const loaded = useQuery<JobsData>(QUERY, variables);
+  const [more, setMore] = useState<JobRow[]>([]);
+  const [cursor, setCursor] = useState<string | null>(null);
+  const [actionError, setActionError] = useState<unknown>(null);
+  const [paging, setPaging] = useState(false);
+  const now = useNow();
+  useEffect(() => {
+    setMore([]);
+    setCursor(loaded.data?.jobs.pageInfo.hasNextPage ? loaded.data.jobs.pageInfo.endCursor : null);
+  }, [loaded.data]);
+  useEffect(() => {
+    if (loaded.data) performance.mark("cronops:jobs-shown");
+  }, [loaded.data !== null]);
+
+  const data = loaded.data;
+  const rows = [...(data?.jobs.edges.map((e) => e.node) ?? []), ...more];
+  const limit = data?.plans.find((p) => p.plan === data.me.plan)?.maxJobs;
+  const used = data ? data.active.totalCount + data.paused.totalCount : 0;
+  const replace = (id: string) => (job: JobRow | null) => {
+    setActionError(null);
+    loaded.set((d) => ({
+      ...d,
+      jobs: {
+        ...d.jobs,
+        edges: d.jobs.edges.flatMap((e) => (e.node.id === id ? (job ? [{ node: job }] : []) : [e])),
+      },
+    }));
+    setMore((m) => m.flatMap((row) => (row.id === id ? (job ? [job] : []) : [row])));
+  };
+
+  // One page at a time: a second click while one loads would ask for the same page again.
+  const showMore = async () => {
+    setPaging(true);
+    try {
+      const page = await gql<JobsData>(QUERY, { ...variables, after: cursor });
+      setMore((m) => {
+        const have = new Set(m.map((row) => row.id));
+        return [...m, ...page.jobs.edges.map((e) => e.node).filter((row) => !have.has(row.id))];
+      });
+      setCursor(page.jobs.pageInfo.hasNextPage ? page.jobs.pageInfo.endCursor : null);
+    } catch (e) {
+      setActionError(e);
+    } finally {
+      setPaging(false);
+    }
+  };
+
+  return (
+    <Page
+      title="Jobs"
+      actions={
+        <a class="button primary" href="/jobs/new">
+          New job
+        </a>
+      }
+    >
+      {data && (
+        <p class="usage">
+          <strong>
+            {used} of {limit ?? "?"} jobs
+          </strong>{" "}
+          on the {data.me.plan} plan{" "}
+          {data.me.plan !== "PRO" && (
+            <a href="/settings#plan" class="upgrade">
+              Upgrade
+            </a>
+          )}
+        </p>
+      )}
+      <div class="filters" role="search">
+        <label>
+          Search
+          <input type="search" value={search} onInput={(e) => setSearch((e.target as HTMLInputElement).value)} placeholder="Job name" />
+        </label>
+        <label>
+          Status
+          <select value={status} onChange={(e) => setStatus((e.target as HTMLSelectElement).value)}>
+            <option value="">Any</option>
+            <option value="ACTIVE">Active</option>
+            <option value="PAUSED">Paused</option>
+            <option value="COMPLETED">Completed</option>
+          </select>
+        </label>
+        {data && <span class="muted" role="status">{data.jobs.totalCount} jobs</span>}
+      </div>
+      <Problem error={loaded.error || actionError} />
+      {!data && loaded.loading && <p class="loading">Loading jobs…</p>}
+      {data && (
+        <div class="table-wrap">
+          <table class="jobs">
+            <caption class="sr-only">Your jobs</caption>
+            <thead>
+              <tr>
+                <th scope="col">Name</th>
+                <th scope="col">Status</th>
+                <th scope="col">Schedule</th>
+                <th scope="col">Next run</th>
+                <th scope="col">Last run</th>
+                <th scope="col">Last 20 runs</th>
+                <th scope="col">
+                  <span class="sr-only">Actions</span>
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {rows.length === 0 && (
+                <tr>
+                  <td colSpan={7} class="muted">
+                    {settled || status ? "No job matches." : "No jobs yet. Create one to start."}
+                  </td>
+                </tr>
+              )}
+              {rows.map((job) => (
+                <tr key={job.id} data-job={job.id}>
+                  <td>
+                    <a href={`/jobs/${job.id}`}>{job.name}</a>
+                  </td>
+                  <td>
+                    <Badge status={job.status} />
+                  </td>
+                  <td>{scheduleWords(job)}</td>
+                  <td title={job.nextRunAt ?? ""}>{job.status === "ACTIVE" ? fromNow(job.nextRunAt, now) : "—"}</td>
+                  <td>
+                    <Badge status={job.lastStatus} />
+                  </td>
+                  <td>
+                    <Strip runs={job.logs.edges.map((e) => e.node)} />
+                  </td>
+                  <td>
+                    <JobActions job={job} onChange={replace(job.id)} onError={setActionError} onRun={loaded.reload} />
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+      {cursor && (
+        <button type="button" disabled={paging} onClick={showMore}>
+          Show more jobs
+        </button>
+      )}
+    </Page>
+  );
+}

@@ -1,0 +1,223 @@
+// Runs: the table a job page and the feeds share, and the live merge of events into it.
+// Events are buffered and applied a few times a second, so a hundred runs a second cost a
+// handful of renders, and the list is capped, so an open page does not grow.
+
+import { Fragment } from "preact";
+import { useEffect, useRef, useState } from "preact/hooks";
+import { gql } from "../api";
+import { duration, when } from "../format";
+import { subscribe } from "../live";
+import { Badge, Problem } from "./ui";
+
+export const RUN_FIELDS =
+  "id jobId status trigger attempt scheduledFor late startedAt delayMs finishedAt durationMs httpStatus error";
+
+export interface Run {
+  id: string;
+  jobId: string;
+  status: string;
+  trigger: string;
+  attempt: number;
+  scheduledFor: string;
+  late: boolean;
+  startedAt: string | null;
+  delayMs: number | null;
+  finishedAt: string | null;
+  durationMs: number | null;
+  httpStatus: number | null;
+  error: string | null;
+  job?: { id: string; name: string };
+}
+
+interface Event {
+  executionEvents: { type: string; log: Run };
+}
+
+export interface Feed {
+  runs: Run[];
+  /** Runs that finished (succeeded or failed for good) since the page subscribed. */
+  finished: number;
+  failed: number;
+}
+
+const FINISHED = new Set(["SUCCEEDED", "FAILED"]);
+
+/**
+ * Runs as they happen, merged into `initial` (newest first): a new run goes on top, a run
+ * already listed is replaced where it stands. At most `cap` are kept.
+ */
+export function useLiveRuns(
+  variables: { jobId?: string; allUsers?: boolean },
+  initial: Run[] | null,
+  cap: number,
+  withJob: boolean,
+): Feed {
+  const [feed, setFeed] = useState<Feed>({ runs: [], finished: 0, failed: 0 });
+  const pending = useRef<Event["executionEvents"][]>([]);
+  useEffect(() => {
+    setFeed((f) => ({ ...f, runs: initial ?? [] }));
+  }, [initial]);
+  const key = JSON.stringify(variables);
+  useEffect(() => {
+    const fields = withJob ? `${RUN_FIELDS} job { id name }` : RUN_FIELDS;
+    const stop = subscribe<Event>(
+      `subscription Runs($jobId: ID, $allUsers: Boolean) {
+         executionEvents(jobId: $jobId, allUsers: $allUsers) { type log { ${fields} } } }`,
+      variables,
+      (data) => pending.current.push(data.executionEvents),
+    );
+    const flush = setInterval(() => {
+      const events = pending.current;
+      if (!events.length) return;
+      pending.current = [];
+      setFeed((f) => {
+        const runs = [...f.runs];
+        const at = new Map(runs.map((run, i) => [run.id, i]));
+        const fresh: Run[] = [];
+        let finished = f.finished;
+        let failed = f.failed;
+        for (const event of events) {
+          if (FINISHED.has(event.type)) {
+            finished += 1;
+            if (event.type === "FAILED") failed += 1;
+          }
+          const i = at.get(event.log.id);
+          if (i === undefined) {
+            at.set(event.log.id, -1 - fresh.length);
+            fresh.push(event.log);
+          } else if (i >= 0) {
+            runs[i] = event.log;
+          } else {
+            fresh[-1 - i] = event.log;
+          }
+        }
+        return { runs: [...fresh.reverse(), ...runs].slice(0, cap), finished, failed };
+      });
+    }, 250);
+    return () => {
+      stop();
+      clearInterval(flush);
+    };
+  }, [key, withJob, cap]);
+  return feed;
+}
+
+interface Detail {
+  executionLog: { responseBody: string | null; responseBodyTruncated: boolean; responseContentType: string | null };
+}
+
+/** A run's answer, fetched when the row is opened, shown as text (never as markup). */
+function RunDetail({ run }: { run: Run }) {
+  const [detail, setDetail] = useState<Detail["executionLog"] | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  useEffect(() => {
+    gql<Detail>(
+      `query Run($id: ID!) { executionLog(id: $id) { responseBody responseBodyTruncated responseContentType } }`,
+      { id: run.id },
+    ).then((d) => setDetail(d.executionLog), setError);
+  }, [run.id, run.status]);
+  return (
+    <div class="run-detail">
+      <dl>
+        <dt>Slot</dt>
+        <dd>{when(run.scheduledFor)}</dd>
+        <dt>Started</dt>
+        <dd>{when(run.startedAt)}</dd>
+        <dt>Finished</dt>
+        <dd>{when(run.finishedAt)}</dd>
+        <dt>Trigger</dt>
+        <dd>
+          {run.trigger.toLowerCase()}, attempt {run.attempt}
+        </dd>
+      </dl>
+      {run.error && (
+        <p class="problem">
+          <strong>Error:</strong> {run.error}
+        </p>
+      )}
+      <Problem error={error} />
+      {detail && (
+        <>
+          <h3>
+            Response body {detail.responseContentType && <span class="muted">({detail.responseContentType})</span>}
+            {detail.responseBodyTruncated && <span class="badge paused">truncated at 64 KiB</span>}
+          </h3>
+          {detail.responseBody ? <pre class="body">{detail.responseBody}</pre> : <p class="muted">Empty.</p>}
+        </>
+      )}
+    </div>
+  );
+}
+
+/** Runs in a table; a row opens to show its error and response body. */
+export function RunsTable(props: { runs: Run[]; caption: string; showJob?: boolean; open?: string | null }) {
+  const [open, setOpen] = useState<string | null>(props.open ?? null);
+  const columns = props.showJob ? 8 : 7;
+  return (
+    <div class="table-wrap">
+      <table class="runs">
+        <caption class="sr-only">{props.caption}</caption>
+        <thead>
+          <tr>
+            {props.showJob && <th scope="col">Job</th>}
+            <th scope="col">Status</th>
+            <th scope="col">Slot</th>
+            <th scope="col">Delay</th>
+            <th scope="col">Duration</th>
+            <th scope="col">HTTP</th>
+            <th scope="col">Error</th>
+            <th scope="col">
+              <span class="sr-only">Details</span>
+            </th>
+          </tr>
+        </thead>
+        <tbody>
+          {props.runs.length === 0 && (
+            <tr>
+              <td colSpan={columns} class="muted">
+                No runs yet.
+              </td>
+            </tr>
+          )}
+          {props.runs.map((run) => (
+            <Fragment key={run.id}>
+              <tr data-run={run.id} data-status={run.status} class={open === run.id ? "open" : ""}>
+                {props.showJob && (
+                  <td>{run.job ? <a href={`/jobs/${run.job.id}`}>{run.job.name}</a> : <span class="muted">—</span>}</td>
+                )}
+                <td>
+                  <Badge status={run.status} />
+                  {run.late && <span class="badge late">late</span>}
+                </td>
+                <td>{when(run.scheduledFor)}</td>
+                <td>{duration(run.delayMs)}</td>
+                <td>{duration(run.durationMs)}</td>
+                <td>{run.httpStatus ?? "—"}</td>
+                <td class="clip" title={run.error ?? ""}>
+                  {run.error ?? ""}
+                </td>
+                <td>
+                  <button
+                    type="button"
+                    class="link"
+                    aria-expanded={open === run.id}
+                    onClick={() => setOpen(open === run.id ? null : run.id)}
+                  >
+                    {open === run.id ? "Hide" : "Details"}
+                  </button>
+                </td>
+              </tr>
+              {open === run.id && (
+                <tr class="detail-row">
+                  <td colSpan={columns}>
+                    <RunDetail run={run} />
+                  </td>
+                </tr>
+              )}
+            </Fragment>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
