@@ -221,9 +221,7 @@ async fn a_person_signs_up_creates_a_job_watches_it_and_pauses_it() {
         .await
         .user_id;
     env.every_second_job(dana, "/other").await;
-    page.fill("Email", "admin@cronops.dev").await;
-    page.fill("Password", "Admin123!").await;
-    page.click("Log in").await;
+    page.log_in("admin@cronops.dev", "Admin123!").await;
     page.click("Admin").await;
     page.wait_for_text("Queue depth", WAIT).await;
     page.wait_for(
@@ -252,6 +250,30 @@ async fn a_person_signs_up_creates_a_job_watches_it_and_pauses_it() {
         WAIT,
     )
     .await;
+
+    // Make Dana an admin, then delete her account (after a confirmation).
+    page.click("Users").await;
+    page.choose("Role of dana@example.com", "ADMIN").await;
+    testkit::poll_until("Dana to be an admin", WAIT, || async {
+        let mut conn = env.database.connect().await;
+        let user = db::models::User::find_optional(&mut conn, dana)
+            .await
+            .unwrap();
+        (user.unwrap().role == db::Role::Admin).then_some(())
+    })
+    .await;
+    page.click("Delete dana@example.com").await;
+    page.click("Delete user").await;
+    page.wait_for(
+        "!document.body.innerText.includes('dana@example.com')",
+        WAIT,
+    )
+    .await;
+    let mut conn = env.database.connect().await;
+    let gone = db::models::User::find_optional(&mut conn, dana)
+        .await
+        .unwrap();
+    assert!(gone.is_none(), "Dana's account is deleted");
 }
 
 #[tokio::test]

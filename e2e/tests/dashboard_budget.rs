@@ -114,9 +114,7 @@ async fn the_dashboard_keeps_its_budget_with_500_jobs_and_100_runs_a_second() {
     let browser =
         Browser::start_with(&["--enable-precise-memory-info", "--js-flags=--expose-gc"]).await;
     let mut page = browser.open(&format!("{}/login", api.base)).await;
-    page.fill("Email", "busy@example.com").await;
-    page.fill("Password", "Password123!").await;
-    page.click("Log in").await;
+    page.log_in("busy@example.com", "Password123!").await;
     page.wait_for_text("Runs, last 24 h", WAIT).await;
 
     // The jobs page, loaded afresh five times: from navigation to the first 50 rows.

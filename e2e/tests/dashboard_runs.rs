@@ -41,9 +41,7 @@ async fn a_jobs_runs_page_back_and_flag_a_truncated_body() {
 
     let browser = Browser::start().await;
     let mut page = browser.open(&format!("{}/login", api.base)).await;
-    page.fill("Email", "rita@example.com").await;
-    page.fill("Password", "Password123!").await;
-    page.click("Log in").await;
+    page.log_in("rita@example.com", "Password123!").await;
     page.wait_for_text("Runs, last 24 h", WAIT).await;
 
     // A notice's link opens on its run.

@@ -23,9 +23,7 @@ async fn the_app_refreshes_its_session_and_comes_back_when_the_socket_drops() {
 
     let browser = Browser::start().await;
     let mut page = browser.open(&format!("{}/login", api.base)).await;
-    page.fill("Email", "eve@example.com").await;
-    page.fill("Password", "Password123!").await;
-    page.click("Log in").await;
+    page.log_in("eve@example.com", "Password123!").await;
     page.wait_for(
         "document.querySelector('[data-state]')?.dataset.state === 'live'",
         WAIT,
@@ -118,9 +116,7 @@ async fn a_forgotten_password_is_reset_from_the_mailed_link_and_the_account_edit
 
     // The new password logs in; the name and password change from Settings.
     page.click("Log in").await;
-    page.fill("Email", "finn@example.com").await;
-    page.fill("Password", "Brand-new-pass1").await;
-    page.click("Log in").await;
+    page.log_in("finn@example.com", "Brand-new-pass1").await;
     page.click("Settings").await;
     page.fill("Name", "Finn Again").await;
     page.click("Save name").await;

@@ -238,37 +238,34 @@ impl Page {
         self.wait_for(&condition, Duration::from_secs(30)).await;
     }
 
-    /// Clicks the first visible, enabled button or link whose text is `text` (exactly,
-    /// trimmed), waiting for one.
-    pub async fn click(&mut self, text: &str) {
+    /// Clicks the first visible, enabled button or link whose text (exactly, trimmed) or
+    /// accessible label is `name`, waiting for one.
+    pub async fn click(&mut self, name: &str) {
         let script = format!(
             r#"(() => {{
                 const wanted = {};
                 const all = [...document.querySelectorAll('button, a, [role=button]')];
-                const hit = all.find(e => e.innerText.trim() === wanted && e.offsetParent !== null && !e.disabled);
+                const hit = all.find(e => (e.innerText.trim() === wanted || e.getAttribute('aria-label') === wanted)
+                                          && e.offsetParent !== null && !e.disabled);
                 if (!hit) return false;
                 hit.click();
                 return true;
             }})()"#,
-            json!(text)
+            json!(name)
         );
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-        while self.evaluate(&script, Duration::from_secs(10)).await != Value::Bool(true) {
-            if tokio::time::Instant::now() >= deadline {
-                let page = self.text().await;
-                panic!("no button or link reads {text:?}; the page reads:\n{page}");
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        self.until(&script, &format!("no button or link named {name:?}"))
+            .await;
     }
 
-    /// Focuses the control labelled `label`, as a click on its label would.
+    /// Focuses the control labelled `label` (by its `<label>`'s text, from the start, or by
+    /// its `aria-label`), as a click on its label would.
     async fn focus(&mut self, label: &str) {
         let script = format!(
             r#"(() => {{
                 const wanted = {};
                 const l = [...document.querySelectorAll('label')].find(l => l.innerText.trim().startsWith(wanted));
-                const control = l && (l.control || l.querySelector('input, select, textarea'));
+                const control = (l && (l.control || l.querySelector('input, select, textarea')))
+                    || document.querySelector(`[aria-label="${{CSS.escape(wanted)}}"]`);
                 if (!control) return false;
                 control.focus();
                 if (control.select) control.select();
@@ -276,14 +273,28 @@ impl Page {
             }})()"#,
             json!(label)
         );
+        self.until(&script, &format!("no control labelled {label:?}"))
+            .await;
+    }
+
+    /// Runs `script` until it answers true, for 15 s at most; then fails with `failure`
+    /// and what the page reads.
+    async fn until(&mut self, script: &str, failure: &str) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-        while self.evaluate(&script, Duration::from_secs(10)).await != Value::Bool(true) {
+        while self.evaluate(script, Duration::from_secs(10)).await != Value::Bool(true) {
             if tokio::time::Instant::now() >= deadline {
                 let page = self.text().await;
-                panic!("no control labelled {label:?}; the page reads:\n{page}");
+                panic!("{failure}; the page reads:\n{page}");
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// Logs in on the dashboard's login page (the tab must be on it).
+    pub async fn log_in(&mut self, email: &str, password: &str) {
+        self.fill("Email", email).await;
+        self.fill("Password", password).await;
+        self.click("Log in").await;
     }
 
     /// Types `value` into the control labelled `label`, replacing what it held, with real

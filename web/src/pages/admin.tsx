@@ -5,8 +5,17 @@ import { useEffect, useState } from "preact/hooks";
 import { gql } from "../api";
 import { duration, scheduleWords, when } from "../format";
 import { RUN_FIELDS, type Run, RunsTable } from "../parts/runs";
-import { Badge, Confirm, Page, Problem, useDebounced, useQuery } from "../parts/ui";
+import { Badge, Confirm, JOB_STATUSES, Page, Problem, StatusSelect, useDebounced, useQuery } from "../parts/ui";
 import { FeedView, Numbers, useFeed } from "./overview";
+
+const RUN_STATUSES: [string, string][] = [
+  ["SUCCESS", "Success"],
+  ["FAILED", "Failed"],
+  ["TIMEOUT", "Timed out"],
+  ["RUNNING", "Running"],
+  ["PENDING", "Pending"],
+  ["SKIPPED", "Skipped"],
+];
 
 const TABS: [string, string][] = [
   ["/admin", "System"],
@@ -214,15 +223,7 @@ function AllJobs() {
   return (
     <>
       <div class="filters">
-        <label>
-          Status
-          <select value={status} onChange={(e) => setStatus((e.target as HTMLSelectElement).value)}>
-            <option value="">Any</option>
-            <option value="ACTIVE">Active</option>
-            <option value="PAUSED">Paused</option>
-            <option value="COMPLETED">Completed</option>
-          </select>
-        </label>
+        <StatusSelect value={status} onChange={setStatus} statuses={JOB_STATUSES} />
         {loaded.data && <span class="muted">{loaded.data.adminJobs.totalCount} jobs</span>}
       </div>
       <Problem error={loaded.error} />
@@ -268,15 +269,7 @@ function AllRuns() {
   return (
     <>
       <div class="filters">
-        <label>
-          Status
-          <select value={status} onChange={(e) => setStatus((e.target as HTMLSelectElement).value)}>
-            <option value="">Any</option>
-            {["SUCCESS", "FAILED", "TIMEOUT", "RUNNING", "PENDING", "SKIPPED"].map((s) => (
-              <option key={s}>{s}</option>
-            ))}
-          </select>
-        </label>
+        <StatusSelect value={status} onChange={setStatus} statuses={RUN_STATUSES} />
       </div>
       <Problem error={loaded.error} />
       <RunsTable runs={loaded.data?.adminLogs.edges.map((e) => e.node) ?? []} caption="Every user's runs" showJob />

@@ -3,9 +3,9 @@
 
 import type { ComponentChildren } from "preact";
 import { useEffect, useState } from "preact/hooks";
-import { ApiError, USER_FIELDS, begin, fieldErrors, gql } from "../api";
+import { ApiError, USER_FIELDS, begin, gql } from "../api";
 import { navigate } from "../router";
-import { Field, Problem } from "../parts/ui";
+import { Field, Problem, useForm } from "../parts/ui";
 
 const AUTH = `accessToken refreshToken expiresIn user { ${USER_FIELDS} }`;
 
@@ -19,33 +19,6 @@ function Card(props: { title: string; children: ComponentChildren }) {
       </div>
     </main>
   );
-}
-
-/** Form state: values, a busy flag, and the last error (per field and overall). */
-function useForm<T extends Record<string, string>>(initial: T) {
-  const [values, setValues] = useState(initial);
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
-  const bind = (name: keyof T & string) => ({
-    name,
-    value: values[name],
-    onInput: (e: Event) => setValues((v) => ({ ...v, [name]: (e.target as HTMLInputElement).value })),
-  });
-  const submit = (action: () => Promise<void>) => async (event: Event) => {
-    event.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      await action();
-    } catch (e) {
-      setError(e);
-    } finally {
-      setBusy(false);
-    }
-  };
-  const fields = fieldErrors(error);
-  const general = error && !(error instanceof ApiError && error.field) ? error : null;
-  return { values, bind, busy, error, fields, general, submit, setError };
 }
 
 export function Login({ next }: { next: string }) {

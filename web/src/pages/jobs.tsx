@@ -4,7 +4,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { gql } from "../api";
 import { fromNow, scheduleWords } from "../format";
-import { Badge, Confirm, Page, Problem, Strip, useDebounced, useNow, useQuery } from "../parts/ui";
+import { Badge, Confirm, JOB_STATUSES, Page, Problem, StatusSelect, Strip, useDebounced, useNow, useQuery } from "../parts/ui";
 
 const PAGE = 50;
 
@@ -173,15 +173,7 @@ export function Jobs() {
           Search
           <input type="search" value={search} onInput={(e) => setSearch((e.target as HTMLInputElement).value)} placeholder="Job name" />
         </label>
-        <label>
-          Status
-          <select value={status} onChange={(e) => setStatus((e.target as HTMLSelectElement).value)}>
-            <option value="">Any</option>
-            <option value="ACTIVE">Active</option>
-            <option value="PAUSED">Paused</option>
-            <option value="COMPLETED">Completed</option>
-          </select>
-        </label>
+        <StatusSelect value={status} onChange={setStatus} statuses={JOB_STATUSES} />
         {data && <span class="muted" role="status">{data.jobs.totalCount} jobs</span>}
       </div>
       <Problem error={loaded.error || actionError} />

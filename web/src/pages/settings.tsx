@@ -1,8 +1,8 @@
 // The account: name, password and plan.
 
 import { useState } from "preact/hooks";
-import { USER_FIELDS, fieldErrors, gql, session, updateUser, type User } from "../api";
-import { Field, Page, Problem, useQuery } from "../parts/ui";
+import { USER_FIELDS, gql, session, updateUser, type User } from "../api";
+import { Field, Page, Problem, useForm, useQuery } from "../parts/ui";
 
 interface PlanInfo {
   plan: string;
@@ -14,69 +14,58 @@ interface PlanInfo {
 }
 
 function Profile({ user }: { user: User }) {
-  const [name, setName] = useState(user.name);
-  const [state, setState] = useState<{ error: unknown; saved: boolean }>({ error: null, saved: false });
+  const form = useForm({ name: user.name });
   return (
     <form
       class="panel"
-      onSubmit={async (e) => {
-        e.preventDefault();
-        try {
-          const data = await gql<{ updateProfile: User }>(
-            `mutation Profile($input: UpdateProfileInput!) { updateProfile(input: $input) { ${USER_FIELDS} } }`,
-            { input: { name } },
-          );
-          updateUser(data.updateProfile);
-          setState({ error: null, saved: true });
-        } catch (error) {
-          setState({ error, saved: false });
-        }
-      }}
+      onSubmit={form.submit(async () => {
+        const data = await gql<{ updateProfile: User }>(
+          `mutation Profile($input: UpdateProfileInput!) { updateProfile(input: $input) { ${USER_FIELDS} } }`,
+          { input: form.values },
+        );
+        updateUser(data.updateProfile);
+      })}
     >
       <h2>Profile</h2>
       <p class="muted">{user.email}</p>
-      <Field label="Name" error={fieldErrors(state.error).name}>
-        {(p) => <input {...p} value={name} onInput={(e) => setName((e.target as HTMLInputElement).value)} autocomplete="name" />}
+      <Field label="Name" error={form.fields.name}>
+        {(p) => <input {...p} {...form.bind("name")} autocomplete="name" />}
       </Field>
-      {state.saved && <p role="status">Saved.</p>}
-      <button class="primary">Save name</button>
+      <Problem error={form.general} />
+      {form.done && <p role="status">Saved.</p>}
+      <button class="primary" disabled={form.busy}>
+        Save name
+      </button>
     </form>
   );
 }
 
 function Password() {
-  const [current, setCurrent] = useState("");
-  const [next, setNext] = useState("");
-  const [state, setState] = useState<{ error: unknown; saved: boolean }>({ error: null, saved: false });
-  const errors = fieldErrors(state.error);
+  const form = useForm({ currentPassword: "", newPassword: "" });
   return (
     <form
       class="panel"
-      onSubmit={async (e) => {
-        e.preventDefault();
-        try {
-          await gql(`mutation Password($current: String!, $next: String!) { changePassword(currentPassword: $current, newPassword: $next) }`, {
-            current,
-            next,
-          });
-          setCurrent("");
-          setNext("");
-          setState({ error: null, saved: true });
-        } catch (error) {
-          setState({ error, saved: false });
-        }
-      }}
+      onSubmit={form.submit(async () => {
+        await gql(
+          `mutation Password($currentPassword: String!, $newPassword: String!) {
+             changePassword(currentPassword: $currentPassword, newPassword: $newPassword) }`,
+          form.values,
+        );
+        form.setValues({ currentPassword: "", newPassword: "" });
+      })}
     >
       <h2>Password</h2>
-      <Field label="Current password" error={errors.currentPassword}>
-        {(p) => <input {...p} type="password" value={current} onInput={(e) => setCurrent((e.target as HTMLInputElement).value)} autocomplete="current-password" />}
+      <Field label="Current password" error={form.fields.currentPassword}>
+        {(p) => <input {...p} {...form.bind("currentPassword")} type="password" autocomplete="current-password" />}
       </Field>
-      <Field label="New password" error={errors.newPassword}>
-        {(p) => <input {...p} type="password" value={next} onInput={(e) => setNext((e.target as HTMLInputElement).value)} autocomplete="new-password" />}
+      <Field label="New password" error={form.fields.newPassword}>
+        {(p) => <input {...p} {...form.bind("newPassword")} type="password" autocomplete="new-password" />}
       </Field>
-      {!errors.currentPassword && !errors.newPassword && <Problem error={state.error} />}
-      {state.saved && <p role="status">Password changed. Your other sessions have ended.</p>}
-      <button class="primary">Change password</button>
+      <Problem error={form.general} />
+      {form.done && <p role="status">Password changed. Your other sessions have ended.</p>}
+      <button class="primary" disabled={form.busy}>
+        Change password
+      </button>
     </form>
   );
 }

@@ -3,7 +3,7 @@
 
 import type { ComponentChildren, JSX } from "preact";
 import { useCallback, useEffect, useRef, useState } from "preact/hooks";
-import { describe, gql } from "../api";
+import { ApiError, describe, fieldErrors, gql } from "../api";
 
 export interface Loaded<T> {
   data: T | null;
@@ -41,6 +41,62 @@ export function useQuery<T>(query: string, variables: object, skip = false): Loa
   );
   return { ...state, reload, set };
 }
+
+/**
+ * A form's values, a busy flag, and the last error of its action: by field (for the
+ * messages next to each) and otherwise (for the one above the button).
+ */
+export function useForm<T extends Record<string, string>>(initial: T) {
+  const [values, setValues] = useState(initial);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+  const [done, setDone] = useState(false);
+  const bind = (name: keyof T & string) => ({
+    name,
+    value: values[name],
+    onInput: (e: Event) => setValues((v) => ({ ...v, [name]: (e.target as HTMLInputElement).value })),
+  });
+  const submit = (action: () => Promise<void>) => async (event: Event) => {
+    event.preventDefault();
+    setBusy(true);
+    setError(null);
+    setDone(false);
+    try {
+      await action();
+      setDone(true);
+    } catch (e) {
+      setError(e);
+    } finally {
+      setBusy(false);
+    }
+  };
+  const fields = fieldErrors(error);
+  const general = error && !(error instanceof ApiError && error.field) ? error : null;
+  return { values, setValues, bind, busy, error, fields, general, submit, done };
+}
+
+/** A select of job statuses, "Any" first. */
+export function StatusSelect(props: { value: string; onChange: (value: string) => void; statuses: [string, string][] }) {
+  return (
+    <label>
+      Status
+      <select value={props.value} onChange={(e) => props.onChange((e.target as HTMLSelectElement).value)}>
+        <option value="">Any</option>
+        {props.statuses.map(([value, words]) => (
+          <option key={value} value={value}>
+            {words}
+          </option>
+        ))}
+      </select>
+    </label>
+  );
+}
+
+export const JOB_STATUSES: [string, string][] = [
+  ["ACTIVE", "Active"],
+  ["PAUSED", "Paused"],
+  ["COMPLETED", "Completed"],
+];
 
 /** Waits `ms` after the last change of `value`. */
 export function useDebounced<T>(value: T, ms: number): T {
