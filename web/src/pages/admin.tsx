@@ -4,9 +4,9 @@
 import { useEffect, useState } from "preact/hooks";
 import { gql } from "../api";
 import { duration, scheduleWords, when } from "../format";
-import { RUN_FIELDS, type Run, RunsTable } from "../parts/runs";
+import { FeedView, RUN_FIELDS, type Run, RunsTable, useFeed } from "../parts/runs";
 import { Badge, Confirm, JOB_STATUSES, Page, Problem, StatusSelect, useDebounced, useQuery } from "../parts/ui";
-import { FeedView, Numbers, useFeed } from "./overview";
+import { Numbers } from "../parts/charts";
 
 const RUN_STATUSES: [string, string][] = [
   ["SUCCESS", "Success"],

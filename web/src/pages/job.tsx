@@ -7,7 +7,7 @@ import { fromNow, scheduleWords, when } from "../format";
 import { navigate } from "../router";
 import { RUN_FIELDS, type Run, RunsTable, useLiveRuns } from "../parts/runs";
 import { Badge, Page, Problem, useNow, useQuery } from "../parts/ui";
-import { JOB_ROW, JobActions, type JobRow } from "./jobs";
+import { JOB_ROW, JobActions, type JobRow } from "../parts/job_actions";
 
 interface JobData {
   job: JobRow & {

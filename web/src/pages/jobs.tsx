@@ -4,25 +4,10 @@
 import { useEffect, useState } from "preact/hooks";
 import { gql } from "../api";
 import { fromNow, scheduleWords } from "../format";
-import { Badge, Confirm, JOB_STATUSES, Page, Problem, StatusSelect, Strip, useDebounced, useNow, useQuery } from "../parts/ui";
+import { JOB_ROW, JobActions, type JobRow } from "../parts/job_actions";
+import { Badge, JOB_STATUSES, Page, Problem, StatusSelect, Strip, useDebounced, useNow, useQuery } from "../parts/ui";
 
 const PAGE = 50;
-
-export const JOB_ROW = `id name cronExpression timezone runAt status nextRunAt lastRunAt lastStatus
-  logs(first: 20) { edges { node { status scheduledFor } } }`;
-
-export interface JobRow {
-  id: string;
-  name: string;
-  cronExpression: string;
-  timezone: string;
-  runAt: string | null;
-  status: string;
-  nextRunAt: string | null;
-  lastRunAt: string | null;
-  lastStatus: string | null;
-  logs: { edges: { node: { status: string; scheduledFor: string } }[] };
-}
 
 interface JobsData {
   me: { plan: string };
@@ -39,60 +24,6 @@ const QUERY = `query Jobs($first: Int, $after: String, $status: JobStatus, $sear
   paused: jobs(first: 1, status: PAUSED) { totalCount }
   jobs(first: $first, after: $after, status: $status, search: $search) {
     totalCount pageInfo { hasNextPage endCursor } edges { node { ${JOB_ROW} } } } }`;
-
-/** Pause, resume, run now and delete, for a row or a job's page. */
-export function JobActions(props: { job: { id: string; name: string; status: string }; onChange: (job: JobRow | null) => void; onError: (e: unknown) => void; onRun?: () => void }) {
-  const act = (query: string) => async () => {
-    try {
-      const data = await gql<Record<string, JobRow>>(query, { id: props.job.id });
-      props.onChange(Object.values(data)[0]);
-    } catch (e) {
-      props.onError(e);
-    }
-  };
-  return (
-    <span class="row-actions">
-      {props.job.status === "ACTIVE" ? (
-        <button type="button" aria-label={`Pause ${props.job.name}`} onClick={act(`mutation Pause($id: ID!) { pauseJob(id: $id) { ${JOB_ROW} } }`)}>
-          Pause
-        </button>
-      ) : (
-        <button type="button" aria-label={`Resume ${props.job.name}`} onClick={act(`mutation Resume($id: ID!) { resumeJob(id: $id) { ${JOB_ROW} } }`)}>
-          Resume
-        </button>
-      )}
-      <button
-        type="button"
-        aria-label={`Run ${props.job.name} now`}
-        onClick={async () => {
-          try {
-            await gql(`mutation Run($id: ID!) { runJob(id: $id) { id } }`, { id: props.job.id });
-            props.onRun?.();
-          } catch (e) {
-            props.onError(e);
-          }
-        }}
-      >
-        Run now
-      </button>
-      <Confirm
-        label="Delete"
-        name={`Delete ${props.job.name}`}
-        danger
-        question={`Delete “${props.job.name}” and all its runs? This cannot be undone.`}
-        confirm="Delete job"
-        onConfirm={async () => {
-          try {
-            await gql(`mutation Delete($id: ID!) { deleteJob(id: $id) }`, { id: props.job.id });
-            props.onChange(null);
-          } catch (e) {
-            props.onError(e);
-          }
-        }}
-      />
-    </span>
-  );
-}
 
 export function Jobs() {
   const [search, setSearch] = useState("");

@@ -1,9 +1,9 @@
 // The overview: the user's numbers, the analytics as charts, and a live feed of every run.
 
-import { useEffect, useMemo, useRef, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { duration, fromNow } from "../format";
-import { DailyTrend, Hourly, Percentiles, Rate, TopFailing } from "../parts/charts";
-import { type Feed, RUN_FIELDS, type Run, RunsTable, useLiveRuns } from "../parts/runs";
+import { DailyTrend, Hourly, Numbers, Percentiles, Rate, TopFailing } from "../parts/charts";
+import { FeedView, RUN_FIELDS, useFeed } from "../parts/runs";
 import { Page, Problem, useNow, useQuery } from "../parts/ui";
 
 export const ANALYTICS = `successRate dailyTrend { date total success failed } hourlyDistribution { hour count }
@@ -43,40 +43,6 @@ export function Charts({ a }: { a: AnalyticsData }) {
       <TopFailing jobs={a.topFailingJobs} />
     </div>
   );
-}
-
-export function Numbers({ items }: { items: [string, string | number][] }) {
-  return (
-    <dl class="numbers">
-      {items.map(([label, value]) => (
-        <div key={label}>
-          <dt>{label}</dt>
-          <dd>{typeof value === "number" ? value.toLocaleString() : value}</dd>
-        </div>
-      ))}
-    </dl>
-  );
-}
-
-/** A feed of runs as they happen, with what arrived since the page opened. */
-export function FeedView({ title, feed }: { title: string; feed: Feed }) {
-  return (
-    <section class="feed" aria-labelledby="feed-title">
-      <h2 id="feed-title">{title}</h2>
-      <p class="muted" role="status" data-finished={feed.finished} data-failed={feed.failed}>
-        {feed.finished.toLocaleString()} runs finished since you opened this page, {feed.failed.toLocaleString()} failed.
-      </p>
-      <RunsTable runs={feed.runs} caption={title} showJob />
-    </section>
-  );
-}
-
-/** The first page of runs, then every run as it happens. */
-export function useFeed(query: string, allUsers: boolean): Feed {
-  const loaded = useQuery<{ runs: { edges: { node: Run }[] } }>(query, {});
-  const logs = loaded.data?.runs;
-  const initial = useMemo(() => (logs ? logs.edges.map((e) => e.node) : null), [logs]);
-  return useLiveRuns(allUsers ? { allUsers: true } : {}, initial, 100, true);
 }
 
 /** Reloads once `changes` moves (runs finished), at most every `ms`, so the numbers follow the feed. */

@@ -136,3 +136,17 @@ export function Rate({ rate }: { rate: number }) {
     </figure>
   );
 }
+
+/** Headline numbers, each with its label. */
+export function Numbers({ items }: { items: [string, string | number][] }) {
+  return (
+    <dl class="numbers">
+      {items.map(([label, value]) => (
+        <div key={label}>
+          <dt>{label}</dt>
+          <dd>{typeof value === "number" ? value.toLocaleString() : value}</dd>
+        </div>
+      ))}
+    </dl>
+  );
+}

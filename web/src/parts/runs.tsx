@@ -3,11 +3,11 @@
 // handful of renders, and the list is capped, so an open page does not grow.
 
 import { Fragment } from "preact";
-import { useEffect, useRef, useState } from "preact/hooks";
+import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { gql } from "../api";
 import { duration, when } from "../format";
 import { subscribe } from "../live";
-import { Badge, Problem } from "./ui";
+import { Badge, Problem, useQuery } from "./ui";
 
 export const RUN_FIELDS =
   "id jobId status trigger attempt scheduledFor late startedAt delayMs finishedAt durationMs httpStatus error";
@@ -220,4 +220,25 @@ export function RunsTable(props: { runs: Run[]; caption: string; showJob?: boole
       </table>
     </div>
   );
+}
+
+/** A feed of runs as they happen, with what arrived since the page opened. */
+export function FeedView({ title, feed }: { title: string; feed: Feed }) {
+  return (
+    <section class="feed" aria-labelledby="feed-title">
+      <h2 id="feed-title">{title}</h2>
+      <p class="muted" role="status" data-finished={feed.finished} data-failed={feed.failed}>
+        {feed.finished.toLocaleString()} runs finished since you opened this page, {feed.failed.toLocaleString()} failed.
+      </p>
+      <RunsTable runs={feed.runs} caption={title} showJob />
+    </section>
+  );
+}
+
+/** The first page of runs, then every run as it happens. */
+export function useFeed(query: string, allUsers: boolean): Feed {
+  const loaded = useQuery<{ runs: { edges: { node: Run }[] } }>(query, {});
+  const logs = loaded.data?.runs;
+  const initial = useMemo(() => (logs ? logs.edges.map((e) => e.node) : null), [logs]);
+  return useLiveRuns(allUsers ? { allUsers: true } : {}, initial, 100, true);
 }

@@ -1,0 +1,76 @@
+// A job's row as lists and pages read it, and the actions on it: pause, resume, run now,
+// delete (after a confirmation).
+
+import { gql } from "../api";
+import { Confirm } from "./ui";
+
+export const JOB_ROW = `id name cronExpression timezone runAt status nextRunAt lastRunAt lastStatus
+  logs(first: 20) { edges { node { status scheduledFor } } }`;
+
+export interface JobRow {
+  id: string;
+  name: string;
+  cronExpression: string;
+  timezone: string;
+  runAt: string | null;
+  status: string;
+  nextRunAt: string | null;
+  lastRunAt: string | null;
+  lastStatus: string | null;
+  logs: { edges: { node: { status: string; scheduledFor: string } }[] };
+}
+
+/** Pause, resume, run now and delete, for a row or a job's page. */
+export function JobActions(props: { job: { id: string; name: string; status: string }; onChange: (job: JobRow | null) => void; onError: (e: unknown) => void; onRun?: () => void }) {
+  const act = (query: string) => async () => {
+    try {
+      const data = await gql<Record<string, JobRow>>(query, { id: props.job.id });
+      props.onChange(Object.values(data)[0]);
+    } catch (e) {
+      props.onError(e);
+    }
+  };
+  return (
+    <span class="row-actions">
+      {props.job.status === "ACTIVE" ? (
+        <button type="button" aria-label={`Pause ${props.job.name}`} onClick={act(`mutation Pause($id: ID!) { pauseJob(id: $id) { ${JOB_ROW} } }`)}>
+          Pause
+        </button>
+      ) : (
+        <button type="button" aria-label={`Resume ${props.job.name}`} onClick={act(`mutation Resume($id: ID!) { resumeJob(id: $id) { ${JOB_ROW} } }`)}>
+          Resume
+        </button>
+      )}
+      <button
+        type="button"
+        aria-label={`Run ${props.job.name} now`}
+        onClick={async () => {
+          try {
+            await gql(`mutation Run($id: ID!) { runJob(id: $id) { id } }`, { id: props.job.id });
+            props.onRun?.();
+          } catch (e) {
+            props.onError(e);
+          }
+        }}
+      >
+        Run now
+      </button>
+      <Confirm
+        label="Delete"
+        name={`Delete ${props.job.name}`}
+        danger
+        question={`Delete “${props.job.name}” and all its runs? This cannot be undone.`}
+        confirm="Delete job"
+        onConfirm={async () => {
+          try {
+            await gql(`mutation Delete($id: ID!) { deleteJob(id: $id) }`, { id: props.job.id });
+            props.onChange(null);
+          } catch (e) {
+            props.onError(e);
+          }
+        }}
+      />
+    </span>
+  );
+}
+
