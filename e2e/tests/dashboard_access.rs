@@ -101,3 +101,65 @@ async fn the_app_works_from_the_keyboard_and_on_a_phone() {
     page.wait_for_text("Next run", WAIT).await;
     page.screenshot("jobs-phone").await;
 }
+
+/// Adds what axe-core finds on the page, under `name`, to `problems`.
+async fn audit(page: &mut testkit::browser::Page, name: &str, problems: &mut Vec<String>) {
+    for problem in page.accessibility_problems().await {
+        problems.push(format!("{name}: {problem}"));
+    }
+}
+
+/// Every page as axe-core sees it: WCAG 2.1 A and AA, contrast included.
+#[tokio::test]
+async fn every_page_passes_the_wcag_checks_of_axe() {
+    let env = TestEnv::development().await;
+    env.seed().await;
+    let server = env.start_all().await;
+    let base = server.api().base.clone();
+    let browser = Browser::start().await;
+    let mut page = browser.open(&format!("{base}/login")).await;
+    let mut problems = Vec::new();
+
+    for (path, shows) in [
+        ("/login", "Log in"),
+        ("/signup", "Create your account"),
+        ("/forgot-password", "Reset your password"),
+    ] {
+        page.goto(&format!("{base}{path}")).await;
+        page.wait_for_text(shows, WAIT).await;
+        audit(&mut page, path, &mut problems).await;
+    }
+    page.goto(&format!("{base}/login")).await;
+    page.log_in("admin@cronops.dev", "Admin123!").await;
+    page.wait_for_text("Runs per day", WAIT).await;
+    for (path, shows) in [
+        ("/", "Runs per day"),
+        ("/jobs", "Last 20 runs"),
+        ("/jobs/new", "Next runs"),
+        ("/settings", "Change password"),
+        ("/admin", "Queue depth"),
+        ("/admin/users", "demo@cronops.dev"),
+        ("/admin/jobs", "API health check"),
+        ("/admin/logs", "Status"),
+    ] {
+        page.goto(&format!("{base}{path}")).await;
+        page.wait_for_text(shows, WAIT).await;
+        audit(&mut page, path, &mut problems).await;
+    }
+
+    // A job's page with a run opened, and a confirmation dialog.
+    page.click("Log out").await;
+    page.log_in("demo@cronops.dev", "Password123!").await;
+    page.click("Jobs").await;
+    page.click("API health check").await;
+    page.click("Run now").await;
+    page.click("Details").await;
+    page.wait_for_text("Response body", WAIT).await;
+    audit(&mut page, "a job", &mut problems).await;
+    page.click("Delete").await;
+    page.wait_for("document.querySelector('dialog[open]') !== null", WAIT)
+        .await;
+    audit(&mut page, "a confirmation", &mut problems).await;
+
+    assert!(problems.is_empty(), "{problems:#?}");
+}

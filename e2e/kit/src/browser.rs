@@ -213,6 +213,26 @@ impl Page {
         serde_json::from_value(found).expect("a list of controls")
     }
 
+    /// What axe-core (the accessibility engine of the browsers' own audits, from the
+    /// dashboard's lockfile) finds against WCAG 2 A and AA on the page as it stands, such
+    /// as text without enough contrast: one line per rule broken, with an element or two.
+    pub async fn accessibility_problems(&mut self) -> Vec<String> {
+        let engine = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../web/node_modules/axe-core/axe.min.js");
+        let source = std::fs::read_to_string(&engine)
+            .unwrap_or_else(|e| panic!("{}: {e} (make test installs it)", engine.display()));
+        // Evaluated over DevTools, so the page's CSP does not apply to it.
+        self.evaluate(&source, Duration::from_secs(30)).await;
+        let found = self
+            .evaluate(
+                "axe.run(document, { runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] }).then(r =>
+                   r.violations.map(v => `${v.id} (${v.impact}): ${v.help}; ${v.nodes.slice(0, 2).map(n => n.html).join(' | ')}`))",
+                Duration::from_secs(60),
+            )
+            .await;
+        serde_json::from_value(found).expect("a list of problems")
+    }
+
     /// The page's visible text.
     pub async fn text(&mut self) -> String {
         let text = self

@@ -43,7 +43,7 @@ export function JobActions(props: { job: { id: string; name: string; status: str
       )}
       <button
         type="button"
-        aria-label={`Run ${props.job.name} now`}
+        aria-label={`Run now: ${props.job.name}`}
         onClick={async () => {
           try {
             await gql(`mutation Run($id: ID!) { runJob(id: $id) { id } }`, { id: props.job.id });
