@@ -7,7 +7,7 @@ use testkit::accounts::LoggedIn;
 use testkit::ws::{Incoming, Protocol, WsClient};
 use testkit::{Api, TestEnv};
 
-const EVENTS: &str = "subscription($jobId: ID, $all: Boolean) { executionEvents(jobId: $jobId, allUsers: $all) { type log { id status trigger job { id name } } } }";
+const EVENTS: &str = "subscription($jobId: ID, $all: Boolean) { executionEvents(jobId: $jobId, allUsers: $all) { type log { id status trigger jobName job { id name } } } }";
 const WAIT: Duration = Duration::from_secs(10);
 
 async fn job(api: &Api, env: &TestEnv, who: &LoggedIn, path: &str) -> String {
@@ -93,6 +93,7 @@ async fn a_subscriber_sees_started_then_succeeded_within_a_second() {
         assert_eq!(started["log"]["status"], "RUNNING");
         assert_eq!(started["log"]["trigger"], "MANUAL");
         assert_eq!(started["log"]["job"]["name"], "watched");
+        assert_eq!(started["log"]["jobName"], "watched");
         let done = event_of(&socket.next(WAIT).await);
         let received_at = Instant::now();
         assert_eq!(done["type"], "SUCCEEDED");

@@ -14,6 +14,7 @@ mod events;
 mod execution_log;
 mod health;
 mod job;
+mod job_names;
 mod jobs;
 mod key_scopes;
 pub mod limits;
@@ -93,7 +94,11 @@ pub fn build(state: AppState, events: crate::events::EventHub) -> CronOpsSchema 
     if !state.config.server.introspection(state.env) {
         schema = schema.disable_introspection();
     }
-    schema.data(state).data(events).finish()
+    schema
+        .data(state)
+        .data(events)
+        .data(job_names::JobNames::default())
+        .finish()
 }
 
 /// The SDL of the served schema: what `cronops schema` prints and `schema.graphql` holds.

@@ -55,7 +55,7 @@ const STATS = `adminStats { totalUsers verifiedUsers usersByPlan { plan count } 
 /** Queue depth and lag change by the second: read them every few seconds while shown. */
 function System() {
   const loaded = useQuery<{ adminStats: SystemStats }>(`query System { ${STATS} }`, {});
-  const feed = useFeed(`query AllRecent { runs: adminLogs(first: 20) { edges { node { ${RUN_FIELDS} job { id name } } } } }`, true);
+  const feed = useFeed(`query AllRecent { runs: adminLogs(first: 20) { edges { node { ${RUN_FIELDS} } } } }`, true);
   const [stats, setStats] = useState<SystemStats | null>(null);
   const [updated, setUpdated] = useState<number | null>(null);
   useEffect(() => {
@@ -263,7 +263,7 @@ function AllJobs() {
 function AllRuns() {
   const [status, setStatus] = useState("");
   const loaded = useQuery<{ adminLogs: { edges: { node: Run }[] } }>(
-    `query AllRuns($status: ExecutionStatus) { adminLogs(first: 50, status: $status) { edges { node { ${RUN_FIELDS} job { id name } } } } }`,
+    `query AllRuns($status: ExecutionStatus) { adminLogs(first: 50, status: $status) { edges { node { ${RUN_FIELDS} } } } }`,
     { status: status || null },
   );
   return (

@@ -33,7 +33,7 @@ export function JobPage({ id, openRun }: { id: string; openRun: string | null })
   const logs = loaded.data?.executionLogs;
   // The first page, kept while the job itself changes (pause, resume) so live runs stay.
   const initial = useMemo(() => (logs ? logs.edges.map((e) => e.node) : null), [logs]);
-  const feed = useLiveRuns({ jobId: id }, initial, 500, false);
+  const feed = useLiveRuns({ jobId: id }, initial, 500);
   const [older, setOlder] = useState<Run[]>([]);
   const [cursor, setCursor] = useState<string | null | undefined>(undefined);
   const [error, setError] = useState<unknown>(null);

@@ -75,7 +75,7 @@ export function Overview() {
       analytics(days: $days, timezone: $tz) { ${ANALYTICS} } }`,
     { days, tz: ZONE },
   );
-  const feed = useFeed(`query Recent { runs: executionLogs(first: 20) { edges { node { ${RUN_FIELDS} job { id name } } } } }`, false);
+  const feed = useFeed(`query Recent { runs: executionLogs(first: 20) { edges { node { ${RUN_FIELDS} } } } }`, false);
   useFollow(feed.finished, loaded.reload, 15_000);
   const now = useNow();
   const s = loaded.data?.stats;

@@ -10,11 +10,12 @@ import { subscribe } from "../live";
 import { Badge, Problem, useQuery } from "./ui";
 
 export const RUN_FIELDS =
-  "id jobId status trigger attempt scheduledFor late startedAt delayMs finishedAt durationMs httpStatus error";
+  "id jobId jobName status trigger attempt scheduledFor late startedAt delayMs finishedAt durationMs httpStatus error";
 
 export interface Run {
   id: string;
   jobId: string;
+  jobName: string;
   status: string;
   trigger: string;
   attempt: number;
@@ -26,7 +27,6 @@ export interface Run {
   durationMs: number | null;
   httpStatus: number | null;
   error: string | null;
-  job?: { id: string; name: string };
 }
 
 interface Event {
@@ -50,7 +50,6 @@ export function useLiveRuns(
   variables: { jobId?: string; allUsers?: boolean },
   initial: Run[] | null,
   cap: number,
-  withJob: boolean,
 ): Feed {
   const [feed, setFeed] = useState<Feed>({ runs: [], finished: 0, failed: 0 });
   const pending = useRef<Event["executionEvents"][]>([]);
@@ -59,10 +58,9 @@ export function useLiveRuns(
   }, [initial]);
   const key = JSON.stringify(variables);
   useEffect(() => {
-    const fields = withJob ? `${RUN_FIELDS} job { id name }` : RUN_FIELDS;
     const stop = subscribe<Event>(
       `subscription Runs($jobId: ID, $allUsers: Boolean) {
-         executionEvents(jobId: $jobId, allUsers: $allUsers) { type log { ${fields} } } }`,
+         executionEvents(jobId: $jobId, allUsers: $allUsers) { type log { ${RUN_FIELDS} } } }`,
       variables,
       (data) => pending.current.push(data.executionEvents),
     );
@@ -98,7 +96,7 @@ export function useLiveRuns(
       stop();
       clearInterval(flush);
     };
-  }, [key, withJob, cap]);
+  }, [key, cap]);
   return feed;
 }
 
@@ -183,7 +181,9 @@ export function RunsTable(props: { runs: Run[]; caption: string; showJob?: boole
             <Fragment key={run.id}>
               <tr data-run={run.id} data-status={run.status} class={open === run.id ? "open" : ""}>
                 {props.showJob && (
-                  <td>{run.job ? <a href={`/jobs/${run.job.id}`}>{run.job.name}</a> : <span class="muted">—</span>}</td>
+                  <td>
+                    <a href={`/jobs/${run.jobId}`}>{run.jobName}</a>
+                  </td>
                 )}
                 <td>
                   <Badge status={run.status} />
@@ -240,5 +240,5 @@ export function useFeed(query: string, allUsers: boolean): Feed {
   const loaded = useQuery<{ runs: { edges: { node: Run }[] } }>(query, {});
   const logs = loaded.data?.runs;
   const initial = useMemo(() => (logs ? logs.edges.map((e) => e.node) : null), [logs]);
-  return useLiveRuns(allUsers ? { allUsers: true } : {}, initial, 100, true);
+  return useLiveRuns(allUsers ? { allUsers: true } : {}, initial, 100);
 }
