@@ -114,6 +114,21 @@ async fn a_person_signs_up_creates_a_job_watches_it_and_pauses_it() {
         .await;
     page.fill("URL", &env.target.url("/heartbeat")).await;
     page.screenshot("job-form").await;
+
+    // More than half the interval of jitter: refused at its field, which is unfolded.
+    page.evaluate("document.querySelector('details.more').open = true", WAIT)
+        .await;
+    page.fill("Jitter (seconds)", "5").await;
+    page.evaluate("document.querySelector('details.more').open = false", WAIT)
+        .await;
+    page.click("Create job").await;
+    page.wait_for(
+        "[...document.querySelectorAll('.field.invalid label')].some(l => l.innerText === 'Jitter (seconds)')
+           && document.querySelector('details.more').open",
+        WAIT,
+    )
+    .await;
+    page.fill("Jitter (seconds)", "0").await;
     page.click("Create job").await;
 
     // The job's page: runs arrive without a reload.

@@ -22,6 +22,12 @@ interface Form {
   timeout: string;
   maxRetries: string;
   tags: string;
+  startAt: string;
+  endAt: string;
+  maxRuns: string;
+  jitterSeconds: string;
+  overlapPolicy: string;
+  catchUpPolicy: string;
 }
 
 const EMPTY: Form = {
@@ -38,9 +44,16 @@ const EMPTY: Form = {
   timeout: "10000",
   maxRetries: "0",
   tags: "",
+  startAt: "",
+  endAt: "",
+  maxRuns: "",
+  jitterSeconds: "0",
+  overlapPolicy: "ALLOW",
+  catchUpPolicy: "LATEST_ONCE",
 };
 
-const EDITABLE = `id name description cronExpression runAt timezone targetUrl httpMethod headers body timeout maxRetries tags`;
+const EDITABLE = `id name description cronExpression runAt timezone targetUrl httpMethod headers body timeout maxRetries tags
+  startAt endAt maxRuns jitterSeconds overlapPolicy catchUpPolicy`;
 
 interface Stored {
   id: string;
@@ -56,6 +69,12 @@ interface Stored {
   timeout: number;
   maxRetries: number;
   tags: string[];
+  startAt: string | null;
+  endAt: string | null;
+  maxRuns: number | null;
+  jitterSeconds: number;
+  overlapPolicy: string;
+  catchUpPolicy: string;
 }
 
 /** `datetime-local` speaks local time without a zone; the API speaks UTC instants. */
@@ -80,6 +99,12 @@ function fromStored(job: Stored): Form {
     timeout: String(job.timeout),
     maxRetries: String(job.maxRetries),
     tags: job.tags.join(", "),
+    startAt: job.startAt ? localInput(job.startAt) : "",
+    endAt: job.endAt ? localInput(job.endAt) : "",
+    maxRuns: job.maxRuns === null ? "" : String(job.maxRuns),
+    jitterSeconds: String(job.jitterSeconds),
+    overlapPolicy: job.overlapPolicy,
+    catchUpPolicy: job.catchUpPolicy,
   };
 }
 
@@ -94,11 +119,12 @@ function toInput(form: Form): { input: Record<string, unknown> } | { errors: Rec
       errors.headers = "Headers must be a JSON object, such as {\"Accept\": \"application/json\"}.";
     }
   }
-  const number = (name: "timeout" | "maxRetries") => {
+  const number = (name: "timeout" | "maxRetries" | "jitterSeconds" | "maxRuns") => {
     const n = Number(form[name]);
     if (!Number.isInteger(n)) errors[name] = "Must be a whole number.";
     return n;
   };
+  const instant = (value: string) => (value ? new Date(value).toISOString() : null);
   const input: Record<string, unknown> = {
     name: form.name,
     description: form.description || null,
@@ -109,6 +135,9 @@ function toInput(form: Form): { input: Record<string, unknown> } | { errors: Rec
     body: form.body || null,
     timeout: number("timeout"),
     maxRetries: number("maxRetries"),
+    jitterSeconds: number("jitterSeconds"),
+    overlapPolicy: form.overlapPolicy,
+    catchUpPolicy: form.catchUpPolicy,
     tags: form.tags
       .split(",")
       .map((t) => t.trim())
@@ -117,11 +146,20 @@ function toInput(form: Form): { input: Record<string, unknown> } | { errors: Rec
   if (form.kind === "once") {
     if (!form.runAt) errors.runAt = "Choose when it runs.";
     else input.runAt = new Date(form.runAt).toISOString();
+    input.startAt = null;
+    input.endAt = null;
+    input.maxRuns = null;
   } else {
     input.cronExpression = form.cronExpression;
+    input.startAt = instant(form.startAt);
+    input.endAt = instant(form.endAt);
+    input.maxRuns = form.maxRuns.trim() ? number("maxRuns") : null;
   }
   return Object.keys(errors).length ? { errors } : { input };
 }
+
+/** The fields folded under "Window, jitter and policies", opened when one is wrong. */
+const MORE = ["startAt", "endAt", "maxRuns", "jitterSeconds", "overlapPolicy", "catchUpPolicy"];
 
 const ZONES: string[] = (() => {
   try {
@@ -307,6 +345,43 @@ export function JobForm({ id }: { id?: string }) {
             </Field>
           </div>
         </fieldset>
+        <details class="more" open={Object.keys(errors).some((f) => MORE.includes(f))}>
+          <summary>Window, jitter and policies</summary>
+          {form.kind === "cron" && (
+            <div class="pair">
+              <Field label="Not before" error={errors.startAt}>
+                {(p) => <input {...p} {...bind("startAt")} type="datetime-local" />}
+              </Field>
+              <Field label="Not after" error={errors.endAt}>
+                {(p) => <input {...p} {...bind("endAt")} type="datetime-local" />}
+              </Field>
+              <Field label="At most this many runs" error={errors.maxRuns} hint="Empty: no limit.">
+                {(p) => <input {...p} {...bind("maxRuns")} type="number" min={1} />}
+              </Field>
+            </div>
+          )}
+          <Field label="Jitter (seconds)" error={errors.jitterSeconds} hint="A delay of up to this much, the same for a slot on every instance.">
+            {(p) => <input {...p} {...bind("jitterSeconds")} type="number" min={0} />}
+          </Field>
+          <Field label="When a run is still going at the next slot" error={errors.overlapPolicy}>
+            {(p) => (
+              <select {...p} {...bind("overlapPolicy")}>
+                <option value="ALLOW">Run anyway</option>
+                <option value="SKIP">Skip the new run</option>
+                <option value="BUFFER_ONE">Queue one, run it after</option>
+              </select>
+            )}
+          </Field>
+          <Field label="Slots missed while CronOps was down" error={errors.catchUpPolicy}>
+            {(p) => (
+              <select {...p} {...bind("catchUpPolicy")}>
+                <option value="LATEST_ONCE">Run the latest once</option>
+                <option value="SKIP">Skip them</option>
+                <option value="ALL">Run them all</option>
+              </select>
+            )}
+          </Field>
+        </details>
         <Problem error={general} />
         <div class="actions">
           <button class="primary" disabled={busy}>
