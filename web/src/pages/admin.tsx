@@ -4,6 +4,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { gql } from "../api";
 import { duration, scheduleWords, when } from "../format";
+import type { JobRow } from "../parts/job_actions";
 import { FeedView, RUN_FIELDS, type Run, RunsTable, useFeed } from "../parts/runs";
 import { Badge, Confirm, JOB_STATUSES, Page, Problem, StatusSelect, useDebounced, useQuery } from "../parts/ui";
 import { Numbers } from "../parts/charts";
@@ -202,16 +203,9 @@ function Users() {
   );
 }
 
-interface AdminJob {
-  id: string;
-  name: string;
-  cronExpression: string;
-  timezone: string;
-  runAt: string | null;
-  status: string;
-  lastStatus: string | null;
+type AdminJob = Pick<JobRow, "id" | "name" | "cronExpression" | "timezone" | "runAt" | "status" | "lastStatus"> & {
   owner: { email: string };
-}
+};
 
 function AllJobs() {
   const [status, setStatus] = useState("");
