@@ -157,6 +157,27 @@ async fn a_person_signs_up_creates_a_job_watches_it_and_pauses_it() {
     assert!(recorded.len() >= 2, "{} runs recorded", recorded.len());
     assert!(!env.target.received_on("/heartbeat").is_empty());
 
+    // The jobs list follows too: the job's strip of runs grows while it is shown.
+    page.click("Jobs").await;
+    page.wait_for(
+        "document.querySelector('tr[data-job] .strip') !== null",
+        WAIT,
+    )
+    .await;
+    let marks = page.count("tr[data-job] .strip .mark").await;
+    let grown = format!("document.querySelectorAll('tr[data-job] .strip .mark').length > {marks}");
+    page.wait_for(&grown, WAIT).await;
+    assert_eq!(
+        page.evaluate("window.stayed === true", WAIT).await,
+        json!(true)
+    );
+    page.click("Heartbeat").await;
+    page.wait_for(
+        "document.querySelectorAll('tr[data-run]').length >= 2",
+        WAIT,
+    )
+    .await;
+
     // A run opens to its response body, shown as text: the target's markup is not run.
     page.click("Details").await;
     page.wait_for_text("all good", WAIT).await;

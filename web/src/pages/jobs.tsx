@@ -4,7 +4,8 @@
 import { useEffect, useState } from "preact/hooks";
 import { gql } from "../api";
 import { fromNow, scheduleWords } from "../format";
-import { JOB_ROW, JobActions, type JobRow } from "../parts/job_actions";
+import { JOB_ROW, JobActions, type JobRow, withEvents } from "../parts/job_actions";
+import { useRunEvents } from "../parts/runs";
 import { Badge, JOB_STATUSES, Page, Problem, StatusSelect, Strip, useDebounced, useNow, useQuery } from "../parts/ui";
 
 const PAGE = 50;
@@ -36,10 +37,13 @@ export function Jobs() {
   const [actionError, setActionError] = useState<unknown>(null);
   const [paging, setPaging] = useState(false);
   const now = useNow();
+  // A new first page (another search, filter or a reload) starts the list again; changes
+  // made in place (actions, live runs) keep its page info, and the pages shown after it.
+  const firstPage = loaded.data?.jobs.pageInfo;
   useEffect(() => {
     setMore([]);
-    setCursor(loaded.data?.jobs.pageInfo.hasNextPage ? loaded.data.jobs.pageInfo.endCursor : null);
-  }, [loaded.data]);
+    setCursor(firstPage?.hasNextPage ? firstPage.endCursor : null);
+  }, [firstPage]);
   useEffect(() => {
     if (loaded.data) performance.mark("cronops:jobs-shown");
   }, [loaded.data !== null]);
@@ -48,6 +52,11 @@ export function Jobs() {
   const rows = [...(data?.jobs.edges.map((e) => e.node) ?? []), ...more];
   const limit = data?.plans.find((p) => p.plan === data.me.plan)?.maxJobs;
   const used = data ? data.active.totalCount + data.paused.totalCount : 0;
+  // The strips and last statuses follow the runs as they finish.
+  useRunEvents({}, (events) => {
+    loaded.set((d) => ({ ...d, jobs: { ...d.jobs, edges: d.jobs.edges.map((e) => ({ node: withEvents(e.node, events) })) } }));
+    setMore((m) => m.map((row) => withEvents(row, events)));
+  });
   const replace = (id: string) => (job: JobRow | null) => {
     setActionError(null);
     loaded.set((d) => ({
@@ -105,7 +114,11 @@ export function Jobs() {
           <input type="search" value={search} onInput={(e) => setSearch((e.target as HTMLInputElement).value)} placeholder="Job name" />
         </label>
         <StatusSelect value={status} onChange={setStatus} statuses={JOB_STATUSES} />
-        {data && <span class="muted" role="status">{data.jobs.totalCount} jobs</span>}
+        {data && (
+          <span class="muted" role="status">
+            {data.jobs.totalCount} {data.jobs.totalCount === 1 ? "job" : "jobs"}
+          </span>
+        )}
       </div>
       <Problem error={loaded.error || actionError} />
       {!data && loaded.loading && <p class="loading">Loading jobs…</p>}
@@ -151,7 +164,7 @@ export function Jobs() {
                     <Strip runs={job.logs.edges.map((e) => e.node)} />
                   </td>
                   <td>
-                    <JobActions job={job} onChange={replace(job.id)} onError={setActionError} onRun={loaded.reload} />
+                    <JobActions job={job} onChange={replace(job.id)} onError={setActionError} />
                   </td>
                 </tr>
               ))}

@@ -2,10 +2,11 @@
 // delete (after a confirmation).
 
 import { gql } from "../api";
+import { type RunEvent, mergeRuns } from "./runs";
 import { Confirm } from "./ui";
 
 export const JOB_ROW = `id name cronExpression timezone runAt status nextRunAt lastRunAt lastStatus
-  logs(first: 20) { edges { node { status scheduledFor } } }`;
+  logs(first: 20) { edges { node { id status scheduledFor } } }`;
 
 export interface JobRow {
   id: string;
@@ -17,11 +18,28 @@ export interface JobRow {
   nextRunAt: string | null;
   lastRunAt: string | null;
   lastStatus: string | null;
-  logs: { edges: { node: { status: string; scheduledFor: string } }[] };
+  logs: { edges: { node: { id: string; status: string; scheduledFor: string } }[] };
 }
 
 /** Pause, resume, run now and delete, for a row or a job's page. */
-export function JobActions(props: { job: { id: string; name: string; status: string }; onChange: (job: JobRow | null) => void; onError: (e: unknown) => void; onRun?: () => void }) {
+/** `row` with what `events` say of its runs: its strip, and its last finished run. */
+export function withEvents(row: JobRow, events: RunEvent[]): JobRow {
+  const mine = events.filter((e) => e.log.jobId === row.id).map((e) => e.log);
+  if (mine.length === 0) return row;
+  const strip = mergeRuns(
+    row.logs.edges.map((e) => e.node),
+    mine.map(({ id, status, scheduledFor }) => ({ id, status, scheduledFor })),
+    20,
+  );
+  const done = mine.filter((log) => log.finishedAt).pop();
+  return {
+    ...row,
+    logs: { edges: strip.map((node) => ({ node })) },
+    ...(done ? { lastStatus: done.status, lastRunAt: done.finishedAt } : {}),
+  };
+}
+
+export function JobActions(props: { job: { id: string; name: string; status: string }; onChange: (job: JobRow | null) => void; onError: (e: unknown) => void }) {
   const act = (query: string) => async () => {
     try {
       const data = await gql<Record<string, JobRow>>(query, { id: props.job.id });
@@ -47,7 +65,6 @@ export function JobActions(props: { job: { id: string; name: string; status: str
         onClick={async () => {
           try {
             await gql(`mutation Run($id: ID!) { runJob(id: $id) { id } }`, { id: props.job.id });
-            props.onRun?.();
           } catch (e) {
             props.onError(e);
           }

@@ -42,20 +42,38 @@ export interface Feed {
 
 const FINISHED = new Set(["SUCCEEDED", "FAILED"]);
 
+export type RunEvent = Event["executionEvents"];
+
 /**
- * Runs as they happen, merged into `initial` (newest first): a new run goes on top, a run
- * already listed is replaced where it stands. At most `cap` are kept.
+ * Merges `logs` (oldest first, as they came) into `runs` (newest first): a new run goes
+ * on top, a run already listed is replaced where it stands. At most `cap` are kept.
  */
-export function useLiveRuns(
-  variables: { jobId?: string; allUsers?: boolean },
-  initial: Run[] | null,
-  cap: number,
-): Feed {
-  const [feed, setFeed] = useState<Feed>({ runs: [], finished: 0, failed: 0 });
-  const pending = useRef<Event["executionEvents"][]>([]);
-  useEffect(() => {
-    setFeed((f) => ({ ...f, runs: initial ?? [] }));
-  }, [initial]);
+export function mergeRuns<T extends { id: string }>(runs: T[], logs: T[], cap: number): T[] {
+  const merged = [...runs];
+  const at = new Map(merged.map((run, i) => [run.id, i]));
+  const fresh: T[] = [];
+  for (const log of logs) {
+    const i = at.get(log.id);
+    if (i === undefined) {
+      at.set(log.id, -1 - fresh.length);
+      fresh.push(log);
+    } else if (i >= 0) {
+      merged[i] = log;
+    } else {
+      fresh[-1 - i] = log;
+    }
+  }
+  return [...fresh.reverse(), ...merged].slice(0, cap);
+}
+
+/**
+ * The caller's run events (one job's, or every user's for an admin), handed over in
+ * batches a few times a second, so a hundred runs a second cost a handful of renders.
+ */
+export function useRunEvents(variables: { jobId?: string; allUsers?: boolean }, onBatch: (events: RunEvent[]) => void) {
+  const pending = useRef<RunEvent[]>([]);
+  const handler = useRef(onBatch);
+  handler.current = onBatch;
   const key = JSON.stringify(variables);
   useEffect(() => {
     const stop = subscribe<Event>(
@@ -68,35 +86,36 @@ export function useLiveRuns(
       const events = pending.current;
       if (!events.length) return;
       pending.current = [];
-      setFeed((f) => {
-        const runs = [...f.runs];
-        const at = new Map(runs.map((run, i) => [run.id, i]));
-        const fresh: Run[] = [];
-        let finished = f.finished;
-        let failed = f.failed;
-        for (const event of events) {
-          if (FINISHED.has(event.type)) {
-            finished += 1;
-            if (event.type === "FAILED") failed += 1;
-          }
-          const i = at.get(event.log.id);
-          if (i === undefined) {
-            at.set(event.log.id, -1 - fresh.length);
-            fresh.push(event.log);
-          } else if (i >= 0) {
-            runs[i] = event.log;
-          } else {
-            fresh[-1 - i] = event.log;
-          }
-        }
-        return { runs: [...fresh.reverse(), ...runs].slice(0, cap), finished, failed };
-      });
+      handler.current(events);
     }, 250);
     return () => {
       stop();
       clearInterval(flush);
     };
-  }, [key, cap]);
+  }, [key]);
+}
+
+/** Runs as they happen, merged into `initial` (newest first), at most `cap` kept. */
+export function useLiveRuns(
+  variables: { jobId?: string; allUsers?: boolean },
+  initial: Run[] | null,
+  cap: number,
+): Feed {
+  const [feed, setFeed] = useState<Feed>({ runs: [], finished: 0, failed: 0 });
+  useEffect(() => {
+    setFeed((f) => ({ ...f, runs: initial ?? [] }));
+  }, [initial]);
+  useRunEvents(variables, (events) =>
+    setFeed((f) => ({
+      runs: mergeRuns(
+        f.runs,
+        events.map((e) => e.log),
+        cap,
+      ),
+      finished: f.finished + events.filter((e) => FINISHED.has(e.type)).length,
+      failed: f.failed + events.filter((e) => e.type === "FAILED").length,
+    })),
+  );
   return feed;
 }
 
