@@ -27,6 +27,11 @@ export function duration(ms: number | null | undefined): string {
   return `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s`;
 }
 
+/** "1 job", "3 jobs". */
+export function count(n: number, one: string, many: string): string {
+  return `${n.toLocaleString()} ${n === 1 ? one : many}`;
+}
+
 /** The API's rates are percentages already. */
 export function percent(rate: number): string {
   return `${rate.toFixed(1)} %`;

@@ -3,7 +3,7 @@
 
 import { useEffect, useState } from "preact/hooks";
 import { gql } from "../api";
-import { duration, scheduleWords, when } from "../format";
+import { count, duration, scheduleWords, when } from "../format";
 import type { JobRow } from "../parts/job_actions";
 import { FeedView, RUN_FIELDS, type Run, RunsTable, useFeed } from "../parts/runs";
 import { Badge, Confirm, JOB_STATUSES, Page, Problem, StatusSelect, useDebounced, useQuery } from "../parts/ui";
@@ -126,7 +126,7 @@ function Users() {
           Search users
           <input type="search" value={search} onInput={(e) => setSearch((e.target as HTMLInputElement).value)} placeholder="Email or name" />
         </label>
-        {loaded.data && <span class="muted">{loaded.data.adminUsers.totalCount} users</span>}
+        {loaded.data && <span class="muted">{count(loaded.data.adminUsers.totalCount, "user", "users")}</span>}
       </div>
       <Problem error={loaded.error || error} />
       <div class="table-wrap">
@@ -218,7 +218,7 @@ function AllJobs() {
     <>
       <div class="filters">
         <StatusSelect value={status} onChange={setStatus} statuses={JOB_STATUSES} />
-        {loaded.data && <span class="muted">{loaded.data.adminJobs.totalCount} jobs</span>}
+        {loaded.data && <span class="muted">{count(loaded.data.adminJobs.totalCount, "job", "jobs")}</span>}
       </div>
       <Problem error={loaded.error} />
       <div class="table-wrap">

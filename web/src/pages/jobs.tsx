@@ -3,7 +3,7 @@
 
 import { useEffect, useState } from "preact/hooks";
 import { gql } from "../api";
-import { fromNow, scheduleWords } from "../format";
+import { count, fromNow, scheduleWords } from "../format";
 import { JOB_ROW, JobActions, type JobRow, withEvents } from "../parts/job_actions";
 import { useRunEvents } from "../parts/runs";
 import { Badge, JOB_STATUSES, Page, Problem, StatusSelect, Strip, useDebounced, useNow, useQuery } from "../parts/ui";
@@ -116,7 +116,7 @@ export function Jobs() {
         <StatusSelect value={status} onChange={setStatus} statuses={JOB_STATUSES} />
         {data && (
           <span class="muted" role="status">
-            {data.jobs.totalCount} {data.jobs.totalCount === 1 ? "job" : "jobs"}
+            {count(data.jobs.totalCount, "job", "jobs")}
           </span>
         )}
       </div>
