@@ -1,6 +1,6 @@
 //! The dashboard's session in a real browser: an expiring access token is refreshed and the
-//! socket it closed comes back; a forgotten password is reset from the mailed link; the
-//! account's name and password change.
+//! socket it closed comes back; the API goes away and comes back; a forgotten password is
+//! reset from the mailed link; the account's name and password change.
 
 use std::time::Duration;
 
@@ -138,4 +138,56 @@ async fn a_forgotten_password_is_reset_from_the_mailed_link_and_the_account_edit
     page.wait_for_text("Password changed.", WAIT).await;
     let login = api.login("finn@example.com", "Another-pass-2").await;
     assert!(login["errors"].is_null(), "{login}");
+}
+
+#[tokio::test]
+async fn the_app_says_when_the_api_went_away_and_carries_on_when_it_is_back() {
+    let env = TestEnv::new().await;
+    let port = testkit::free_port();
+    let mut api_process =
+        Cronops::start_server_on("api", env.vars(), env.workdir.path(), port).await;
+    let api = api_process.api().clone();
+    let _scheduler = env.start_scheduler();
+    let gil = testkit::job_api::user(&env, &api, "gil").await;
+    env.every_second_job(gil.user_id.parse().unwrap(), "/beat")
+        .await;
+
+    let browser = Browser::start().await;
+    let mut page = browser.open(&format!("{}/login", api.base)).await;
+    page.log_in("gil@example.com", "Password123!").await;
+    page.wait_for(
+        "document.querySelector('[data-state]')?.dataset.state === 'live'",
+        WAIT,
+    )
+    .await;
+    page.wait_for(
+        "Number(document.querySelector('[data-finished]')?.dataset.finished) >= 1",
+        WAIT,
+    )
+    .await;
+    page.evaluate("window.stayed = true", WAIT).await;
+
+    // The API dies: the page says the live link is coming back.
+    api_process.kill();
+    page.wait_for_text("Reconnecting…", WAIT).await;
+    page.screenshot("reconnecting").await;
+
+    // Started again on the same address: the link is back, and says it came back.
+    let _again = Cronops::start_server_on("api", env.vars(), env.workdir.path(), port).await;
+    page.wait_for_text("Live (reconnected)", WAIT).await;
+    let seen = page
+        .evaluate(
+            "Number(document.querySelector('[data-finished]').dataset.finished)",
+            WAIT,
+        )
+        .await
+        .as_u64()
+        .unwrap();
+    let more =
+        format!("Number(document.querySelector('[data-finished]').dataset.finished) > {seen}");
+    page.wait_for(&more, WAIT).await;
+    assert_eq!(
+        page.evaluate("window.stayed === true", WAIT).await,
+        json!(true)
+    );
 }

@@ -71,10 +71,20 @@ impl Cronops {
     /// `/health` answers at all (200 or 503).
     pub async fn start_server(
         subcommand: &str,
-        mut vars: Vec<(String, String)>,
+        vars: Vec<(String, String)>,
         workdir: &Path,
     ) -> Cronops {
-        let port = free_port();
+        Self::start_server_on(subcommand, vars, workdir, free_port()).await
+    }
+
+    /// [`Cronops::start_server`] on a given port (to start a server again where its
+    /// clients knew it).
+    pub async fn start_server_on(
+        subcommand: &str,
+        mut vars: Vec<(String, String)>,
+        workdir: &Path,
+        port: u16,
+    ) -> Cronops {
         vars.retain(|(k, _)| k != "PORT" && k != "HOST");
         vars.push(("PORT".into(), port.to_string()));
         vars.push(("HOST".into(), "127.0.0.1".into()));

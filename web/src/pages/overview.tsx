@@ -103,7 +103,7 @@ export function Overview() {
             ["Active", s.activeJobs],
             ["Paused", s.pausedJobs],
             ["Runs, last 24 h", s.executionsLast24h],
-            ["Success rate", `${s.successRate.toFixed(1)} %`],
+            ["Success rate", s.totalExecutions ? `${s.successRate.toFixed(1)} %` : "—"],
             ["Average duration", duration(s.avgDurationMs)],
           ]}
         />

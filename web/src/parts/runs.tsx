@@ -5,7 +5,7 @@
 import { Fragment } from "preact";
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { gql } from "../api";
-import { duration, when } from "../format";
+import { count, duration, when } from "../format";
 import { subscribe } from "../live";
 import { Badge, Problem, useQuery } from "./ui";
 
@@ -247,7 +247,7 @@ export function FeedView({ title, feed }: { title: string; feed: Feed }) {
     <section class="feed" aria-labelledby="feed-title">
       <h2 id="feed-title">{title}</h2>
       <p class="muted" role="status" data-finished={feed.finished} data-failed={feed.failed}>
-        {feed.finished.toLocaleString()} runs finished since you opened this page, {feed.failed.toLocaleString()} failed.
+        {count(feed.finished, "run", "runs")} finished since you opened this page, {feed.failed.toLocaleString()} failed.
       </p>
       <RunsTable runs={feed.runs} caption={title} showJob />
     </section>
