@@ -5,10 +5,17 @@
 use std::time::Duration;
 
 use serde_json::json;
-use testkit::browser::Browser;
+use testkit::browser::{Browser, Page};
 use testkit::{Cronops, TestEnv};
 
 const WAIT: Duration = Duration::from_secs(20);
+
+/// Waits until the page's feed counts a run more than it does now.
+async fn more_runs_arrive(page: &mut Page) {
+    let finished = "Number(document.querySelector('[data-finished]').dataset.finished)";
+    let seen = page.evaluate(finished, WAIT).await.as_u64().unwrap();
+    page.wait_for(&format!("{finished} > {seen}"), WAIT).await;
+}
 
 #[tokio::test]
 async fn the_app_refreshes_its_session_and_comes_back_when_the_socket_drops() {
@@ -46,17 +53,7 @@ async fn the_app_refreshes_its_session_and_comes_back_when_the_socket_drops() {
     )
     .await;
     page.wait_for_text("Live (reconnected", WAIT).await;
-    let seen = page
-        .evaluate(
-            "Number(document.querySelector('[data-finished]').dataset.finished)",
-            WAIT,
-        )
-        .await
-        .as_u64()
-        .unwrap();
-    let more =
-        format!("Number(document.querySelector('[data-finished]').dataset.finished) > {seen}");
-    page.wait_for(&more, WAIT).await;
+    more_runs_arrive(&mut page).await;
 
     // Requests go on with refreshed tokens; nothing needed a reload or a new login.
     page.click("Jobs").await;
@@ -175,17 +172,7 @@ async fn the_app_says_when_the_api_went_away_and_carries_on_when_it_is_back() {
     // Started again on the same address: the link is back, and says it came back.
     let _again = Cronops::start_server_on("api", env.vars(), env.workdir.path(), port).await;
     page.wait_for_text("Live (reconnected)", WAIT).await;
-    let seen = page
-        .evaluate(
-            "Number(document.querySelector('[data-finished]').dataset.finished)",
-            WAIT,
-        )
-        .await
-        .as_u64()
-        .unwrap();
-    let more =
-        format!("Number(document.querySelector('[data-finished]').dataset.finished) > {seen}");
-    page.wait_for(&more, WAIT).await;
+    more_runs_arrive(&mut page).await;
     assert_eq!(
         page.evaluate("window.stayed === true", WAIT).await,
         json!(true)
