@@ -260,6 +260,8 @@ async fn a_person_signs_up_creates_a_job_watches_it_and_pauses_it() {
     page.log_in("admin@cronops.dev", "Admin123!").await;
     page.click("Admin").await;
     page.wait_for_text("Queue depth", WAIT).await;
+    // The numbers come pushed by the systemStats subscription.
+    page.wait_for_text("· updated ", WAIT).await;
     page.wait_for(
         "Number(document.querySelector('[data-finished]')?.dataset.finished) >= 2",
         WAIT,

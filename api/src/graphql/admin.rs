@@ -78,32 +78,7 @@ impl AdminQuery {
     #[graphql(complexity = "super::limits::REPORT_COST + child_complexity")]
     async fn admin_stats(&self, ctx: &Context<'_>) -> Result<SystemStats> {
         require_admin(ctx).await?;
-        let t = crate::admin::system_totals(ctx.data_unchecked::<AppState>()).await?;
-        Ok(SystemStats {
-            total_users: int(t.users.total),
-            verified_users: int(t.users.verified),
-            users_by_plan: vec![
-                PlanCount {
-                    plan: Plan::Free,
-                    count: int(t.users.free),
-                },
-                PlanCount {
-                    plan: Plan::Premium,
-                    count: int(t.users.premium),
-                },
-                PlanCount {
-                    plan: Plan::Pro,
-                    count: int(t.users.pro),
-                },
-            ],
-            total_jobs: int(t.jobs.total),
-            active_jobs: int(t.jobs.active),
-            total_executions: int(t.runs.total),
-            executions_last24h: int(t.runs.last_24h),
-            success_rate: rate(t.runs.success, t.runs.failure),
-            queue_depth: int(i64::try_from(t.queue_depth).unwrap_or(i64::MAX)),
-            scheduler_lag_ms: int(t.scheduler_lag_ms),
-        })
+        system_stats(ctx.data_unchecked::<AppState>()).await
     }
 
     /// Trends over every user's runs.
@@ -214,4 +189,34 @@ impl AdminMutation {
                 .await?,
         )
     }
+}
+
+/// System-wide totals and the scheduler's backlog, as `adminStats` and `systemStats` give them.
+pub(super) async fn system_stats(state: &AppState) -> Result<SystemStats> {
+    let t = crate::admin::system_totals(state).await?;
+    Ok(SystemStats {
+        total_users: int(t.users.total),
+        verified_users: int(t.users.verified),
+        users_by_plan: vec![
+            PlanCount {
+                plan: Plan::Free,
+                count: int(t.users.free),
+            },
+            PlanCount {
+                plan: Plan::Premium,
+                count: int(t.users.premium),
+            },
+            PlanCount {
+                plan: Plan::Pro,
+                count: int(t.users.pro),
+            },
+        ],
+        total_jobs: int(t.jobs.total),
+        active_jobs: int(t.jobs.active),
+        total_executions: int(t.runs.total),
+        executions_last24h: int(t.runs.last_24h),
+        success_rate: rate(t.runs.success, t.runs.failure),
+        queue_depth: int(i64::try_from(t.queue_depth).unwrap_or(i64::MAX)),
+        scheduler_lag_ms: int(t.scheduler_lag_ms),
+    })
 }

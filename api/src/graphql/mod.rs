@@ -26,6 +26,7 @@ mod plans;
 mod retry;
 mod secrets;
 mod stats;
+mod system_stats;
 mod user;
 
 use async_graphql::{MergedObject, MergedSubscription, Schema};
@@ -70,7 +71,7 @@ pub struct MutationRoot(
 /// Every subscription of the contract.
 #[derive(MergedSubscription, Default)]
 #[graphql(name = "Subscription")]
-pub struct SubscriptionRoot(events::EventsSubscription);
+pub struct SubscriptionRoot(events::EventsSubscription, system_stats::SystemSubscription);
 
 /// The served schema type.
 pub type CronOpsSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;

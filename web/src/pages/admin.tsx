@@ -3,6 +3,7 @@
 
 import { useEffect, useState } from "preact/hooks";
 import { gql } from "../api";
+import { subscribe } from "../live";
 import { count, duration, scheduleWords, when } from "../format";
 import type { JobRow } from "../parts/job_actions";
 import { FeedView, RUN_FIELDS, type Run, RunsTable, useFeed } from "../parts/runs";
@@ -50,28 +51,24 @@ interface SystemStats {
   schedulerLagMs: number;
 }
 
-const STATS = `adminStats { totalUsers verifiedUsers usersByPlan { plan count } totalJobs activeJobs totalExecutions
-  executionsLast24h successRate queueDepth schedulerLagMs }`;
+const STATS_FIELDS = `totalUsers verifiedUsers usersByPlan { plan count } totalJobs activeJobs totalExecutions
+  executionsLast24h successRate queueDepth schedulerLagMs`;
+const STATS = `adminStats { ${STATS_FIELDS} }`;
 
-/** Queue depth and lag change by the second: read them every few seconds while shown. */
+/** Queue depth and lag change by the second: the server pushes them every 5 s. */
 function System() {
   const loaded = useQuery<{ adminStats: SystemStats }>(`query System { ${STATS} }`, {});
   const feed = useFeed(`query AllRecent { runs: adminLogs(first: 20) { edges { node { ${RUN_FIELDS} } } } }`, true);
   const [stats, setStats] = useState<SystemStats | null>(null);
   const [updated, setUpdated] = useState<number | null>(null);
-  useEffect(() => {
-    const timer = setInterval(async () => {
-      if (document.hidden) return;
-      try {
-        const data = await gql<{ adminStats: SystemStats }>(`query Stats { ${STATS} }`);
+  useEffect(
+    () =>
+      subscribe<{ adminStats: SystemStats }>(`subscription System { adminStats: systemStats(intervalSeconds: 5) { ${STATS_FIELDS} } }`, {}, (data) => {
         setStats(data.adminStats);
         setUpdated(Date.now());
-      } catch {
-        // Shown as stale by the time of the last update.
-      }
-    }, 5_000);
-    return () => clearInterval(timer);
-  }, []);
+      }),
+    [],
+  );
   const s = stats ?? loaded.data?.adminStats;
   return (
     <>
