@@ -176,6 +176,33 @@ async fn the_dockerfile_builds_with_the_makefiles_release_command() {
     );
     assert!(dockerfile.contains("HEALTHCHECK"));
     assert!(dockerfile.contains("ENTRYPOINT [\"cronops\"]"));
+    // The dashboard is built from its lockfile, as `make web` builds it, and is in place
+    // before the binary that embeds it.
+    let web = makefile
+        .split("\nweb:")
+        .nth(1)
+        .and_then(|rest| rest.lines().nth(1))
+        .map(str::trim)
+        .expect("a web target");
+    assert_eq!(web, "npm run --prefix web --silent build");
+    let order = [
+        "RUN npm ci",
+        "RUN npm run build",
+        "COPY --from=web /web/dist web/dist",
+        &format!("RUN {release}"),
+    ];
+    let at: Vec<usize> = order
+        .iter()
+        .map(|step| {
+            dockerfile
+                .find(step)
+                .unwrap_or_else(|| panic!("no `{step}` in the Dockerfile"))
+        })
+        .collect();
+    assert!(
+        at.windows(2).all(|w| w[0] < w[1]),
+        "the dashboard is built before the binary: {order:?}"
+    );
 }
 
 #[tokio::test]

@@ -14,6 +14,8 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::{free_port, poll_until};
 
+mod input;
+
 /// The browser's executable: `CHROMIUM`, else Debian's `chromium`.
 fn executable() -> String {
     std::env::var("CHROMIUM").unwrap_or_else(|_| "chromium".to_owned())
@@ -178,14 +180,18 @@ impl Page {
 
     /// Polls `condition` (a JavaScript expression) until it is true.
     pub async fn wait_for(&mut self, condition: &str, timeout: Duration) {
+        let failure = format!("{condition} still false after {timeout:?}");
+        self.poll(condition, timeout, &failure).await;
+    }
+
+    /// Evaluates `script` every 100 ms until it answers true; after `timeout`, fails with
+    /// `failure` and what the page reads.
+    async fn poll(&mut self, script: &str, timeout: Duration, failure: &str) {
         let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            if self.evaluate(condition, timeout).await == Value::Bool(true) {
-                return;
-            }
+        while self.evaluate(script, timeout).await != Value::Bool(true) {
             if tokio::time::Instant::now() >= deadline {
-                let text = self.text().await;
-                panic!("{condition} still false after {timeout:?}; the page reads:\n{text}");
+                let page = self.text().await;
+                panic!("{failure}; the page reads:\n{page}");
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -256,129 +262,6 @@ impl Page {
             json!(address)
         );
         self.wait_for(&condition, Duration::from_secs(30)).await;
-    }
-
-    /// Clicks the first visible, enabled button or link whose text (exactly, trimmed) or
-    /// accessible label is `name`, waiting for one.
-    pub async fn click(&mut self, name: &str) {
-        let script = format!(
-            r#"(() => {{
-                const wanted = {};
-                const all = [...document.querySelectorAll('button, a, [role=button]')];
-                const hit = all.find(e => (e.innerText.trim() === wanted || e.getAttribute('aria-label') === wanted)
-                                          && e.offsetParent !== null && !e.disabled);
-                if (!hit) return false;
-                hit.click();
-                return true;
-            }})()"#,
-            json!(name)
-        );
-        self.until(&script, &format!("no button or link named {name:?}"))
-            .await;
-    }
-
-    /// Focuses the control labelled `label` (by its `<label>`'s text, from the start, or by
-    /// its `aria-label`), as a click on its label would.
-    async fn focus(&mut self, label: &str) {
-        let script = format!(
-            r#"(() => {{
-                const wanted = {};
-                const l = [...document.querySelectorAll('label')].find(l => l.innerText.trim().startsWith(wanted));
-                const control = (l && (l.control || l.querySelector('input, select, textarea')))
-                    || document.querySelector(`[aria-label="${{CSS.escape(wanted)}}"]`);
-                if (!control) return false;
-                control.focus();
-                if (control.select) control.select();
-                return true;
-            }})()"#,
-            json!(label)
-        );
-        self.until(&script, &format!("no control labelled {label:?}"))
-            .await;
-    }
-
-    /// Runs `script` until it answers true, for 15 s at most; then fails with `failure`
-    /// and what the page reads.
-    async fn until(&mut self, script: &str, failure: &str) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-        while self.evaluate(script, Duration::from_secs(10)).await != Value::Bool(true) {
-            if tokio::time::Instant::now() >= deadline {
-                let page = self.text().await;
-                panic!("{failure}; the page reads:\n{page}");
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    /// Logs in on the dashboard's login page (the tab must be on it).
-    pub async fn log_in(&mut self, email: &str, password: &str) {
-        self.fill("Email", email).await;
-        self.fill("Password", password).await;
-        self.click("Log in").await;
-    }
-
-    /// Types `value` into the control labelled `label`, replacing what it held, with real
-    /// input events.
-    pub async fn fill(&mut self, label: &str, value: &str) {
-        self.focus(label).await;
-        self.press("Delete").await;
-        if !value.is_empty() {
-            self.call(
-                "Input.insertText",
-                json!({"text": value}),
-                Duration::from_secs(10),
-            )
-            .await;
-        }
-    }
-
-    /// Chooses `value` in the select labelled `label`.
-    pub async fn choose(&mut self, label: &str, value: &str) {
-        self.focus(label).await;
-        let script = format!(
-            r#"(() => {{
-                const s = document.activeElement;
-                s.value = {};
-                s.dispatchEvent(new Event('change', {{bubbles: true}}));
-                return s.value;
-            }})()"#,
-            json!(value)
-        );
-        assert_eq!(
-            self.evaluate(&script, Duration::from_secs(10)).await,
-            json!(value)
-        );
-    }
-
-    /// Presses and releases a key (`Tab`, `Enter`, `Escape`, `Delete`, ...).
-    pub async fn press(&mut self, key: &str) {
-        let code = match key {
-            "Tab" => 9,
-            "Enter" => 13,
-            "Escape" => 27,
-            "Delete" => 46,
-            other => panic!("no key code for {other}"),
-        };
-        for kind in ["rawKeyDown", "keyUp"] {
-            let mut event =
-                json!({"type": kind, "key": key, "code": key, "windowsVirtualKeyCode": code});
-            if key == "Enter" && kind == "rawKeyDown" {
-                event = json!({"type": "keyDown", "key": key, "code": key, "windowsVirtualKeyCode": code, "text": "\r"});
-            }
-            self.call("Input.dispatchKeyEvent", event, Duration::from_secs(10))
-                .await;
-        }
-    }
-
-    /// Sets the viewport (a phone is 390 by 844).
-    pub async fn resize(&mut self, width: u32, height: u32) {
-        let params = json!({"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600});
-        self.call(
-            "Emulation.setDeviceMetricsOverride",
-            params,
-            Duration::from_secs(10),
-        )
-        .await;
     }
 
     /// Writes a PNG of the viewport to `target/dashboard/<name>.png`, for people to look at.
