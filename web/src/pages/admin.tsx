@@ -4,7 +4,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { gql } from "../api";
 import { subscribe } from "../live";
-import { count, duration, scheduleWords, when } from "../format";
+import { count, duration, percent, scheduleWords, when } from "../format";
 import type { JobRow } from "../parts/job_actions";
 import { FeedView, RUN_FIELDS, type Run, RunsTable, useFeed } from "../parts/runs";
 import { Badge, Confirm, JOB_STATUSES, Page, Problem, StatusSelect, useDebounced, useQuery } from "../parts/ui";
@@ -82,7 +82,7 @@ function System() {
               ["Users", `${s.totalUsers} (${s.verifiedUsers} verified)`],
               ["Jobs", `${s.totalJobs} (${s.activeJobs} active)`],
               ["Runs, last 24 h", s.executionsLast24h],
-              ["Success rate", `${s.successRate.toFixed(1)} %`],
+              ["Success rate", percent(s.successRate)],
             ]}
           />
           <p class="muted" role="status">

@@ -1,15 +1,15 @@
 // The overview: the user's numbers, the analytics as charts, and a live feed of every run.
 
 import { useEffect, useRef, useState } from "preact/hooks";
-import { duration, fromNow } from "../format";
+import { duration, fromNow, percent } from "../format";
 import { DailyTrend, Hourly, Numbers, Percentiles, Rate, TopFailing } from "../parts/charts";
 import { FeedView, RUN_FIELDS, useFeed } from "../parts/runs";
 import { Page, Problem, useNow, useQuery } from "../parts/ui";
 
-export const ANALYTICS = `successRate dailyTrend { date total success failed } hourlyDistribution { hour count }
+const ANALYTICS = `successRate dailyTrend { date total success failed } hourlyDistribution { hour count }
   durationPercentiles { p50 p95 p99 } topFailingJobs { job { id name } failures }`;
 
-export interface AnalyticsData {
+interface AnalyticsData {
   successRate: number;
   dailyTrend: { date: string; total: number; success: number; failed: number }[];
   hourlyDistribution: { hour: number; count: number }[];
@@ -33,7 +33,7 @@ interface OverviewData {
 
 const ZONE = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
 
-export function Charts({ a }: { a: AnalyticsData }) {
+function Charts({ a }: { a: AnalyticsData }) {
   return (
     <div class="charts">
       <DailyTrend days={a.dailyTrend} />
@@ -103,7 +103,7 @@ export function Overview() {
             ["Active", s.activeJobs],
             ["Paused", s.pausedJobs],
             ["Runs, last 24 h", s.executionsLast24h],
-            ["Success rate", s.totalExecutions ? `${s.successRate.toFixed(1)} %` : "—"],
+            ["Success rate", s.totalExecutions ? percent(s.successRate) : "—"],
             ["Average duration", duration(s.avgDurationMs)],
           ]}
         />

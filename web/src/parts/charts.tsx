@@ -1,7 +1,7 @@
 // Small SVG charts, drawn here rather than by a charting library: a few bars each, with a
 // text equivalent for screen readers (role="img" and a label that says the numbers).
 
-import { duration } from "../format";
+import { duration, percent } from "../format";
 
 export interface Day {
   date: string;
@@ -132,7 +132,7 @@ export function Rate({ rate }: { rate: number }) {
       <div class="gauge" role="img" aria-label={`${rate.toFixed(1)} percent of finished runs succeeded`}>
         <span class="bar" style={{ width: `${Math.min(100, rate)}%` }} />
       </div>
-      <p class="big">{rate.toFixed(1)} %</p>
+      <p class="big">{percent(rate)}</p>
     </figure>
   );
 }
